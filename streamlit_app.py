@@ -1,0 +1,30 @@
+"""soundkit web app: ``streamlit run streamlit_app.py``.
+
+Navigation only; every page lives in pages/ and stays thin (widgets + calls into soundkit + rendering).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import app_support
+
+PAGES = [
+    ("pages/classify.py", "Classify", ":material/graphic_eq:"),
+    ("pages/label.py", "Label", ":material/label:"),
+    ("pages/spectrogram.py", "Spectrogram", ":material/equalizer:"),
+    ("pages/augment.py", "Augment", ":material/tune:"),
+    ("pages/train.py", "Train", ":material/model_training:"),
+    ("pages/results.py", "Results", ":material/analytics:"),
+]
+
+
+def run() -> None:
+    st.set_page_config(page_title="soundkit", page_icon=":material/graphic_eq:", layout="wide")
+    app_support.init_state()
+    pages = [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)]
+    st.navigation(pages).run()
+
+
+if __name__ == "__main__":
+    run()
