@@ -1,0 +1,538 @@
+"""YAMNet (Google, AudioSet, 521 classes, Apache-2.0) through LiteRT: embeddings, zero-shot, a head.
+
+The TFLite model takes exactly one frame of 15600 samples at 16 kHz (0.975 s) per call and gives
+521 AudioSet scores. Its 1024-d embedding is either an output of the model (the Kaggle/TF-Hub
+``tflite/1`` file) or the intermediate tensor ``.../global_average_pooling2d/Mean``; for the latter the
+model's flatbuffer is patched in memory to list that tensor as an extra output (about 40 ms once,
+no per-call cost), falling back to LiteRT's ``experimental_preserve_all_tensors`` (about 20 % slower
+per call) if patching fails. Serving never imports TensorFlow; only :func:`build` imports Keras.
+
+A clip is framed the way YAMNet frames it: zero-padded to cover the whole clip with frames of 15600
+samples every 7680 samples (0.48 s). Frame embeddings, shape (n_frames, 1024), are cached on disk
+by (audio content, model checksum). The "embedding" model family trains a small Keras head on one
+embedding per frame; a clip's prediction is the mean of its frames' probabilities.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from soundkit import weights
+from soundkit.errors import ModelError, ParameterError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from soundkit.config import FeatureConfig, TrainConfig
+
+__all__ = [
+    "KIND",
+    "SAMPLE_RATE",
+    "FRAME_SAMPLES",
+    "HOP_SAMPLES",
+    "EMBEDDING_SIZE",
+    "N_CLASSES",
+    "Embedder",
+    "frame",
+    "model_path",
+    "load_embedder",
+    "class_names",
+    "embed",
+    "embed_files",
+    "pool",
+    "EmbeddingCache",
+    "build",
+    "clip_inputs",
+    "zero_shot",
+    "YamnetPredictor",
+]
+
+log = logging.getLogger(__name__)
+
+KIND = "embedding"
+SAMPLE_RATE = 16000
+FRAME_SAMPLES = 15600  # 0.975 s: one 96x64 log-mel patch
+HOP_SAMPLES = 7680  # 0.48 s
+EMBEDDING_SIZE = 1024
+N_CLASSES = 521
+_EMBEDDING_TENSOR = "global_average_pooling2d/Mean"
+#: Bump when framing or pooling changes, so old cached embeddings are not reused.
+_FRONTEND_VERSION = 1
+
+
+# -- framing ----------------------------------------------------------------------------------------
+
+def frame(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cut 16 kHz audio into YAMNet frames, zero-padding the end so every sample is covered.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n,)
+        Mono audio at 16 kHz.
+
+    Returns
+    -------
+    frames : np.ndarray, float32, shape (n_frames, 15600)
+        A read-only strided view; ``n_frames = 1 + ceil(max(n - 15600, 0) / 7680)``.
+    starts : np.ndarray, float64, shape (n_frames,)
+        Start of each frame in seconds.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1 or y.size == 0:
+        raise ParameterError(f"YAMNet expects non-empty mono audio of shape (n,), got shape {y.shape}")
+    n_frames = 1 + -(-max(y.size - FRAME_SAMPLES, 0) // HOP_SAMPLES)
+    total = FRAME_SAMPLES + (n_frames - 1) * HOP_SAMPLES
+    padded = np.zeros(total, dtype=np.float32)
+    padded[: y.size] = y
+    frames = np.lib.stride_tricks.as_strided(
+        padded, shape=(n_frames, FRAME_SAMPLES), strides=(padded.strides[0] * HOP_SAMPLES, padded.strides[0]),
+        writeable=False,
+    )
+    return frames, np.arange(n_frames) * (HOP_SAMPLES / SAMPLE_RATE)
+
+
+def _to_16k(y: np.ndarray, sr: int) -> np.ndarray:
+    from soundkit.audio import resample
+
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim == 2:
+        y = y.mean(axis=0)
+    if not np.all(np.isfinite(y)):
+        raise ParameterError("audio contains NaN or infinite samples")
+    return resample(y, orig_sr=int(sr), target_sr=SAMPLE_RATE)
+
+
+# -- the LiteRT model ---------------------------------------------------------------------------------
+
+def _expose_tensor(content: bytes, suffix: str) -> bytes | None:
+    """The model with the tensor whose name ends in ``suffix`` added to its outputs, or None."""
+    try:
+        import flatbuffers
+        from ai_edge_litert import schema_py_generated as schema
+
+        model = schema.ModelT.InitFromPackedBuf(content, 0)
+        graph = model.subgraphs[0]
+        names = [(t.name or b"").decode("utf-8", "replace") for t in graph.tensors]
+        hits = [i for i, name in enumerate(names) if name.endswith(suffix)]
+        if not hits:
+            return None
+        graph.outputs = [int(i) for i in graph.outputs] + [hits[0]]
+        builder = flatbuffers.Builder(len(content) + 4096)
+        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+        return bytes(builder.Output())
+    except Exception as exc:  # noqa: BLE001 - any failure: use the slower fallback
+        log.debug("could not patch the YAMNet model (%s)", exc)
+        return None
+
+
+class Embedder:
+    """One LiteRT interpreter for a YAMNet TFLite file; thread-safe.
+
+    Parameters
+    ----------
+    path : path
+        The ``.tflite`` file.
+    num_threads : int, optional
+        LiteRT CPU threads (default: LiteRT's own).
+
+    Attributes
+    ----------
+    path : Path
+    sha256 : str
+        Checksum of the file (part of the embedding cache key).
+    embedding_source : str
+        "output" (the model outputs embeddings), "patched" (the pooled tensor exposed as an output)
+        or "preserved" (read through ``experimental_preserve_all_tensors``).
+
+    Raises
+    ------
+    ModelError
+        The file is not a YAMNet-like model (input of 15600 float32 samples, a 521-score output, a
+        1024-d embedding) or fails a test inference on silence.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, num_threads: int | None = None) -> None:
+        self.path = Path(path)
+        try:
+            content = self.path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"YAMNet model {self.path}: cannot be read ({exc.strerror})") from None
+        self.sha256 = hashlib.sha256(content).hexdigest()
+        self._lock = threading.Lock()
+        try:
+            self._setup(content, num_threads)
+            scores, emb = self._run(np.zeros((1, FRAME_SAMPLES), dtype=np.float32))
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - LiteRT errors on a corrupt or foreign file
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ModelError(f"YAMNet model {self.path}: is corrupt or not a TFLite model ({reason})") from None
+        if not (np.all(np.isfinite(scores)) and np.all(np.isfinite(emb))):
+            raise ModelError(f"YAMNet model {self.path}: a test inference gave non-finite values")
+
+    def _interpreter(self, content: bytes, num_threads: int | None, preserve: bool = False) -> Any:
+        from ai_edge_litert.interpreter import Interpreter
+
+        kwargs: dict[str, Any] = {"model_content": content, "num_threads": num_threads}
+        if preserve:
+            import warnings
+
+            kwargs["experimental_preserve_all_tensors"] = True
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                return Interpreter(**kwargs)
+        return Interpreter(**kwargs)
+
+    def _setup(self, content: bytes, num_threads: int | None) -> None:
+        interp = self._interpreter(content, num_threads)
+        self.embedding_source = "output"
+        if not any(int(o["shape"][-1]) == EMBEDDING_SIZE for o in interp.get_output_details()):
+            patched = _expose_tensor(content, _EMBEDDING_TENSOR)
+            if patched is not None:
+                content, self.embedding_source = patched, "patched"
+                interp = self._interpreter(content, num_threads)
+            else:
+                self.embedding_source = "preserved"
+                interp = self._interpreter(content, num_threads, preserve=True)
+        inputs = interp.get_input_details()
+        if len(inputs) != 1 or inputs[0]["dtype"] is not np.float32:
+            raise ModelError(f"YAMNet model {self.path}: expected one float32 waveform input, got {len(inputs)} input(s)")
+        inp = inputs[0]
+        shape = [int(d) for d in inp["shape"]]
+        if -1 in [int(d) for d in inp.get("shape_signature", inp["shape"])] or int(np.prod(shape)) != FRAME_SAMPLES:
+            shape = [1, FRAME_SAMPLES] if len(shape) == 2 else [FRAME_SAMPLES]
+            try:
+                interp.resize_tensor_input(inp["index"], shape)
+            except Exception:  # noqa: BLE001
+                raise ModelError(f"YAMNet model {self.path}: input shape {inp['shape'].tolist()} is not 15600 samples") from None
+        interp.allocate_tensors()
+        outputs = interp.get_output_details()
+        scores = [o for o in outputs if int(o["shape"][-1]) == N_CLASSES]
+        if not scores:
+            raise ModelError(f"YAMNet model {self.path}: has no output of {N_CLASSES} class scores")
+        if self.embedding_source == "preserved":
+            found = [t for t in interp.get_tensor_details() if t["name"].endswith(_EMBEDDING_TENSOR)]
+            emb_index = found[0]["index"] if found else None
+        else:
+            emb = [o for o in outputs if int(o["shape"][-1]) == EMBEDDING_SIZE]
+            emb_index = emb[0]["index"] if emb else None
+        if emb_index is None:
+            raise ModelError(f"YAMNet model {self.path}: has no 1024-d embedding output nor a tensor named ...{_EMBEDDING_TENSOR}")
+        self._interp = interp
+        self._content = content  # the interpreter reads the model from this buffer
+        self._in_index, self._in_shape = inp["index"], tuple(shape)
+        self._score_index, self._emb_index = scores[0]["index"], emb_index
+
+    def _run(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = frames.shape[0]
+        scores = np.empty((n, N_CLASSES), dtype=np.float32)
+        emb = np.empty((n, EMBEDDING_SIZE), dtype=np.float32)
+        interp = self._interp
+        with self._lock:
+            for i in range(n):
+                interp.set_tensor(self._in_index, frames[i].reshape(self._in_shape))
+                interp.invoke()
+                scores[i] = interp.get_tensor(self._score_index).reshape(-1)[:N_CLASSES]
+                emb[i] = interp.get_tensor(self._emb_index).reshape(-1)[:EMBEDDING_SIZE]
+        return scores, emb
+
+    def run(self, y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Scores and embeddings of every frame of a clip.
+
+        Parameters
+        ----------
+        y : np.ndarray, shape (n,)
+            Mono audio at any rate (resampled to 16 kHz here).
+        sr : int
+
+        Returns
+        -------
+        scores : np.ndarray, float32, shape (n_frames, 521)
+            Independent (sigmoid) AudioSet class scores.
+        embeddings : np.ndarray, float32, shape (n_frames, 1024)
+        starts : np.ndarray, float64, shape (n_frames,)
+            Frame starts in seconds.
+        """
+        frames, starts = frame(_to_16k(y, sr))
+        scores, emb = self._run(frames)
+        return scores, emb, starts
+
+    @property
+    def key(self) -> str:
+        """Cache key of this model's embeddings."""
+        return f"yamnet-{self.sha256[:12]}-v{_FRONTEND_VERSION}"
+
+
+def _validate(path: Path) -> None:
+    Embedder(path)
+
+
+def model_path(path: str | os.PathLike | None = None, *, allow_download: bool = True) -> Path:
+    """A verified YAMNet ``.tflite``: ``path``, $SOUNDKIT_WEIGHTS_DIR, the cache, or a download once.
+
+    Raises
+    ------
+    ModelError
+        Missing (the message says where to put it) or corrupt.
+    """
+    return weights.fetch(weights.YAMNET_TFLITE, path=path, allow_download=allow_download, validate=_validate)
+
+
+@functools.lru_cache(maxsize=4)
+def _embedder_for(resolved: str, mtime_ns: int) -> Embedder:
+    return Embedder(resolved)
+
+
+def load_embedder(path: str | os.PathLike | None = None) -> Embedder:
+    """The process-wide :class:`Embedder` for ``path`` (default: :func:`model_path`)."""
+    p = model_path(path).resolve()
+    return _embedder_for(str(p), p.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_class_map(resolved: str) -> tuple[str, ...]:
+    try:
+        with open(resolved, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        names = tuple(row["display_name"] for row in sorted(rows, key=lambda r: int(r["index"])))
+    except (OSError, KeyError, ValueError, csv.Error) as exc:
+        raise ModelError(f"YAMNet class map {resolved}: cannot be read ({exc})") from None
+    if len(names) != N_CLASSES:
+        raise ModelError(f"YAMNet class map {resolved}: has {len(names)} classes, expected {N_CLASSES}")
+    return names
+
+
+def class_names(path: str | os.PathLike | None = None, *, model: str | os.PathLike | None = None) -> list[str]:
+    """The 521 AudioSet display names in YAMNet's output order.
+
+    Looked for at ``path``, next to the ``model`` file, in $SOUNDKIT_WEIGHTS_DIR and the cache, then
+    downloaded once from the tensorflow/models repository.
+    """
+    spec = weights.YAMNET_CLASS_MAP
+    if path is None and model is not None and (Path(model).parent / spec.filename).is_file():
+        path = Path(model).parent / spec.filename
+    p = weights.fetch(spec, path=path, validate=lambda f: _read_class_map(str(f)))
+    return list(_read_class_map(str(p.resolve())))
+
+
+# -- embeddings and their cache --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Key:
+    key: str  # duck-types FeatureConfig.key for FeatureCache
+
+
+class EmbeddingCache:
+    """Frame embeddings on disk: ``root/<model key>/<hash[:2]>/<content hash>.npy`` (float16).
+
+    Uses :class:`soundkit.features.FeatureCache` (atomic writes; a damaged entry is a miss).
+    """
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        from soundkit.features import FeatureCache
+
+        self.root = Path(root)
+        self._cache = FeatureCache(self.root)
+
+    def get(self, digest: str, model_key: str) -> np.ndarray | None:
+        E = self._cache.get(digest, _Key(model_key))  # type: ignore[arg-type]
+        if E is not None and (E.ndim != 2 or E.shape[1] != EMBEDDING_SIZE):
+            return None
+        return E
+
+    def put(self, digest: str, model_key: str, E: np.ndarray) -> None:
+        self._cache.put(digest, _Key(model_key), E)  # type: ignore[arg-type]
+
+
+def default_cache_root() -> Path:
+    """``soundkit.config.cache_dir() / "embeddings"``."""
+    from soundkit.config import cache_dir
+
+    return cache_dir() / "embeddings"
+
+
+def embed(y: np.ndarray, sr: int, *, model: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Frame embeddings of a clip.
+
+    Returns
+    -------
+    embeddings : np.ndarray, float32, shape (n_frames, 1024)
+    starts : np.ndarray, float64, shape (n_frames,)
+        Frame starts in seconds (every 0.48 s).
+    """
+    _, emb, starts = load_embedder(model).run(y, sr)
+    return emb, starts
+
+
+def embed_files(
+    paths: Sequence[str | os.PathLike],
+    *,
+    cache: EmbeddingCache | str | os.PathLike | None = None,
+    model: str | os.PathLike | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[np.ndarray]:
+    """Frame embeddings of each audio file, in order, cached by content.
+
+    Parameters
+    ----------
+    paths : sequence of paths
+    cache : EmbeddingCache or folder, optional
+        Where embeddings are kept (e.g. :func:`default_cache_root`); None: no caching.
+    model : path, optional
+        The YAMNet file (default: :func:`model_path`).
+    progress : callable(done, total), optional
+    should_stop : callable() -> bool, optional
+        Checked between files; True stops with :class:`~soundkit.errors.SoundkitError`.
+
+    Returns
+    -------
+    list of np.ndarray, each float32 of shape (n_frames, 1024)
+    """
+    from soundkit import audio
+    from soundkit.errors import SoundkitError
+    from soundkit.features import content_hash
+
+    embedder = load_embedder(model)
+    if cache is not None and not isinstance(cache, EmbeddingCache):
+        cache = EmbeddingCache(cache)
+    out = []
+    total = len(paths)
+    for i, path in enumerate(paths):
+        if should_stop and should_stop():
+            raise SoundkitError("stopped while computing YAMNet embeddings")
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise ModelError(f"{path}: cannot be read ({exc.strerror})") from None
+        digest = content_hash(data)
+        E = cache.get(digest, embedder.key) if cache is not None else None
+        if E is None:
+            y, sr = audio.load(data, sr=SAMPLE_RATE, name=os.fspath(path))
+            _, E, _ = embedder.run(y, sr)
+            if cache is not None:
+                cache.put(digest, embedder.key, E)
+        out.append(E.astype(np.float32, copy=False))
+        if progress:
+            progress(i + 1, total)
+    return out
+
+
+def pool(E: np.ndarray) -> np.ndarray:
+    """Clip embedding: the mean over frames, shape (1024,)."""
+    return np.asarray(E, dtype=np.float32).mean(axis=0)
+
+
+# -- the model family ("embedding" kind) ----------------------------------------------------------
+
+def build(input_shape: Sequence[int], n_classes: int, config: TrainConfig) -> Any:
+    """A small classifier head on YAMNet frame embeddings (uncompiled, softmax output).
+
+    Parameters
+    ----------
+    input_shape : (1024,)
+    n_classes : int
+    config : TrainConfig
+        ``dropout``, ``l2``; ``options["hidden"]`` (default 256, 0 for a linear head).
+    """
+    import keras
+    from keras import layers
+
+    if tuple(input_shape) != (EMBEDDING_SIZE,):
+        raise ModelError(f"the yamnet head takes {EMBEDDING_SIZE}-d embeddings, got input shape {tuple(input_shape)}")
+    if n_classes < 2:
+        raise ModelError(f"need at least 2 classes to train, got {n_classes}")
+    hidden = int(config.options.get("hidden", 256))
+    reg = keras.regularizers.l2(config.l2) if config.l2 else None
+    inputs = keras.Input(shape=(EMBEDDING_SIZE,), name="embedding")
+    x = inputs
+    if hidden > 0:
+        x = layers.Dense(hidden, activation="relu", kernel_regularizer=reg, name="hidden")(x)
+    x = layers.Dropout(config.dropout, name="dropout")(x)
+    outputs = layers.Dense(n_classes, activation="softmax", kernel_regularizer=reg, name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="yamnet_head")
+
+
+def clip_inputs(y: np.ndarray, sr: int, features: FeatureConfig | None = None, run_dir: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Model inputs for one clip: its frame embeddings.
+
+    ``features`` and ``run_dir`` are accepted for the family interface; YAMNet's frontend is fixed.
+
+    Returns
+    -------
+    X : np.ndarray, float32, shape (n_frames, 1024)
+    starts_seconds : np.ndarray, shape (n_frames,)
+    """
+    return embed(y, sr)
+
+
+# -- zero-shot ---------------------------------------------------------------------------------------
+
+def zero_shot(
+    y: np.ndarray, sr: int, top_k: int = 5, *, model: str | os.PathLike | None = None
+) -> list[tuple[str, float]]:
+    """YAMNet's own AudioSet labels for a clip, before any training.
+
+    Frame scores are averaged over the clip (as YAMNet's reference inference does).
+
+    Returns
+    -------
+    list of (class name, mean score) pairs, best first, ``top_k`` long.
+    """
+    return YamnetPredictor.load(model).predict(y, sr, top_k=top_k).top
+
+
+class YamnetPredictor:
+    """A "pretrained" pseudo-run: YAMNet's 521 AudioSet classes, with the Predictor interface.
+
+    Attributes
+    ----------
+    labels : list of str (521)
+    family : str ("yamnet")
+    backend : str ("litert")
+    features : None (YAMNet's frontend is fixed)
+
+    ``predict`` returns :class:`soundkit.predict.Prediction`; its ``probabilities`` are mean
+    sigmoid scores (AudioSet is multi-label, so they do not sum to one).
+    """
+
+    family = "yamnet"
+    backend = "litert"
+    features = None
+    run_dir = None
+
+    def __init__(self, embedder: Embedder, labels: Sequence[str]) -> None:
+        self.embedder = embedder
+        self.labels = list(labels)
+
+    @classmethod
+    def load(cls, model: str | os.PathLike | None = None) -> YamnetPredictor:
+        embedder = load_embedder(model)
+        return cls(embedder, class_names(model=embedder.path))
+
+    def predict(self, y: np.ndarray, sr: int, *, top_k: int = 5) -> Any:
+        """Top-k AudioSet classes of a clip and a per-frame timeline (see Predictor.predict)."""
+        from soundkit.predict import Prediction, Segment
+
+        if top_k < 1:
+            raise ParameterError(f"top_k must be >= 1, got {top_k}")
+        scores, _, starts = self.embedder.run(y, sr)
+        mean = scores.mean(axis=0)
+        order = np.argsort(-mean)[:top_k]
+        top = [(self.labels[i], float(mean[i])) for i in order]
+        best = scores.argmax(axis=1)
+        duration = FRAME_SAMPLES / SAMPLE_RATE
+        timeline = [
+            Segment(float(s), float(s) + duration, self.labels[b], float(scores[j, b]))
+            for j, (s, b) in enumerate(zip(starts, best, strict=True))
+        ]
+        return Prediction(top=top, probabilities=mean, timeline=timeline, window_probabilities=scores)
