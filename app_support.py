@@ -11,6 +11,7 @@ import importlib
 import io
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -55,6 +56,36 @@ def init_state() -> None:
             st.session_state[key] = value.copy() if isinstance(value, list) else value
 
 
+_NAV = threading.local()
+
+
+@contextlib.contextmanager
+def navigation_scope() -> Iterator[None]:
+    """Marks the pages run by streamlit_app.run() (see :func:`header`)."""
+    _NAV.active = True
+    try:
+        yield
+    finally:
+        _NAV.active = False
+
+
+def _ensure_navigation() -> None:
+    """Recover from Streamlit's legacy pages/ mode.
+
+    On a freshly started server, a deep link (e.g. /label) is answered by Streamlit's old
+    "pages/ directory" mode, which runs the page file alone and shows a different sidebar until some
+    script calls st.navigation. When that happens, register our navigation and rerun the same page
+    (its url path, hence its page hash, is the same in both modes).
+    """
+    if getattr(_NAV, "active", False):
+        return
+    import streamlit_app
+
+    init_state()
+    streamlit_app.navigation()
+    st.rerun()
+
+
 def home() -> Path:
     """The data directory ($SOUNDKIT_HOME or ./soundkit_data), absolute."""
     from soundkit.config import home as _home
@@ -95,7 +126,8 @@ def show_errors(*, stop: bool = True) -> Iterator[None]:
 
 
 def header(title: str, caption: str) -> None:
-    """Page title plus a one-line caption."""
+    """Page title plus a one-line caption (every page starts with it)."""
+    _ensure_navigation()
     st.title(title)
     st.caption(caption)
 

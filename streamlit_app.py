@@ -19,11 +19,18 @@ PAGES = [
 ]
 
 
+def navigation() -> st.navigation:
+    """Register the pages with st.navigation and return the page to run."""
+    pages = [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)]
+    return st.navigation(pages)
+
+
 def run() -> None:
     st.set_page_config(page_title="soundkit", page_icon=":material/graphic_eq:", layout="wide")
     app_support.init_state()
-    pages = [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)]
-    st.navigation(pages).run()
+    page = navigation()
+    with app_support.navigation_scope():
+        page.run()
 
 
 if __name__ == "__main__":
