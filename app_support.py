@@ -109,7 +109,10 @@ def need(module: str, *attrs: str) -> ModuleType:
     missing = [a for a in attrs if mod is not None and not hasattr(mod, a)]
     if mod is None or missing:
         what = _PIECES.get(module, f"soundkit.{module}")
-        st.info(f"{what} is not available in this build yet, so this part of the page is hidden.", icon=":material/construction:")
+        st.info(
+            f"{what} is not available in this build yet, so this part of the page is hidden.",
+            icon=":material/construction:",
+        )
         st.stop()
     return mod
 

@@ -12,9 +12,7 @@ PAGES = ["classify", "label", "spectrogram", "augment", "train", "results"]
 def wait_idle(page, timeout: float = 60_000) -> None:
     """Wait until the Streamlit script run has finished (no running indicator)."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
-    )
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
 
 
 def test_every_page_loads(app_url, page, shot):
