@@ -1,0 +1,33 @@
+"""The recipe's log-mel CNN: conv blocks with batch norm and max-pooling, dropout, L1/L2 penalties.
+
+Input is one window of raw log-mel dB values (n_mels, frames, 1) within [-80, 0]; the model
+rescales it to about [-1, 1] itself, so callers never normalise.
+"""
+
+from __future__ import annotations
+
+from soundkit.config import TrainConfig
+
+KIND = "logmel"
+
+#: Filters of the convolutional blocks (each: conv 3x3, batch norm, ReLU, 2x2 max-pooling).
+FILTERS = (16, 32, 64, 128)
+
+
+def build(input_shape: tuple[int, int, int], n_classes: int, config: TrainConfig):
+    """The CNN as an uncompiled ``keras.Model``: (batch, n_mels, frames, 1) -> (batch, n_classes)."""
+    import keras
+    from keras import layers
+
+    reg = keras.regularizers.L1L2(l1=config.l1, l2=config.l2)
+    inputs = keras.Input(shape=tuple(input_shape), name="logmel_db")
+    x = layers.Rescaling(1 / 40, offset=1.0, name="normalise")(inputs)  # [-80, 0] dB -> [-1, 1]
+    for i, filters in enumerate(config.options.get("filters", FILTERS)):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=reg, name=f"conv{i}")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"bn{i}")(x)  # few steps per epoch
+        x = layers.Activation("relu", name=f"relu{i}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(config.dropout, name="dropout")(x)
+    outputs = layers.Dense(n_classes, activation="softmax", kernel_regularizer=reg, name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="soundkit_cnn")

@@ -1,0 +1,568 @@
+"""Training and cross-validation: dataset -> features -> model -> evaluation -> run directory.
+
+:func:`train` holds out ``config.test_fold``, carves a validation split out of the remaining clips
+(grouped by source, seeded), augments only the clips left for fitting (``config.augment``),
+featurizes (cached), trains with early stopping and evaluates on the held-out fold; the result is
+written to a run directory (:mod:`soundkit.runs`). :func:`cross_validate` does the same for every
+fold without writing runs, featurizing each clip once.
+
+Log-mel families (``KIND == "logmel"``) see one random 128-frame crop of every training clip per
+epoch, drawn among the clip's non-silent windows; a clip is evaluated by averaging the class
+probabilities of its non-silent overlapping windows (:func:`soundkit.evaluation.pool_windows`).
+Embedding families (``KIND == "embedding"``, YAMNet) provide ``training_inputs(paths, features, *,
+cache_dir, progress) -> list of (n_frames, dim) arrays``; every frame is a training example with
+its clip's label, and a clip's probabilities are the mean over its frames.
+
+Cancellation: when ``should_stop()`` returns True (checked after every batch) training stops and
+:class:`TrainingCancelled` (a :class:`~soundkit.errors.ModelError`) is raised; no run directory is
+written.
+
+TensorFlow/Keras are imported inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from soundkit.config import FeatureConfig, RunConfig, TrainConfig
+from soundkit.datasets import Clip, Dataset, assign_folds
+from soundkit.errors import DatasetError, ModelError, ParameterError
+from soundkit.evaluation import Report, pool_windows, window_weights
+
+__all__ = ["train", "cross_validate", "CVResult", "TrainingCancelled"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[dict], None]
+ShouldStop = Callable[[], bool]
+
+
+class TrainingCancelled(ModelError):
+    """Training stopped because ``should_stop()`` returned True."""
+
+
+@dataclass
+class CVResult:
+    """Cross-validation outcome. ``fold_accuracy`` maps test fold -> clip accuracy."""
+
+    fold_accuracy: dict[int, float]
+    mean_accuracy: float
+    std_accuracy: float
+    seconds: float
+    reports: dict[int, Report] = field(default_factory=dict)
+    fold_seconds: dict[int, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fold_accuracy": {str(k): v for k, v in self.fold_accuracy.items()},
+            "mean_accuracy": self.mean_accuracy,
+            "std_accuracy": self.std_accuracy,
+            "seconds": self.seconds,
+            "fold_seconds": {str(k): v for k, v in self.fold_seconds.items()},
+            "reports": {str(k): r.to_dict() for k, r in self.reports.items()},
+        }
+
+
+# -- public API ------------------------------------------------------------------------------------
+
+def train(
+    dataset: Dataset,
+    *,
+    out: str | os.PathLike,
+    features: FeatureConfig = FeatureConfig(),  # noqa: B008 - frozen dataclass
+    config: TrainConfig = TrainConfig(),  # noqa: B008
+    cache_dir: str | os.PathLike | None = None,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+):
+    """Train a model on ``dataset`` and write a run directory.
+
+    Parameters
+    ----------
+    dataset : soundkit.datasets.Dataset
+    out : path
+        The run directory to create. It must not already hold a trained model.
+    features : FeatureConfig
+    config : TrainConfig
+        ``test_fold`` None means no held-out fold: the report is on the validation clips.
+    cache_dir : path, optional
+        Cache root (``cache/`` of the data directory): log-mels go to ``cache_dir/features``,
+        augmented copies to ``cache_dir/augment``. None: nothing cached.
+    progress : callable(dict), optional
+        Receives progress events (docs/ARCHITECTURE.md).
+    should_stop : callable() -> bool, optional
+        Polled after every batch; True cancels (:class:`TrainingCancelled`).
+
+    Returns
+    -------
+    soundkit.runs.Run
+    """
+    from soundkit import __version__
+    from soundkit.runs import Run, save_run
+
+    t0 = time.monotonic()
+    out = Path(out)
+    if Run(out).model_path.exists():
+        raise ModelError(f"{out}: already holds a trained model; choose another run name")
+    fam = _check(dataset, features, config)
+    emit = _emitter(progress, fold=config.test_fold)
+    labels = dataset.labels
+    if config.test_fold is not None:
+        dataset = dataset.with_folds(seed=config.seed)
+        train_clips, test_clips = dataset.split(config.test_fold)
+    else:
+        train_clips, test_clips = list(dataset.clips), []
+    fit_clips, val_clips = validation_split(train_clips, fraction=config.validation_fraction, seed=config.seed)
+    if not test_clips:
+        if not val_clips:
+            raise ParameterError("no test fold and no validation split: nothing to evaluate on; set test_fold or validation_fraction")
+        test_clips = val_clips
+    aug_clips, engine = _augment(fit_clips, config, cache_dir=cache_dir, emit=emit)
+    inputs = _Inputs(fam, features, cache_dir)
+    inputs.compute(fit_clips + aug_clips + val_clips + test_clips, emit=emit)
+    model, report, history, info = _fit_evaluate(
+        fam, labels, fit_clips + aug_clips, val_clips, test_clips, inputs,
+        features=features, config=config, emit=emit, should_stop=should_stop,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    meta: dict[str, Any] = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "dataset": str(dataset.root),
+        "layout": dataset.layout,
+        "model": config.model,
+        "n_train": len(fit_clips),
+        "n_augmented": len(aug_clips),
+        "n_val": len(val_clips),
+        "n_test": len(test_clips),
+        "test_fold": config.test_fold,
+        "evaluated_on": "test" if config.test_fold is not None else "validation",
+        "augment_engine": engine,
+        "soundkit_version": __version__,
+        **info,
+    }
+    emit(stage="export", message="exporting LiteRT model")
+    meta.update(_export(model, out))
+    meta["seconds"] = round(time.monotonic() - t0, 2)
+    run = save_run(
+        out, model=model, config=RunConfig(features=features, train=config), labels=labels,
+        report=report, history=history, meta=meta,
+    )
+    emit(stage="done", message=f"accuracy {report.accuracy:.3f} on {report.n_test} clips", accuracy=report.accuracy)
+    return run
+
+
+def cross_validate(
+    dataset: Dataset,
+    *,
+    features: FeatureConfig = FeatureConfig(),  # noqa: B008
+    config: TrainConfig = TrainConfig(),  # noqa: B008
+    folds: Sequence[int] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+) -> CVResult:
+    """K-fold cross-validation: train on all folds but one, evaluate on it, for each fold.
+
+    Official folds are used where the dataset has them, else folds are assigned (stratified,
+    grouped by source, seeded). ``config.test_fold`` is ignored. Each clip is featurized once.
+
+    Parameters
+    ----------
+    folds : sequence of int, optional
+        Test folds to run (default: all).
+
+    Returns
+    -------
+    CVResult
+    """
+    t0 = time.monotonic()
+    fam = _check(dataset, features, config.replace(test_fold=None))
+    dataset = dataset.with_folds(seed=config.seed)
+    all_folds = dataset.folds
+    folds = list(all_folds if folds is None else folds)
+    bad = [f for f in folds if f not in all_folds]
+    if bad or not folds:
+        raise ParameterError(f"fold(s) {bad or folds} do not exist; folds are {', '.join(map(str, all_folds))}")
+    labels = dataset.labels
+    inputs = _Inputs(fam, features, cache_dir)
+    inputs.compute(dataset.clips, emit=_emitter(progress, fold=None))
+    acc: dict[int, float] = {}
+    reports: dict[int, Report] = {}
+    secs: dict[int, float] = {}
+    for f in folds:
+        tf0 = time.monotonic()
+        cfg = config.replace(test_fold=f)
+        emit = _emitter(progress, fold=f)
+        train_clips, test_clips = dataset.split(f)
+        fit_clips, val_clips = validation_split(train_clips, fraction=cfg.validation_fraction, seed=cfg.seed)
+        aug_clips, _ = _augment(fit_clips, cfg, cache_dir=cache_dir, emit=emit)
+        if aug_clips:
+            inputs.compute(aug_clips, emit=emit)
+        _, report, _, _ = _fit_evaluate(
+            fam, labels, fit_clips + aug_clips, val_clips, test_clips, inputs,
+            features=features, config=cfg, emit=emit, should_stop=should_stop,
+        )
+        acc[f], reports[f], secs[f] = report.accuracy, report, round(time.monotonic() - tf0, 2)
+        log.info("fold %d: accuracy %.3f (%.0f s)", f, report.accuracy, secs[f])
+    values = np.array(list(acc.values()))
+    result = CVResult(
+        fold_accuracy=acc, mean_accuracy=float(values.mean()), std_accuracy=float(values.std()),
+        seconds=round(time.monotonic() - t0, 2), reports=reports, fold_seconds=secs,
+    )
+    _emitter(progress, fold=None)(stage="done", message=f"mean accuracy {result.mean_accuracy:.3f}", accuracy=result.mean_accuracy)
+    return result
+
+
+def validation_split(clips: Sequence[Clip], *, fraction: float, seed: int = 0) -> tuple[list[Clip], list[Clip]]:
+    """(fit, validation) clips: about ``fraction`` of the clips, stratified by label and grouped by
+    source (clips of one recording never straddle the split), seeded.
+
+    Labels with a single source stay entirely in the fit split. ``fraction == 0`` gives no
+    validation clips.
+    """
+    clips = list(clips)
+    if fraction <= 0 or len(clips) < 4:
+        return clips, []
+    n_parts = max(2, round(1 / fraction))
+    parts = assign_folds(clips, n_folds=n_parts, seed=seed)
+    sources: dict[str, set[str]] = {}
+    for c in clips:
+        sources.setdefault(c.label, set()).add(c.source)
+    fit, val = [], []
+    for orig, c in zip(clips, parts, strict=True):
+        (val if c.fold == 1 and len(sources[c.label]) > 1 else fit).append(orig)
+    return fit, val
+
+
+# -- internals -------------------------------------------------------------------------------------
+
+def _check(dataset: Dataset, features: FeatureConfig, config: TrainConfig):
+    """Validate the request up front (before any expensive work); return the family module."""
+    from soundkit.models import family
+
+    if not isinstance(dataset, Dataset):
+        raise ParameterError(f"dataset must be a soundkit.datasets.Dataset, got {type(dataset).__name__}")
+    if not isinstance(features, FeatureConfig) or not isinstance(config, TrainConfig):
+        raise ParameterError("features must be a FeatureConfig and config a TrainConfig")
+    labels = dataset.labels
+    if len(labels) < 2:
+        raise DatasetError(f"{dataset.root}: training needs at least 2 labels, found {len(labels)} ({', '.join(labels)})")
+    counts = dataset.counts()
+    few = [lab for lab, n in counts.items() if n < 2]
+    if few:
+        raise DatasetError(f"{dataset.root}: label(s) {', '.join(map(repr, few))} have fewer than 2 clips")
+    if config.test_fold is not None:
+        folds = dataset.with_folds(seed=config.seed).folds
+        if config.test_fold not in folds:
+            raise ParameterError(f"test_fold {config.test_fold} does not exist; folds are {', '.join(map(str, folds))}")
+    fam = family(config.model)
+    if fam.KIND not in ("logmel", "embedding"):
+        raise ModelError(f"model family {config.model!r} has unknown KIND {fam.KIND!r}")
+    if fam.KIND == "embedding" and not hasattr(fam, "training_inputs"):
+        raise ModelError(f"model family {config.model!r} lacks training_inputs()")
+    return fam
+
+
+def _emitter(progress: Progress | None, *, fold: int | None) -> Callable[..., None]:
+    def emit(**event: Any) -> None:
+        if progress is None:
+            return
+        event.setdefault("fold", fold)
+        try:
+            progress(event)
+        except Exception:  # noqa: BLE001 - a broken progress sink must not kill training
+            log.exception("progress callback failed")
+
+    return emit
+
+
+def _augment(fit_clips: list[Clip], config: TrainConfig, *, cache_dir, emit) -> tuple[list[Clip], str | None]:
+    """Augmented copies of the fit clips (never validation/test clips), and the engine used."""
+    if not config.augment:
+        return [], None
+    from soundkit import augment
+
+    policy = augment.Policy.from_dict(config.augment)
+    root = Path(cache_dir) / "augment" if cache_dir is not None else Path(tempfile.gettempdir()) / "soundkit-augment"
+
+    def prog(done: int, total: int) -> None:
+        emit(stage="augment", done=done, total=total, message=f"augmenting {done}/{total}")
+
+    new = augment.augment_clips(fit_clips, policy, cache_dir=root, seed=config.seed, workers=None, progress=prog)
+    engine = getattr(augment, "ENGINE", None) or getattr(policy, "engine", None)
+    return list(new), (str(engine) if engine else None)
+
+
+class _Inputs:
+    """Per-clip model inputs, computed once: log-mels (n_mels, T) or embeddings (n, dim)."""
+
+    def __init__(self, fam, features: FeatureConfig, cache_dir) -> None:
+        self.fam = fam
+        self.features = features
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.items: dict[str, np.ndarray] = {}
+
+    def compute(self, clips: Sequence[Clip], *, emit) -> None:
+        paths = list(dict.fromkeys(str(c.path) for c in clips if str(c.path) not in self.items))
+        if not paths:
+            return
+
+        def prog(done: int, total: int) -> None:
+            emit(stage="features", done=done, total=total, message=f"features {done}/{total}")
+
+        if self.fam.KIND == "logmel":
+            from soundkit.features import FeatureCache, featurize_files
+
+            cache = FeatureCache(self.cache_dir / "features") if self.cache_dir is not None else None
+            arrays = featurize_files(paths, self.features, cache=cache, progress=prog)
+        else:
+            arrays = self.fam.training_inputs(paths, self.features, cache_dir=self.cache_dir, progress=prog)
+        for p, a in zip(paths, arrays, strict=True):
+            self.items[p] = np.asarray(a, dtype=np.float32)
+
+    def __getitem__(self, clip: Clip) -> np.ndarray:
+        return self.items[str(clip.path)]
+
+
+def _eval_windows(item: np.ndarray, fam, features: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(X, weights) for one clip: windows (n, n_mels, frames, 1) or frames (n, dim)."""
+    if fam.KIND == "embedding":
+        return item, np.ones(len(item), dtype=np.float32)
+    from soundkit.features import windows
+
+    W, _ = windows(item, frames=features.frames, hop=features.window_hop, floor=-features.top_db)
+    return W[..., np.newaxis], window_weights(W, floor=-features.top_db)
+
+
+def _crop_starts(S: np.ndarray, *, frames: int, floor: float) -> np.ndarray:
+    """Start frames of the training crops worth drawing: windows holding at least half as many
+    non-silent frames as the clip's best window (all starts for a silent clip)."""
+    n = S.shape[1]
+    if n <= frames:
+        return np.zeros(1, dtype=np.int64)
+    active = (S.max(axis=0) > floor + 1.0).astype(np.int64)
+    c = np.concatenate([[0], np.cumsum(active)])
+    count = c[frames:] - c[: n - frames + 1]
+    best = count.max()
+    if best == 0:
+        return np.arange(n - frames + 1)
+    return np.flatnonzero(count >= 0.5 * best)
+
+
+def _make_train_data(items: list[np.ndarray], y: np.ndarray, weights: np.ndarray, *, fam, features, config):
+    """A keras PyDataset: random crops (log-mel) or all frames (embeddings), reshuffled per epoch."""
+    import keras
+
+    rng = np.random.default_rng(config.seed)
+    batch = config.batch_size
+    floor = -features.top_db
+    frames = features.frames
+    crops = int(config.options.get("crops_per_clip", 1))
+
+    class TrainData(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            if fam.KIND == "logmel":
+                self.starts = [_crop_starts(S, frames=frames, floor=floor) for S in items]
+            else:
+                self.X_all = np.concatenate(items)
+                self.y_all = np.concatenate([np.full(len(a), yi) for a, yi in zip(items, y, strict=True)])
+                self.w_all = weights[self.y_all]
+            self._draw()
+
+        def _draw(self) -> None:
+            if fam.KIND == "logmel":
+                idx = np.repeat(np.arange(len(items)), crops)
+                rng.shuffle(idx)
+                X = np.empty((len(idx), items[0].shape[0], frames), dtype=np.float32)
+                for k, i in enumerate(idx):
+                    S = items[i]
+                    s = int(rng.choice(self.starts[i]))
+                    part = S[:, s : s + frames]
+                    X[k, :, : part.shape[1]] = part
+                    X[k, :, part.shape[1] :] = floor
+                self.X, self.y = X[..., np.newaxis], y[idx]
+                self.w = weights[self.y]
+            else:
+                order = rng.permutation(len(self.X_all))
+                self.X, self.y, self.w = self.X_all[order], self.y_all[order], self.w_all[order]
+
+        def __len__(self) -> int:
+            return math.ceil(len(self.y) / batch)
+
+        def __getitem__(self, i: int):
+            sl = slice(i * batch, (i + 1) * batch)
+            return self.X[sl], self.y[sl], self.w[sl]
+
+        def on_epoch_end(self) -> None:
+            self._draw()
+
+    return TrainData()
+
+
+def _callback(emit, should_stop: ShouldStop | None, epochs: int):
+    import keras
+
+    class ProgressAndCancel(keras.callbacks.Callback):
+        """Progress events after each epoch; polls should_stop after each batch."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.cancelled = False
+            self.t0 = time.monotonic()
+
+        def _poll(self) -> None:
+            if should_stop is not None and not self.cancelled and should_stop():
+                self.cancelled = True
+                self.model.stop_training = True
+
+        def on_train_batch_end(self, batch, logs=None) -> None:
+            self._poll()
+
+        def on_epoch_begin(self, epoch, logs=None) -> None:
+            self._poll()
+
+        def on_epoch_end(self, epoch, logs=None) -> None:
+            logs = logs or {}
+            ev = {k: float(logs[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs}
+            msg = ", ".join(f"{k} {v:.3f}" for k, v in ev.items())
+            emit(stage="train", done=epoch + 1, total=epochs, epoch=epoch + 1, epochs=epochs,
+                 seconds=round(time.monotonic() - self.t0, 2), message=f"epoch {epoch + 1}/{epochs}: {msg}", **ev)
+            self._poll()
+
+    return ProgressAndCancel()
+
+
+def compile_model(model, config: TrainConfig, *, learning_rate: float | None = None) -> None:
+    """Adam + sparse categorical cross-entropy + accuracy: the default compile for every family."""
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate or config.learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+
+
+def _fit_evaluate(fam, labels, fit_clips, val_clips, test_clips, inputs: _Inputs, *, features, config, emit, should_stop):
+    """Build, train and evaluate one model. Returns (model, report, history rows, info dict)."""
+    import keras
+
+    if should_stop is not None and should_stop():
+        raise TrainingCancelled("training cancelled")
+    keras.utils.set_random_seed(config.seed)
+    index = {lab: i for i, lab in enumerate(labels)}
+    y_fit = np.array([index[c.label] for c in fit_clips], dtype=np.int64)
+    missing = sorted(set(labels) - {c.label for c in fit_clips})
+    if missing:
+        raise DatasetError(f"label(s) {', '.join(map(repr, missing))} have no training clips in this split")
+    counts = np.bincount(y_fit, minlength=len(labels)).astype(np.float64)
+    weights = (len(y_fit) / (len(labels) * counts)) if config.class_weights else np.ones(len(labels))
+    weights = weights.astype(np.float32)
+    fit_items = [inputs[c] for c in fit_clips]
+    train_data = _make_train_data(fit_items, y_fit, weights, fam=fam, features=features, config=config)
+
+    val_data = None
+    if val_clips:
+        parts = [_eval_windows(inputs[c], fam, features) for c in val_clips]
+        Xv = np.concatenate([X[w > 0] for X, w in parts])
+        yv = np.concatenate([np.full(int((w > 0).sum()), index[c.label]) for c, (_, w) in zip(val_clips, parts, strict=True)])
+        val_data = (Xv, yv)
+    input_shape = train_data.X.shape[1:]
+    model = fam.build(input_shape, len(labels), config)
+
+    monitor = "val_loss" if val_data is not None else "loss"
+    progress_cb = _callback(emit, should_stop, config.epochs)
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience, restore_best_weights=True, verbose=0),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor, factor=0.5, patience=max(2, config.patience // 3), min_lr=config.learning_rate / 32, verbose=0
+        ),
+        progress_cb,
+    ]
+    t0 = time.monotonic()
+    if hasattr(fam, "fit"):
+        hist = fam.fit(model, train_data, val_data, config, callbacks)
+    else:
+        compile_model(model, config)
+        hist = model.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks, verbose=0)
+    train_seconds = time.monotonic() - t0
+    if progress_cb.cancelled:
+        raise TrainingCancelled("training cancelled")
+    history = _history_rows(hist)
+
+    emit(stage="evaluate", done=0, total=len(test_clips), message=f"evaluating on {len(test_clips)} clips")
+    report = evaluate_model(model, [inputs[c] for c in test_clips], [index[c.label] for c in test_clips],
+                            labels=labels, fam=fam, features=features,
+                            ids=[c.id for c in test_clips], paths=[str(c.path) for c in test_clips],
+                            batch_size=config.batch_size)
+    emit(stage="evaluate", done=len(test_clips), total=len(test_clips), accuracy=report.accuracy,
+         message=f"accuracy {report.accuracy:.3f}")
+    best = _best_epoch(history, monitor)
+    info = {"epochs_run": len(history), "best_epoch": best, "train_seconds": round(train_seconds, 2), "family": config.model}
+    return model, report, history, info
+
+
+def evaluate_model(model, items: Sequence[np.ndarray], y_true: Sequence[int], *, labels, fam, features,
+                   ids=None, paths=None, batch_size: int = 32) -> Report:
+    """Clip-level report: window (or frame) probabilities pooled per clip."""
+    parts = [_eval_windows(a, fam, features) for a in items]
+    X = np.concatenate([p[0] for p in parts])
+    P = model.predict(X, batch_size=max(batch_size, 64), verbose=0) if len(X) else np.zeros((0, len(labels)))
+    clip_p, k = [], 0
+    for _, w in parts:
+        clip_p.append(pool_windows(P[k : k + len(w)], w))
+        k += len(w)
+    return Report.from_probabilities(np.stack(clip_p), np.asarray(y_true), labels=labels, ids=ids, paths=paths)
+
+
+def _history_rows(hist) -> list[dict[str, float]]:
+    h = getattr(hist, "history", None) or {}
+    n = max((len(v) for v in h.values()), default=0)
+    rows = []
+    for i in range(n):
+        row: dict[str, float] = {"epoch": i + 1}
+        for k in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            if k in h and i < len(h[k]):
+                row[k] = float(h[k][i])
+        rows.append(row)
+    return rows
+
+
+def _best_epoch(history: list[dict[str, float]], monitor: str) -> int | None:
+    vals = [(r[monitor], r["epoch"]) for r in history if monitor in r]
+    return int(min(vals)[1]) if vals else None
+
+
+def _export(model, out: Path) -> dict[str, Any]:
+    """LiteRT export through soundkit.export when it exists; failures are recorded, not raised."""
+    try:
+        from soundkit import export
+    except ModuleNotFoundError as exc:
+        if exc.name == "soundkit.export":
+            return {"export": "unavailable"}
+        raise
+    if not hasattr(export, "export_tflite"):
+        return {"export": "unavailable"}
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=".tmp-model-", suffix=".tflite")
+    os.close(fd)
+    try:
+        export.export_tflite(model, tmp)
+        os.replace(tmp, out / "model.tflite")
+        return {"export": "ok"}
+    except Exception as exc:  # noqa: BLE001 - the .keras model is the source of truth; export is a bonus
+        log.warning("LiteRT export failed: %s", exc)
+        return {"export": "failed", "export_error": f"{type(exc).__name__}: {exc}"[:500]}
+    finally:
+        Path(tmp).unlink(missing_ok=True)
