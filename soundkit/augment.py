@@ -731,6 +731,7 @@ class Policy:
         renders = self.copies > 0 and (self._global is not None or any(c is not None for c in self._by_class.values()))
         return not renders and self._spec is None
 
+    @property
     def engine(self) -> str | None:
         """The stretch/shift engine this policy will use, or None when it uses neither."""
         chains = [self._global, *self._by_class.values()]
@@ -1047,8 +1048,8 @@ def augment_clips(
         if progress:
             progress({"stage": "augment", "done": done, "total": total, "message": message})
 
-    if todo and pol.engine() is not None:
-        log.info("augmenting %d copies with %s", len(todo), pol.engine())
+    if todo:
+        log.info("augmenting %d copies (engine: %s)", len(todo), pol.engine or "none needed")
     report(f"{done} cached, {len(todo)} to render")
     n_workers = workers if workers is not None else (min(os.cpu_count() or 1, 8) if len(todo) > 8 else 1)
     if n_workers <= 1 or len(todo) <= 1:

@@ -1,0 +1,492 @@
+"""Tests for soundkit.augment: real Rubber Band (and the librosa fallback), real files, real caches."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from synth import noise, tone, write_wav
+
+from soundkit import augment as A
+from soundkit.datasets import Clip
+from soundkit.errors import DatasetError, ParameterError
+
+SR = 22050
+HAVE_RUBBERBAND = shutil.which("rubberband") is not None
+ENGINES = [
+    pytest.param("rubberband", marks=pytest.mark.skipif(not HAVE_RUBBERBAND, reason="rubberband program not installed")),
+    "librosa",
+]
+
+
+def peak_hz(y: np.ndarray, sr: int) -> float:
+    """Frequency of the strongest spectral peak, refined by parabolic interpolation of log magnitudes."""
+    S = np.abs(np.fft.rfft(y * np.hanning(y.size)))
+    k = int(np.argmax(S[1:-1])) + 1
+    a, b, c = np.log(S[k - 1 : k + 2] + 1e-12)
+    return (k + 0.5 * (a - c) / (a - 2 * b + c)) * sr / y.size
+
+
+@pytest.fixture(scope="module")
+def a440() -> np.ndarray:
+    return tone(440.0, 2.0, SR, 0.5)
+
+
+@pytest.fixture
+def no_rubberband(monkeypatch, tmp_path):
+    """PATH without the rubberband program (the real fallback condition, nothing mocked)."""
+    empty = tmp_path / "emptybin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    return empty
+
+
+# -- the issue's acceptance checks ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("eng", ENGINES)
+def test_stretch_by_1_5_is_1_5_times_as_long_same_pitch(a440, eng):
+    t = A.TimeStretch(1.5, 1.5, engine=eng)
+    z = t(a440, SR, rng=0)
+    assert z.dtype == np.float32
+    assert z.size / a440.size == pytest.approx(1.5, rel=0.01)
+    assert peak_hz(z, SR) == pytest.approx(440.0, rel=0.005)
+    assert t.params_ == {"applied": True, "time_ratio": 1.5, "engine": eng}
+
+
+@pytest.mark.parametrize("eng", ENGINES)
+def test_shift_plus_2_semitones_peaks_at_493_9_hz(a440, eng):
+    t = A.PitchShift(2, 2, engine=eng)
+    z = t(a440, SR, rng=0)
+    assert z.size == pytest.approx(a440.size, rel=0.01)
+    assert peak_hz(z, SR) == pytest.approx(440.0 * 2 ** (2 / 12), abs=2.0)  # 493.88 Hz
+    assert t.params_["semitones"] == 2.0 and t.params_["engine"] == eng
+
+
+@pytest.mark.parametrize("ratio", [0.5, 0.75, 2.0])
+def test_duration_ratio_direction_is_rubberband_t(a440, ratio):
+    """R is output/input duration (rubberband -t R), not pyrubberband's speed rate."""
+    z = A.TimeStretch(ratio, ratio)(a440, SR, rng=0)
+    assert z.size / a440.size == pytest.approx(ratio, rel=0.01)
+
+
+@pytest.mark.skipif(not HAVE_RUBBERBAND, reason="rubberband program not installed")
+def test_stretch_and_shift_together_match_the_recipe_command(a440, tmp_path):
+    """Compose(stretch, shift) == the recipe's `rubberband -t 1.5 -p 2` on the same file."""
+    import subprocess
+
+    import soundfile as sf
+
+    chain = A.Compose([A.TimeStretch(1.5, 1.5), A.PitchShift(2, 2)])
+    z = chain(a440, SR, rng=0)
+    src, dst = tmp_path / "in.wav", tmp_path / "out.wav"
+    sf.write(src, a440, SR, subtype="PCM_16")  # what pyrubberband hands the program
+    subprocess.run(["rubberband", "-q", "-t", "1.5", "-p", "2", str(src), str(dst)], check=True)
+    ref, _ = sf.read(dst, dtype="float32")
+    assert z.size == ref.size
+    np.testing.assert_allclose(z, ref, atol=1e-4)
+    assert peak_hz(z, SR) == pytest.approx(493.88, abs=2.0)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: A.TimeStretch(0.4, 1.0),
+        lambda: A.TimeStretch(1.0, 2.5),
+        lambda: A.TimeStretch(1.5, 1.2),
+        lambda: A.TimeStretch(choices=[1.0, 3.0]),
+        lambda: A.TimeStretch(engine="sox"),
+        lambda: A.PitchShift(-13, 0),
+        lambda: A.PitchShift(0, 12.5),
+        lambda: A.PitchShift(float("nan"), 1),
+        lambda: A.AddNoise(-30, 10),
+        lambda: A.AddNoise(10, 30, sounds="/no/such/folder"),
+        lambda: A.Gain(-50, 0),
+        lambda: A.Shift(-11, 0),
+        lambda: A.TimeMask(0),
+        lambda: A.FrequencyMask(8, n_masks=0),
+        lambda: A.TimeStretch(p=1.5),
+        lambda: A.PitchShift(p=-0.1),
+        lambda: A.Compose([A.Gain(), A.TimeMask()]),
+        lambda: A.transform_from_dict({"type": "reverb"}),
+        lambda: A.transform_from_dict({"type": "gain", "loudness": 3}),
+    ],
+)
+def test_invalid_parameters_raise_parameter_error(make):
+    with pytest.raises(ParameterError):
+        make()
+
+
+def test_parameter_error_is_one_line_and_names_the_value():
+    with pytest.raises(ParameterError, match=r"min_ratio must be within 0.5..2, got 0.3") as info:
+        A.TimeStretch(0.3, 1.0)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "t",
+    [A.TimeStretch(0.6, 1.8, p=0), A.PitchShift(-5, 5, p=0), A.AddNoise(0, 10, p=0), A.Gain(-20, 20, p=0),
+     A.Shift(-0.3, 0.3, p=0), A.Compose([A.TimeStretch(), A.PitchShift(), A.AddNoise()], p=0)],
+    ids=lambda t: t.name,
+)
+def test_p_zero_is_the_identity(t):
+    y = noise(0.5, SR, seed=3)
+    for seed in range(5):
+        z = t(y, SR, rng=seed)
+        np.testing.assert_array_equal(z, y)
+        assert t.params_ == {"applied": False}
+
+
+def test_p_zero_is_the_identity_on_spectrograms():
+    S = np.random.default_rng(0).normal(-40, 10, (32, 50)).astype(np.float32)
+    for t in (A.TimeMask(10, p=0), A.FrequencyMask(10, p=0)):
+        np.testing.assert_array_equal(t(S, 0, rng=1), S)
+
+
+def test_same_seed_same_output_different_seed_different_output():
+    y = noise(1.0, SR, seed=1)
+    chain = A.Compose([A.TimeStretch(), A.PitchShift(), A.AddNoise(), A.Gain(), A.Shift()])
+    z1, p1 = chain(y, SR, rng=np.random.default_rng(7)), chain.params_
+    z2, p2 = chain(y, SR, rng=np.random.default_rng(7)), chain.params_
+    z3, p3 = chain(y, SR, rng=np.random.default_rng(8)), chain.params_
+    assert p1 == p2 and p1 != p3
+    np.testing.assert_array_equal(z1, z2)
+    assert z1.size != z3.size or not np.array_equal(z1, z3)
+
+
+def test_draws_come_only_from_the_given_generator():
+    """Global random state does not change what a transform does."""
+    y = noise(0.5, SR, seed=2)
+    chain = A.Compose([A.AddNoise(5, 20), A.Shift(-0.2, 0.2), A.Gain()])
+    np.random.seed(1)
+    z1 = chain(y, SR, rng=3)
+    np.random.seed(999)
+    import random
+
+    random.seed(12345)
+    z2 = chain(y, SR, rng=3)
+    np.testing.assert_array_equal(z1, z2)
+
+
+def test_draws_cover_the_range_and_stay_inside_it():
+    t = A.TimeStretch(0.8, 1.25)
+    rng = np.random.default_rng(0)
+    ratios = np.array([t.draw(rng)["time_ratio"] for _ in range(400)])
+    assert ratios.min() >= 0.8 and ratios.max() <= 1.25
+    assert (ratios < 0.85).any() and (ratios > 1.2).any()
+    # log-uniform: as many copies shorter than the original as longer
+    assert abs((ratios < 1).mean() - 0.5) < 0.08
+    c = A.PitchShift(choices=[-2, -1, 1, 2])
+    assert {c.draw(rng)["semitones"] for _ in range(100)} == {-2.0, -1.0, 1.0, 2.0}
+
+
+# -- noise, gain, shift, masks --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("snr", [0.0, 10.0, 30.0])
+def test_gaussian_noise_at_the_chosen_snr(snr):
+    y = tone(1000.0, 1.0, SR, 0.3)
+    t = A.AddNoise(snr, snr)
+    z = t(y, SR, rng=0)
+    added = z.astype(np.float64) - y
+    measured = 20 * np.log10(np.sqrt(np.mean(y.astype(np.float64) ** 2)) / np.sqrt(np.mean(added**2)))
+    assert measured == pytest.approx(snr, abs=0.05)
+    assert t.params_["noise"] == "gaussian"
+
+
+def test_background_noise_from_files_at_the_chosen_snr(tmp_path):
+    bg = tmp_path / "bg"
+    write_wav(bg / "rain.wav", noise(0.3, SR, seed=5), SR)  # shorter than the clip: looped
+    y = tone(500.0, 1.0, SR, 0.4)
+    t = A.AddNoise(6, 6, sounds=bg)
+    z = t(y, SR, rng=1)
+    added = z.astype(np.float64) - y
+    assert 20 * np.log10(np.sqrt(np.mean(y.astype(np.float64) ** 2)) / np.sqrt(np.mean(added**2))) == pytest.approx(6, abs=0.2)
+    assert t.params_["noise"].endswith("rain.wav") and 0 <= t.params_["offset"] < 1
+    assert A.transform_from_dict(t.to_dict()) == t
+
+
+def test_noise_leaves_a_silent_clip_silent():
+    y = np.zeros(SR, dtype=np.float32)
+    np.testing.assert_array_equal(A.AddNoise(10, 10)(y, SR, rng=0), y)
+
+
+def test_gain_and_shift():
+    y = tone(300.0, 1.0, SR, 0.25)
+    z = A.Gain(-6.0206, -6.0206)(y, SR, rng=0)
+    np.testing.assert_allclose(z, y / 2, atol=1e-6)
+    imp = np.zeros(SR, dtype=np.float32)
+    imp[1000] = 1.0
+    s = A.Shift(0.1, 0.1, rollover=False)(imp, SR, rng=0)
+    assert int(np.argmax(s)) == 1000 + round(0.1 * SR)
+    r = A.Shift(-0.1, -0.1)(imp, SR, rng=0)
+    assert int(np.argmax(r)) == (1000 - round(0.1 * SR)) % SR  # rolled over to the end
+
+
+def test_spectrogram_masks():
+    S = np.random.default_rng(0).normal(-40, 5, (64, 100)).astype(np.float32)
+    floor = float(S.min())
+    tm = A.TimeMask(20, n_masks=1)
+    for seed in range(20):
+        M = tm(S, 0, rng=seed)
+        (start, width), = tm.params_["masks"]
+        masked_cols = np.where((M == floor).all(axis=0))[0]
+        assert masked_cols.size == width
+        if width:
+            assert masked_cols.max() - masked_cols.min() + 1 == width
+        assert M.shape == S.shape
+    fm = A.FrequencyMask(12, n_masks=2, fill="mean")
+    M = fm(S, 0, rng=4)
+    rows = np.where(np.isclose(M, S.mean()).all(axis=1))[0]
+    assert 0 < rows.size <= 24
+    np.testing.assert_array_equal(S, np.random.default_rng(0).normal(-40, 5, (64, 100)).astype(np.float32))  # input untouched
+
+
+def test_spec_augment_masks_windows_independently():
+    W = np.zeros((6, 32, 40), dtype=np.float32) - 10
+    W[:, :, ::2] = -50
+    pol = A.Policy.named("specaugment")
+    out = A.spec_augment(W, pol, rng=0)
+    assert out.shape == W.shape and not np.array_equal(out, W)
+    assert len({out[i].tobytes() for i in range(6)}) > 1  # each window gets its own masks
+    assert A.spec_augment(W, A.Policy.named("stretch"), rng=0) is W  # no masks: untouched
+
+
+# -- engines ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not HAVE_RUBBERBAND, reason="rubberband program not installed")
+def test_engine_is_rubberband_when_installed():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert A.engine() == "rubberband"
+
+
+def test_missing_rubberband_falls_back_to_librosa_with_a_warning(no_rubberband, a440):
+    with pytest.warns(A.EngineFallbackWarning, match="rubberband"):
+        assert A.engine() == "librosa"
+    with pytest.warns(A.EngineFallbackWarning):
+        t = A.TimeStretch(1.5, 1.5)
+        z = t(a440, SR, rng=0)
+    assert t.params_["engine"] == "librosa"
+    assert z.size / a440.size == pytest.approx(1.5, rel=0.01)
+    with pytest.raises(ParameterError, match="rubberband"):
+        A.TimeStretch(1.5, 1.5, engine="rubberband")(a440, SR, rng=0)
+    with pytest.warns(A.EngineFallbackWarning):
+        _, params, eng = A.preview(a440, SR, time_ratio=1.2, semitones=1)
+    assert eng == params["engine"] == "librosa"
+
+
+def test_preview(a440):
+    z, params, eng = A.preview(a440, SR, time_ratio=1.5, semitones=2, noise_snr_db=40, gain_db=-3, shift_s=0.05, seed=1)
+    assert eng == A.engine() == params["engine"]
+    assert params["seconds_out"] == pytest.approx(3.0, rel=0.01) and params["seconds_in"] == pytest.approx(2.0)
+    assert peak_hz(z, SR) == pytest.approx(493.88, abs=2.0)
+    assert [p["type"] for p in params["transforms"]] == ["time_stretch", "pitch_shift", "add_noise", "gain", "shift"]
+    z2, _, _ = A.preview(a440, SR, time_ratio=1.5, semitones=2, noise_snr_db=40, gain_db=-3, shift_s=0.05, seed=1)
+    np.testing.assert_array_equal(z, z2)
+    same, params, _ = A.preview(a440, SR)
+    np.testing.assert_array_equal(same, a440)
+    assert params["transforms"] == []
+    with pytest.raises(ParameterError):
+        A.preview(a440, SR, time_ratio=3)
+    with pytest.raises(ParameterError):
+        A.preview(a440, SR, semitones=-20)
+
+
+# -- policies --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", A.POLICY_NAMES + ("pitch+noise", "stretch+pitch+shift"))
+def test_named_policies_round_trip(name):
+    pol = A.policy_from_arg(name)
+    assert pol.name == name
+    again = A.Policy.from_dict(json.loads(json.dumps(pol.to_dict())))
+    assert again == pol and again.to_dict() == pol.to_dict()
+
+
+def test_named_policy_contents():
+    assert A.policy_from_arg("none").is_identity and A.Policy.from_dict(None).is_identity
+    sp = A.policy_from_arg("stretch+pitch").compose_for("any")
+    assert [t.name for t in sp.transforms] == ["time_stretch", "pitch_shift"]
+    assert A.policy_from_arg("recipe").copies == 4
+    assert A.policy_from_arg("specaugment").copies == 0 and not A.policy_from_arg("specaugment").is_identity
+    assert A.policy_from_arg("stretch").engine == A.engine()
+    assert A.policy_from_arg("noise").engine is None
+
+
+def test_class_conditional_policy():
+    pol = A.Policy(copies=2, transforms="stretch", per_class={"dog": "pitch", "rain": "none", "siren": [{"type": "gain"}]})
+    assert [t.name for t in pol.compose_for("dog").transforms] == ["pitch_shift"]
+    assert pol.compose_for("rain") is None
+    assert [t.name for t in pol.compose_for("siren").transforms] == ["gain"]
+    assert [t.name for t in pol.compose_for("crow").transforms] == ["time_stretch"]  # not listed: global
+    assert A.Policy.from_dict(pol.to_dict()) == pol
+
+
+def test_policy_from_json_file_and_run_config(tmp_path):
+    pol = A.Policy(name="mine", copies=3, transforms="pitch+noise", per_class={"a": "stretch"})
+    f = tmp_path / "policy.json"
+    f.write_text(json.dumps(pol.to_dict()))
+    assert A.policy_from_arg(str(f)) == pol
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"features": {}, "train": {"augment": pol.to_dict()}}))
+    assert A.policy_from_arg(cfg) == pol
+
+
+@pytest.mark.parametrize(
+    "arg, match",
+    [
+        ("strech", "unknown augmentation policy 'strech'"),
+        ("missing.json", "does not exist"),
+        ({"copies": 99}, "copies"),
+        ({"copies": 2, "transforms": "stretch", "colour": 1}, "unknown augmentation policy field"),
+        ({"transforms": [{"type": "time_mask"}]}, "spectrogram mask"),
+        ({"spec": [{"type": "gain"}]}, "spectrogram masks only"),
+        ({"per_class": {"dog": "pitch+reverb"}}, "unknown augmentation set 'reverb'"),
+        ({"transforms": [{"type": "pitch_shift", "min_semitones": -20}]}, "min_semitones"),
+    ],
+)
+def test_bad_policies_raise_parameter_error(arg, match, tmp_path):
+    if arg == "missing.json":
+        arg = str(tmp_path / arg)
+    with pytest.raises(ParameterError, match=match):
+        A.policy_from_arg(arg)
+
+
+def test_bad_policy_file(tmp_path):
+    f = tmp_path / "bad.json"
+    f.write_text("{not json")
+    with pytest.raises(ParameterError, match="not a JSON augmentation policy"):
+        A.policy_from_arg(str(f))
+
+
+# -- offline copies ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_clips(tmp_path) -> list[Clip]:
+    root = tmp_path / "data"
+    clips = []
+    for label, base in (("low", 220.0), ("high", 1760.0)):
+        for fold in (1, 2, 3):
+            p = write_wav(root / label / f"{fold}-{int(base)}{fold}-A.wav", tone(base * (1 + 0.01 * fold), 0.5, SR, 0.4), SR)
+            clips.append(Clip(path=p, label=label, fold=fold, source=f"{label}/{fold}", id=f"{label}/{p.name}"))
+    return clips
+
+
+def test_augment_clips_makes_cached_copies_in_their_source_fold(tiny_clips, tmp_path):
+    cache = tmp_path / "cache"
+    events = []
+    pol = A.Policy(copies=2, transforms="stretch+pitch")
+    new = A.augment_clips(tiny_clips, pol, cache_dir=cache, seed=0, workers=1, progress=events.append)
+    assert len(new) == 2 * len(tiny_clips)
+    for k, c in enumerate(new):
+        orig = tiny_clips[k // 2]
+        assert (c.label, c.fold, c.source) == (orig.label, orig.fold, orig.source)
+        assert c.id == f"{orig.id}#aug{k % 2}" and A.is_augmented(c) and A.original_id(c) == orig.id
+        assert c.path.is_file() and c.path.suffix == ".wav" and cache in c.path.parents
+        meta = A.read_params(c.path)
+        assert meta["source_id"] == orig.id and meta["params"]["applied"]
+        ratio = meta["params"]["transforms"][0]["time_ratio"]
+        from soundkit import audio
+
+        z, sr = audio.load(c.path, sr=None)
+        assert sr == SR and z.size / (0.5 * SR) == pytest.approx(ratio, rel=0.02)
+    assert len({c.path for c in new}) == len(new)
+    assert events[-1] == {"stage": "augment", "done": len(new), "total": len(new), "message": ""}
+    # the second run renders nothing: same paths, files untouched
+    mtimes = {c.path: c.path.stat().st_mtime_ns for c in new}
+    events.clear()
+    again = A.augment_clips(tiny_clips, pol, cache_dir=cache, seed=0, workers=1, progress=events.append)
+    assert again == new
+    assert {c.path: c.path.stat().st_mtime_ns for c in again} == mtimes
+    assert events == [{"stage": "augment", "done": len(new), "total": len(new), "message": f"{len(new)} cached, 0 to render"}]
+    # another seed draws other parameters
+    other = A.augment_clips(tiny_clips[:1], pol, cache_dir=cache, seed=1, workers=1)
+    assert other[0].path not in mtimes
+
+
+def test_augment_clips_in_parallel_workers_equals_serial(tiny_clips, tmp_path):
+    pol = A.Policy(copies=1, transforms="pitch+noise")
+    serial = A.augment_clips(tiny_clips, pol, cache_dir=tmp_path / "s", seed=3, workers=1)
+    parallel = A.augment_clips(tiny_clips, pol, cache_dir=tmp_path / "p", seed=3, workers=2)
+    assert [c.path.name for c in serial] == [c.path.name for c in parallel]
+    for a, b in zip(serial, parallel, strict=True):
+        assert a.path.read_bytes() == b.path.read_bytes()
+
+
+def test_augment_clips_order_does_not_change_a_clips_copies(tiny_clips, tmp_path):
+    pol = A.Policy(copies=1, transforms="stretch")
+    fwd = A.augment_clips(tiny_clips, pol, cache_dir=tmp_path / "c", seed=0, workers=1)
+    rev = A.augment_clips(tiny_clips[::-1], pol, cache_dir=tmp_path / "c", seed=0, workers=1)
+    assert {c.id: c.path for c in fwd} == {c.id: c.path for c in rev}
+
+
+def test_augment_clips_class_conditional_and_none(tiny_clips, tmp_path):
+    pol = A.Policy(copies=1, transforms="none", per_class={"high": "pitch"})
+    new = A.augment_clips(tiny_clips, pol, cache_dir=tmp_path / "c", seed=0, workers=1)
+    assert {c.label for c in new} == {"high"} and len(new) == 3
+    assert A.augment_clips(tiny_clips, None, cache_dir=tmp_path / "c") == []
+    assert A.augment_clips(tiny_clips, A.Policy.named("specaugment"), cache_dir=tmp_path / "c") == []
+    with pytest.raises(DatasetError, match="already an augmented copy"):
+        A.augment_clips(new, pol, cache_dir=tmp_path / "c")
+
+
+def test_augment_clips_p_zero_copies_are_the_original_audio(tiny_clips, tmp_path):
+    from soundkit import audio
+
+    pol = A.Policy(copies=1, transforms=[{"type": "pitch_shift", "p": 0.0}])
+    new = A.augment_clips(tiny_clips[:2], pol, cache_dir=tmp_path / "c", workers=1)
+    for c, orig in zip(new, tiny_clips[:2], strict=True):
+        np.testing.assert_allclose(audio.load(c.path, sr=None)[0], audio.load(orig.path, sr=None)[0], atol=1 / 32768)
+
+
+def test_augment_clips_unreadable_clip_is_a_one_line_error(tmp_path):
+    from soundkit.errors import AudioError
+
+    bad = tmp_path / "x" / "1-1-A.wav"
+    bad.parent.mkdir()
+    bad.write_bytes(b"not audio at all")
+    with pytest.raises(AudioError, match="1-1-A.wav"):
+        A.augment_clips([Clip(path=bad, label="x", fold=1)], A.Policy.named("pitch"), cache_dir=tmp_path / "c", workers=1)
+    assert not list((tmp_path / "c").rglob("*.wav"))  # nothing half-written
+
+
+def test_leak_check(tiny_clips, tmp_path):
+    train = [c for c in tiny_clips if c.fold != 3]
+    test = [c for c in tiny_clips if c.fold == 3]
+    aug_train = A.augment_clips(train, A.Policy(copies=1, transforms="gain"), cache_dir=tmp_path / "c", workers=1)
+    assert {c.fold for c in aug_train} == {1, 2}
+    assert A.leaked(train + aug_train, test) == []
+    aug_test = A.augment_clips(test, A.Policy(copies=1, transforms="gain"), cache_dir=tmp_path / "c", workers=1)
+    assert A.leaked(train + aug_train + aug_test, test) == aug_test
+
+
+@pytest.mark.slow
+def test_no_augmented_copy_of_a_test_fold_clip_reaches_training(tmp_path, class_folders):
+    """Real train(): every rendered copy comes from a clip of the fit split, never the test fold."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    training = pytest.importorskip("soundkit.training")
+    from soundkit import datasets
+    from soundkit.config import FeatureConfig, TrainConfig
+
+    ds = datasets.load(class_folders).with_folds(n_folds=2, seed=0)
+    cache = tmp_path / "cache"
+    cfg = TrainConfig(epochs=1, batch_size=4, test_fold=2, validation_fraction=0.0, augment=A.Policy.named("pitch").to_dict())
+    feats = FeatureConfig(sr=22050, fmax=11025, n_mels=32, frames=16, window_hop=8, n_fft=512, hop_length=512)
+    run = training.train(ds, out=tmp_path / "run", features=feats, config=cfg, cache_dir=cache)
+    train_ids = {c.id for c in ds.clips if c.fold != 2}
+    test_ids = {c.id for c in ds.clips if c.fold == 2}
+    rendered = [json.loads(p.read_text()) for p in (cache / "augment").rglob("*.json")]
+    assert len(rendered) == 2 * len(train_ids)
+    assert {r["source_id"] for r in rendered} == train_ids
+    assert not {r["source_id"] for r in rendered} & test_ids
+    meta = json.loads((Path(run.path if hasattr(run, "path") else tmp_path / "run") / "meta.json").read_text())
+    assert meta["augment_engine"] == A.engine()
+    assert meta["n_augmented"] == 2 * len(train_ids)
