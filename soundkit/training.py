@@ -296,8 +296,8 @@ def _augment(fit_clips: list[Clip], config: TrainConfig, *, cache_dir, emit) -> 
     policy = augment.Policy.from_dict(config.augment)
     root = Path(cache_dir) / "augment" if cache_dir is not None else Path(tempfile.gettempdir()) / "soundkit-augment"
 
-    def prog(done: int, total: int) -> None:
-        emit(stage="augment", done=done, total=total, message=f"augmenting {done}/{total}")
+    def prog(event: dict) -> None:  # augment_clips reports dict events (docs/ARCHITECTURE.md)
+        emit(stage="augment", done=event["done"], total=event["total"], message=f"augmenting {event['done']}/{event['total']}")
 
     new = augment.augment_clips(fit_clips, policy, cache_dir=root, seed=config.seed, workers=None, progress=prog)
     engine = getattr(augment, "ENGINE", None) or getattr(policy, "engine", None)
