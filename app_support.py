@@ -178,25 +178,64 @@ def predictor(run_dir: str | Path) -> Any:
         return _predictor(str(run_dir), stamp)
 
 
-def list_runs() -> list[Path]:
-    """Finished run directories, newest first ([] when none or when runs.py is missing)."""
+def list_runs(*, complete_only: bool = True) -> list[Any]:
+    """Run directories (soundkit.runs.Run), newest first; [] when none or when runs.py is missing."""
     runs = optional("runs")
-    root = home() / "runs"
-    if runs is not None and hasattr(runs, "list_runs"):
-        try:
-            return [Path(getattr(r, "path", r)) for r in runs.list_runs(root)]
-        except SoundkitError as exc:
-            log.warning("cannot list runs: %s", exc)
-            return []
-    if not root.is_dir():
+    if runs is None:
         return []
-    found = [d for d in root.iterdir() if (d / "labels.json").is_file() and (d / "model.keras").exists()]
-    return sorted(found, key=lambda d: d.stat().st_mtime, reverse=True)
+    return runs.list_runs(home() / "runs", complete_only=complete_only)
 
 
-def run_label(run_dir: str | Path) -> str:
-    """A short human name for a run directory (its folder name)."""
-    return Path(run_dir).name
+def _stamp(path: Path) -> float:
+    """Latest modification time of a run's small files (cache key that changes when they do)."""
+    names = ("config.json", "labels.json", "report.json", "meta.json", "history.csv", "model.keras")
+    return max((p.stat().st_mtime for n in names if (p := path / n).exists()), default=0.0)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _run_info(path: str, stamp: float) -> dict[str, Any]:
+    from soundkit.runs import Run
+
+    run = Run(Path(path))
+    info: dict[str, Any] = {"name": run.name, "path": path, "created": run.created}
+    try:
+        cfg = run.load_config()
+        info.update(
+            family=cfg.train.model, epochs=cfg.train.epochs, augment=cfg.train.augment, test_fold=cfg.train.test_fold
+        )
+        info["labels"] = run.load_labels()
+        report = run.load_report()
+        info["accuracy"] = None if report is None else report.accuracy
+        info["meta"] = run.load_meta()
+    except SoundkitError as exc:
+        info["error"] = str(exc)
+    return info
+
+
+def run_info(run: Any) -> dict[str, Any]:
+    """Summary of a run for menus and headers: name, created, family, epochs, augment, labels, accuracy."""
+    return _run_info(str(run.path), _stamp(run.path))
+
+
+def policy_name(policy: dict | None) -> str:
+    """A short name for an augmentation policy dict ("none" when absent)."""
+    if not policy:
+        return "none"
+    if isinstance(policy, dict) and policy.get("name"):
+        return str(policy["name"])
+    transforms = policy.get("transforms") if isinstance(policy, dict) else None
+    if transforms:
+        return "+".join(str(t.get("name", t.get("type", "?"))).lower() for t in transforms if isinstance(t, dict))
+    return "custom"
+
+
+def run_title(run: Any) -> str:
+    """One line naming a run in menus: name, family, accuracy."""
+    info = run_info(run)
+    parts = [info["name"], info.get("family", "?")]
+    if info.get("accuracy") is not None:
+        parts.append(f"{info['accuracy']:.0%}")
+    return " · ".join(parts)
 
 
 # --------------------------------------------------------------------------------------- rendering
@@ -236,3 +275,559 @@ def uploaded_bytes(uploaded: Any) -> tuple[bytes, str]:
 def safe_name(name: str) -> str:
     """The base name of an uploaded file (browsers may send paths)."""
     return os.path.basename(name.replace("\\", "/")) or "clip"
+
+
+# --------------------------------------------------------------------------------------- runs
+
+
+def run_stamp(run: Any) -> float:
+    """Cache key of a run's files (changes when any of them is rewritten)."""
+    return _stamp(run.path)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _run_report(path: str, stamp: float) -> Any:
+    from soundkit.runs import Run
+
+    return Run(Path(path)).load_report()
+
+
+def run_report(run: Any) -> Any:
+    """The run's evaluation Report (None when it has none); ModelError when unreadable."""
+    return _run_report(str(run.path), _stamp(run.path))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _run_history(path: str, stamp: float) -> list[dict[str, float]]:
+    from soundkit.runs import Run
+
+    return Run(Path(path)).load_history()
+
+
+def run_history(run: Any) -> list[dict[str, float]]:
+    """Per-epoch metrics of a finished run ([] when none)."""
+    try:
+        return _run_history(str(run.path), _stamp(run.path))
+    except SoundkitError:
+        return []
+
+
+def metrics_table(report: Any) -> Any:
+    """DataFrame: class, accuracy, precision, recall, f1, support (one row per class)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "class": report.labels,
+            "accuracy": [report.per_class_accuracy.get(c, 0.0) for c in report.labels],
+            "precision": [report.precision.get(c, 0.0) for c in report.labels],
+            "recall": [report.recall.get(c, 0.0) for c in report.labels],
+            "f1": [report.f1.get(c, 0.0) for c in report.labels],
+            "support": [report.support.get(c, 0) for c in report.labels],
+        }
+    )
+
+
+def compare_reports(a: Any, b: Any, *, name_a: str, name_b: str) -> Any:
+    """DataFrame comparing per-class accuracy of two reports on the classes they share."""
+    import pandas as pd
+
+    shared = [c for c in a.labels if c in set(b.labels)]
+    rows = [
+        {
+            "class": c,
+            name_a: a.per_class_accuracy.get(c, 0.0),
+            name_b: b.per_class_accuracy.get(c, 0.0),
+            "difference": a.per_class_accuracy.get(c, 0.0) - b.per_class_accuracy.get(c, 0.0),
+        }
+        for c in shared
+    ]
+    return pd.DataFrame(rows, columns=["class", name_a, name_b, "difference"])
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def confusion_png(path: str, stamp: float, normalize: bool) -> bytes:
+    """PNG of the run's confusion matrix (soundkit.plots), cached per run and file state."""
+    from soundkit import plots
+    from soundkit.runs import Run
+
+    report = Run(Path(path)).load_report()
+    return fig_png(plots.confusion_matrix(report, normalize=normalize))
+
+
+# --------------------------------------------------------------------------------------- label store
+
+
+def label_picker(label: str, labels: Any, *, key: str, allow_none: bool = True) -> str | None:
+    """A selectbox of existing classes that also accepts a new name; None means "unlabelled"."""
+    choice = st.selectbox(
+        label,
+        list(labels),
+        index=None,
+        key=key,
+        placeholder="Unlabelled (pick or type a class)" if allow_none else "Pick or type a class",
+        accept_new_options=True,
+    )
+    return choice.strip() if isinstance(choice, str) and choice.strip() else None
+
+
+def progress_callback(bar: Any) -> Any:
+    """A soundkit progress callback ({"done", "total", "message"}) that moves an st.progress bar."""
+
+    def update(event: dict) -> None:
+        total = max(int(event.get("total") or 0), 1)
+        done = min(int(event.get("done") or 0), total)
+        text = f"{done}/{total} · {event.get('message') or event.get('stage', '')}"
+        bar.progress(done / total, text=text[:120])
+
+    return update
+
+
+def add_uploads(store: Any, files: list[Any], *, label: str | None, progress: Any = None) -> Any:
+    """Add uploaded audio files (with ``label``) and zips (labels from their folders) to the store."""
+    from soundkit.store import ImportResult
+
+    total = ImportResult()
+    audio_items = [
+        {"data": f.getvalue(), "name": safe_name(f.name), "label": label, "origin": "upload"}
+        for f in files
+        if not f.name.lower().endswith(".zip")
+    ]
+    if audio_items:
+        _merge_result(total, store.add_many(audio_items, progress=progress))
+    for f in files:
+        if f.name.lower().endswith(".zip"):
+            _merge_result(total, store.import_zip(f.getvalue(), progress=progress))
+    return total
+
+
+def _merge_result(into: Any, other: Any) -> None:
+    into.added += other.added
+    into.duplicates += other.duplicates
+    into.errors.extend(other.errors)
+    into.skipped.extend(other.skipped)
+    into.records.extend(other.records)
+
+
+def report_import(result: Any) -> None:
+    """Toast the outcome of an import; list per-file problems (they never stop the import)."""
+    msg = f"Added {result.added} clip(s)"
+    if result.duplicates:
+        msg += f", {result.duplicates} already there"
+    st.toast(msg, icon=":material/check:")
+    if result.errors:
+        st.session_state["label_import_errors"] = [f"{n}: {m}" for n, m in result.errors]
+    else:
+        st.session_state.pop("label_import_errors", None)
+
+
+def recording_name() -> str:
+    """A display name for a browser recording (recording-YYYYmmdd-HHMMSS.wav)."""
+    import time
+
+    return time.strftime("recording-%Y%m%d-%H%M%S.wav")
+
+
+def clip_query(shown: str, *, search: str = "", source: str | None = None) -> dict[str, Any]:
+    """Store.clips/count keyword arguments for the Label page's filters."""
+    query: dict[str, Any] = {"search": search.strip() or None, "source": source}
+    if shown == "Unlabelled":
+        query["unlabelled"] = True
+    elif shown != "All clips":
+        query["label"] = shown
+    return query
+
+
+CLIP_COLUMNS = {
+    "spectrogram": st.column_config.ImageColumn("Spectrogram", width="small"),
+    "id": st.column_config.NumberColumn("id", width="small", format="%d"),
+    "name": st.column_config.TextColumn("Name"),
+    "label": st.column_config.TextColumn("Label"),
+    "suggestion": st.column_config.TextColumn("Suggestion", help="The model's top label (see Model suggestions)"),
+    "confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="%.2f"),
+    "seconds": st.column_config.NumberColumn("Seconds", format="%.1f", width="small"),
+    "source": st.column_config.TextColumn("Source"),
+    "origin": st.column_config.TextColumn("Origin"),
+    "fold": st.column_config.NumberColumn("Fold", width="small"),
+}
+
+
+def clip_table(records: list[Any]) -> Any:
+    """DataFrame for the clip table (spectrogram thumbnails as PNG data URIs)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {
+                "spectrogram": spectrogram_thumb_uri(str(r.path), r.hash),
+                "id": r.id,
+                "name": r.name,
+                "label": r.label or "",
+                "suggestion": r.pred_label or "",
+                "confidence": r.pred_confidence,
+                "seconds": r.seconds,
+                "source": r.source or "",
+                "origin": r.origin,
+                "fold": r.fold,
+            }
+            for r in records
+        ]
+    )
+
+
+def _thumb_png(path: str, *, width: int, height: int) -> bytes:
+    """A small log-mel image of a clip: magma colours, low frequencies at the bottom, no axes."""
+    import numpy as np
+    from matplotlib import colormaps
+    from PIL import Image
+
+    from soundkit import audio, features
+
+    y, sr = audio.load(path, sr=22050, max_seconds=60)
+    S = features.log_mel(y, sr=sr, n_fft=1024, hop_length=256, n_mels=64, top_db=80.0)
+    rgb = (colormaps["magma"]((S[::-1] + 80.0) / 80.0)[..., :3] * 255).astype(np.uint8)
+    img = Image.fromarray(rgb).resize((width, height), Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def spectrogram_thumb_uri(path: str, digest: str) -> str | None:
+    """Data URI of a clip's thumbnail (cached by content hash); None when the audio is unreadable."""
+    import base64
+
+    try:
+        png = _thumb_png(path, width=160, height=48)
+    except SoundkitError:
+        return None
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def spectrogram_thumb(path: str, digest: str, *, large: bool = False) -> bytes:
+    """PNG of a clip's log-mel (a plain image; see the Spectrogram page for axes)."""
+    return _thumb_png(path, width=640 if large else 160, height=200 if large else 48)
+
+
+def export_dataset(store: Any, *, include_unlabelled: bool, progress: Any = None) -> Path:
+    """Write the store's export zip into cache/export (replacing earlier exports) and return it."""
+    import time
+
+    out_dir = home() / "cache" / "export"
+    for old in out_dir.glob("soundkit-dataset-*.zip"):
+        old.unlink(missing_ok=True)
+    dest = out_dir / time.strftime("soundkit-dataset-%Y%m%d-%H%M%S.zip")
+    return store.export_zip(dest, include_unlabelled=include_unlabelled, progress=progress)
+
+
+def export_ready(path: str | None) -> Path | None:
+    """The prepared export zip, when it still exists."""
+    if not path:
+        return None
+    p = Path(path)
+    return p if p.is_file() else None
+
+
+def suggest_labels(store: Any, run: Any, *, progress: Any = None, limit: int | None = None) -> int:
+    """Predict every unlabelled clip with ``run`` and store the top label and its probability."""
+    pred = predictor(run.path)
+    records = store.clips(unlabelled=True, limit=limit)
+    items = []
+    for i, r in enumerate(records, 1):
+        try:
+            p = pred.predict_file(r.path, top_k=1)
+        except SoundkitError as exc:
+            log.warning("no suggestion for clip %s: %s", r.id, exc)
+            continue
+        label, prob = p.top[0]
+        items.append((r.id, label, min(max(float(prob), 0.0), 1.0)))
+        if progress:
+            progress({"stage": "predict", "done": i, "total": len(records), "message": r.name})
+    return store.set_predictions(items, run=run.name) if items else 0
+
+
+def suggestions_section(store: Any) -> None:
+    """Label page: let a trained model suggest labels for the unlabelled clips."""
+    runs = list_runs()
+    n = store.count(unlabelled=True)
+    if not runs:
+        st.caption("Train a model first; it will then suggest labels for unlabelled clips, least confident first.")
+        return
+    if n == 0:
+        st.caption("Every clip is labelled.")
+        return
+    by_path = {str(r.path): r for r in runs}
+    chosen = st.selectbox("Model", list(by_path), format_func=lambda p: run_title(by_path[p]), key="label_suggest_run")
+    st.caption(
+        f"Predicts the {n} unlabelled clip(s) and stores the top label and its probability. Then sort by "
+        "**Least confident suggestion** and accept or correct the suggestions."
+    )
+    if st.button(f"Suggest labels for {n} clip(s)", key="label_suggest", icon=":material/auto_awesome:"):
+        bar = st.progress(0.0, text="Classifying...")
+        with show_errors(stop=False):
+            done = suggest_labels(store, by_path[chosen], progress=progress_callback(bar))
+            st.toast(f"{done} suggestion(s) stored", icon=":material/check:")
+        bar.empty()
+        st.rerun()
+
+
+def dataset_import_section(store: Any) -> None:
+    """Label page: import ESC-10 / ESC-50 (download when soundkit can, or from a folder on the server)."""
+    datasets = importlib.import_module("soundkit.datasets")
+    download = getattr(datasets, "download", None)
+    errors = st.session_state.get("label_import_errors")
+    if errors:
+        with st.expander(f"{len(errors)} file(s) could not be added", icon=":material/warning:"):
+            st.code("\n".join(errors[:200]), language=None)
+    if download is not None:
+        d1, d2 = st.columns([3, 1], vertical_alignment="bottom")
+        which = d1.selectbox(
+            "Download",
+            ["ESC-10", "ESC-50"],
+            key="label_download_which",
+            help="ESC-10: 400 clips, 10 classes (about 40 MB, CC BY). ESC-50: 2000 clips, 50 classes (about 600 MB, CC BY-NC).",
+        )
+        if d2.button("Download and import", key="label_download", icon=":material/cloud_download:", width="stretch"):
+            bar = st.progress(0.0, text=f"Downloading {which}...")
+            with show_errors(stop=False):
+                root = download(which.lower().replace("-", ""), progress=progress_callback(bar))
+                ds = datasets.load(root, esc10=which == "ESC-10")
+                report_import(store.import_dataset(ds, progress=progress_callback(bar)))
+                st.rerun()
+            bar.empty()
+    f1, f2 = st.columns([3, 1], vertical_alignment="bottom")
+    folder = f1.text_input(
+        "Or a dataset folder on this server",
+        key="label_import_folder",
+        placeholder="/data/ESC-10 (folder per class, or an ESC-50 release)",
+    )
+    esc10 = st.checkbox("ESC-50 release: keep only the ESC-10 subset", key="label_import_esc10")
+    if f2.button(
+        "Import folder",
+        key="label_import",
+        disabled=not folder.strip(),
+        icon=":material/drive_folder_upload:",
+        width="stretch",
+    ):
+        bar = st.progress(0.0, text="Importing...")
+        with show_errors(stop=False):
+            ds = datasets.load(folder.strip(), esc10=esc10)
+            report_import(store.import_dataset(ds, progress=progress_callback(bar)))
+            st.rerun()
+        bar.empty()
+
+
+def store_has(store: Any, clip_id: Any) -> bool:
+    """True when ``clip_id`` names a live clip of the store."""
+    try:
+        return not store.get(int(clip_id)).deleted
+    except (TypeError, ValueError, SoundkitError):
+        return False
+
+
+def relabel(store: Any, ids: list[Any], label: str) -> int:
+    """Set the label of store clips named by (string) ids."""
+    return store.set_label([int(i) for i in ids], label)
+
+
+def clip_bytes(item: dict, store: Any | None) -> bytes | None:
+    """Audio bytes of a report's misclassified entry: from the store by id, else from its path."""
+    if store is not None and store_has(store, item.get("id")):
+        try:
+            return store.read_bytes(int(item["id"]))
+        except SoundkitError:
+            pass
+    path = Path(item.get("path") or "")
+    return path.read_bytes() if path.is_file() else None
+
+
+def audio_mime(name: str) -> str:
+    """MIME type for st.audio from a file name (wav when unknown)."""
+    ext = Path(name).suffix.lower()
+    return {
+        ".wav": "audio/wav",
+        ".flac": "audio/flac",
+        ".ogg": "audio/ogg",
+        ".oga": "audio/ogg",
+        ".mp3": "audio/mpeg",
+    }.get(ext, "audio/wav")
+
+
+def play(where: Any, path: str | Path) -> None:
+    """An audio player for a file on the server."""
+    where.audio(str(path), format=audio_mime(str(path)))
+
+
+# --------------------------------------------------------------------------------------- classify
+
+#: Model key of the pretrained AudioSet model in menus.
+YAMNET_KEY = "pretrained:yamnet"
+
+
+def model_choices() -> dict[str, str]:
+    """{model key: title} for the Classify menu: trained runs newest first, then pretrained YAMNet."""
+    choices = {str(r.path): run_title(r) for r in list_runs()}
+    if optional("models.yamnet") is not None:
+        choices[YAMNET_KEY] = "YAMNet · AudioSet, pretrained (521 classes)"
+    return choices
+
+
+@st.cache_resource(show_spinner="Loading YAMNet...")
+def _yamnet() -> Any:
+    from soundkit.models.yamnet import YamnetPredictor
+
+    return YamnetPredictor.load()
+
+
+def predictor_for(model_key: str) -> Any:
+    """A cached predictor for a model key (a run directory or :data:`YAMNET_KEY`)."""
+    if model_key == YAMNET_KEY:
+        return _yamnet()
+    return predictor(model_key)
+
+
+def _model_stamp(model_key: str) -> float:
+    if model_key == YAMNET_KEY:
+        return 0.0
+    return max((p.stat().st_mtime for p in Path(model_key).glob("model.*")), default=0.0)
+
+
+@st.cache_data(show_spinner="Classifying...", max_entries=64)
+def _classify(data: bytes, name: str, model_key: str, stamp: float) -> tuple[Any, float]:
+    pred = predictor_for(model_key)
+    y, sr = load_audio(data, name)
+    prediction = pred.predict(y, sr, top_k=5)
+    features = getattr(pred, "features", None)
+    window = features.window_seconds if features is not None else 0.975
+    return prediction, float(window)
+
+
+def classify(data: bytes, name: str, model_key: str) -> tuple[Any, float]:
+    """(Prediction, window seconds) of a clip, cached per content and model."""
+    return _classify(data, name, model_key, _model_stamp(model_key))
+
+
+def top_table(prediction: Any) -> Any:
+    """DataFrame of the top-k labels (label, probability)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"label": lab, "probability": float(p)} for lab, p in prediction.top])
+
+
+def timeline_table(prediction: Any) -> Any:
+    """DataFrame of the per-window timeline (start, end, label, probability)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        [{"start": s.start, "end": s.end, "label": s.label, "probability": s.probability} for s in prediction.timeline]
+    )
+
+
+#: Vega-Lite spec of the per-window timeline: one bar per window, coloured by its top label.
+TIMELINE_SPEC = {
+    "height": 90,
+    "mark": {"type": "bar", "cornerRadius": 2},
+    "encoding": {
+        "x": {"field": "start", "type": "quantitative", "title": "seconds"},
+        "x2": {"field": "end"},
+        "y": {"field": "label", "type": "nominal", "title": None},
+        "color": {"field": "label", "type": "nominal", "legend": None},
+        "opacity": {"field": "probability", "type": "quantitative", "scale": {"domain": [0, 1]}, "legend": None},
+        "tooltip": [
+            {"field": "label"},
+            {"field": "probability", "format": ".0%"},
+            {"field": "start", "format": ".2f"},
+            {"field": "end", "format": ".2f"},
+        ],
+    },
+}
+
+
+def run_features(model_key: str) -> Any:
+    """The FeatureConfig a model sees (the recipe's defaults for YAMNet and unreadable runs)."""
+    from soundkit.config import FeatureConfig
+
+    if model_key != YAMNET_KEY:
+        from soundkit.runs import Run
+
+        try:
+            return Run(Path(model_key)).load_config().features
+        except SoundkitError:
+            pass
+    return FeatureConfig()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def logmel_png(data: bytes, name: str, model_key: str) -> bytes:
+    """PNG of the clip's log-mel spectrogram as the model's FeatureConfig computes it."""
+    y, sr = load_audio(data, name)
+    return spectrogram_png(y, sr, run_features(model_key), title=None)
+
+
+def spectrogram_png(y: Any, sr: int, features: Any, *, title: str | None = None, waveform: bool = False) -> bytes:
+    """PNG of a log-mel spectrogram with time/frequency axes and a dB colour bar (soundkit.plots)."""
+    plots = optional("plots")
+    if plots is not None and hasattr(plots, "spectrogram"):
+        return fig_png(plots.spectrogram(y, sr=sr, features=features, title=title, waveform=waveform))
+    # plots.py has not landed: a plain image of the same log-mel
+    return _array_png(y, sr, features)
+
+
+def _array_png(y: Any, sr: int, features: Any) -> bytes:
+    import numpy as np
+    from matplotlib import colormaps
+    from PIL import Image
+
+    from soundkit import audio
+    from soundkit import features as feats
+
+    if sr != features.sr:
+        y = audio.resample(y, orig_sr=sr, target_sr=features.sr)
+    S = feats.clip_log_mel(y, features)
+    rgb = (colormaps["magma"]((S[::-1] + features.top_db) / features.top_db)[..., :3] * 255).astype(np.uint8)
+    img = Image.fromarray(rgb).resize((720, 240), Image.Resampling.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def add_to_dataset(data: bytes, name: str, *, suggested: str | None, key: str) -> None:
+    """ "Add to dataset as ..." for a classified clip: the predicted label or any other."""
+    store = store_or_none()
+    if store is None:
+        return
+    labels = list(store.labels())
+    options = ([suggested] if suggested else []) + [x for x in labels if x != suggested]
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    choice = c1.selectbox(
+        "Add to dataset as", options, index=0 if options else None, key=f"{key}_label", accept_new_options=True,
+        placeholder="Pick or type a class",
+    )  # fmt: skip
+    if c2.button("Add to dataset", key=f"{key}_button", disabled=not choice, icon=":material/add:", width="stretch"):
+        with show_errors(stop=False):
+            rec = store.add(data, name=safe_name(name), label=choice, origin="classify")
+            st.toast(f"Added {rec.name} as {rec.label}", icon=":material/check:")
+
+
+def stored_clip_picker(*, key: str) -> tuple[bytes, str] | None:
+    """Pick a clip from the label store: (bytes, name), or None (with a hint) when there is none."""
+    store = store_or_none()
+    if store is None:
+        st.info("The label store is not available in this build yet.", icon=":material/construction:")
+        return None
+    records = store.clips(order="created", limit=2000)
+    if not records:
+        st.info("The dataset is empty. Add clips on the **Label** page.", icon=":material/info:")
+        return None
+    by_id = {r.id: r for r in records}
+    chosen = st.selectbox(
+        "Clip from the dataset",
+        list(by_id),
+        format_func=lambda i: f"{by_id[i].name} · {by_id[i].label or 'unlabelled'} (#{i})",
+        key=key,
+    )
+    rec = by_id[chosen]
+    with show_errors(stop=False):
+        return store.read_bytes(rec), rec.name
+    return None

@@ -4,10 +4,64 @@ import streamlit as st
 
 import app_support as app
 
-app.header("Classify", "Upload or record a sound and see what a trained model hears in it.")
+app.header("Classify", "Upload or record a sound and see what a model hears in it.")
 
-runs = app.list_runs()
-if not runs:
-    st.info("No trained model yet. Label some clips, then train one on the **Train** page.", icon=":material/info:")
+models = app.model_choices()
+if not models:
+    st.info("No model yet. Label some clips, then train one on the **Train** page.", icon=":material/info:")
     st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
+
+model_key = st.selectbox(
+    "Model", list(models), format_func=models.get, key="classify_model", help="Trained runs, newest first."
+)
+source = st.radio(
+    "Clip",
+    ["Upload", "Record", "From the dataset"],
+    horizontal=True,
+    key="classify_source",
+    label_visibility="collapsed",
+)
+clips: list[tuple[bytes, str]] = []
+if source == "Upload":
+    files = st.file_uploader(
+        "Audio clips (wav, flac, ogg, mp3)", type=app.AUDIO_TYPES, accept_multiple_files=True, key="classify_upload"
+    )
+    clips = [app.uploaded_bytes(f) for f in files or []]
+elif source == "Record":
+    recording = st.audio_input("Record a sound", sample_rate=app.RECORD_SR, key="classify_record")
+    if recording is not None:
+        clips = [(recording.getvalue(), app.recording_name())]
+else:
+    picked = app.stored_clip_picker(key="classify_stored")
+    if picked is not None:
+        clips = [picked]
+
+if not clips:
+    st.caption("Add a clip above to classify it.")
+    st.stop()
+
+MAX_CLIPS = 20
+if len(clips) > MAX_CLIPS:
+    st.warning(f"Showing the first {MAX_CLIPS} of {len(clips)} clips.", icon=":material/warning:")
+for i, (data, name) in enumerate(clips[:MAX_CLIPS]):
+    with st.container(border=True):
+        with app.show_errors(stop=False):
+            y, sr = app.load_audio(data, name)
+            pred, window_s = app.classify(data, name, model_key)
+            label, prob = pred.top[0]
+            st.markdown(f"#### {app.safe_name(name)}")
+            st.markdown(f"Heard: **{label}** · {prob:.0%}")
+            left, right = st.columns([2, 3])
+            with left:
+                st.audio(data, format=app.audio_mime(name))
+                st.caption(f"{len(y) / sr:.1f} s")
+                st.bar_chart(
+                    app.top_table(pred), x="label", y="probability", horizontal=True, sort="-probability", height=220
+                )
+            with right:
+                st.image(app.logmel_png(data, name, model_key), width="stretch")
+            if len(pred.timeline) > 1:
+                st.caption(f"Top label per {window_s:.2f} s window")
+                st.vega_lite_chart(app.timeline_table(pred), app.TIMELINE_SPEC, width="stretch")
+            app.add_to_dataset(data, name, suggested=label, key=f"classify_add_{i}")

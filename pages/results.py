@@ -1,11 +1,177 @@
 """Results: per-class accuracy, confusion matrix, metrics, misclassified clips, run comparison."""
 
+import pandas as pd
 import streamlit as st
 
 import app_support as app
 
-app.header("Results", "How well each trained model does, class by class.")
+app.header("Results", "How well each trained model does, class by class, on clips it never saw in training.")
+
 runs = app.list_runs()
 if not runs:
     st.info("No finished runs yet. Train a model on the **Train** page.", icon=":material/info:")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
+
+by_path = {str(r.path): r for r in runs}
+path = st.selectbox(
+    "Run", list(by_path), format_func=lambda p: app.run_title(by_path[p]), key="results_run", help="Newest first."
+)
+run = by_path[path]
+info = app.run_info(run)
+if "error" in info:
+    st.error(info["error"], icon=":material/error:")
+    st.stop()
+with app.show_errors():
+    report = app.run_report(run)
+if report is None:
+    st.info("This run has no evaluation report (it was trained without held-out clips).", icon=":material/info:")
+    st.stop()
+
+meta = info.get("meta") or {}
+c1, c2, c3, c4, c5 = st.columns(5)
+c1.metric("Accuracy", f"{report.accuracy:.1%}", border=True)
+c2.metric("Test clips", report.n_test, border=True)
+c3.metric("Model", info.get("family", "?"), border=True)
+c4.metric("Augmentation", app.policy_name(info.get("augment")), border=True)
+c5.metric("Test fold", "validation" if info.get("test_fold") is None else info["test_fold"], border=True)
+st.caption(
+    f"Created {info['created']} · {len(report.labels)} classes · trained on {meta.get('n_train', '?')} clips"
+    + (f" in {meta['seconds']:.0f} s" if isinstance(meta.get("seconds"), (int, float)) else "")
+    + (f" · augmentation engine: {meta['augment_engine']}" if meta.get("augment_engine") else "")
+)
+
+tab_class, tab_cm, tab_wrong, tab_curves, tab_compare = st.tabs(
+    ["Per class", "Confusion matrix", "Misclassified", "Training curves", "Compare runs"]
+)
+
+with tab_class:
+    table = app.metrics_table(report)
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader("Per-class accuracy")
+        st.bar_chart(
+            table, x="class", y="accuracy", horizontal=True, sort="-accuracy", height=max(240, 28 * len(table))
+        )
+    with right:
+        st.subheader("Precision, recall, F1")
+        st.dataframe(
+            table,
+            hide_index=True,
+            key="results_metrics",
+            column_config={
+                c: st.column_config.ProgressColumn(c.capitalize(), min_value=0.0, max_value=1.0, format="%.2f")
+                for c in ("accuracy", "precision", "recall", "f1")
+            },
+        )
+
+with tab_cm:
+    plots = app.optional("plots")
+    if plots is None or not hasattr(plots, "confusion_matrix"):
+        st.info("The confusion-matrix plot is not available in this build yet.", icon=":material/construction:")
+        st.dataframe(
+            pd.DataFrame(report.confusion_matrix, index=report.labels, columns=report.labels), key="results_cm_table"
+        )
+    else:
+        normalize = st.toggle("Show fractions of each true class", value=False, key="results_cm_normalize")
+        st.image(app.confusion_png(path, app.run_stamp(run), normalize), width="stretch")
+        st.caption("Rows: true class. Columns: predicted class.")
+
+with tab_wrong:
+    wrong = report.misclassified
+    if not wrong:
+        st.success("Every test clip was classified correctly.", icon=":material/check_circle:")
+    else:
+        st.caption(
+            f"{len(wrong)} of {report.n_test} test clips were misclassified. Listen, and fix a wrong label in one click "
+            "(the next training run uses it)."
+        )
+        store = app.store_or_none()
+        limit = st.number_input(
+            "Show",
+            min_value=5,
+            max_value=max(5, len(wrong)),
+            value=min(20, len(wrong)),
+            step=5,
+            key="results_wrong_limit",
+        )
+        for i, item in enumerate(wrong[: int(limit)]):
+            with st.container(border=True):
+                a, b, c = st.columns([3, 3, 2])
+                top = ", ".join(f"{t['label']} {t['probability']:.0%}" for t in item.get("top", [])[:3])
+                a.markdown(f"**{item['true']}** heard as **{item['predicted']}**")
+                a.caption(top)
+                audio_bytes = app.clip_bytes(item, store)
+                if audio_bytes is not None:
+                    b.audio(audio_bytes)
+                else:
+                    b.caption("audio not found")
+                clip_id = item.get("id")
+                if store is not None and app.store_has(store, clip_id):
+                    if c.button(
+                        f"Relabel as {item['predicted']}", key=f"results_relabel_{path}_{i}", icon=":material/edit:"
+                    ):
+                        with app.show_errors(stop=False):
+                            app.relabel(store, [clip_id], item["predicted"])
+                            st.toast(f"Relabelled as {item['predicted']}", icon=":material/check:")
+                else:
+                    c.caption("not in the label store")
+
+with tab_curves:
+    history = app.run_history(run)
+    if not history:
+        st.info("No training history recorded for this run.", icon=":material/info:")
+    else:
+        h = pd.DataFrame(history).set_index("epoch")
+        left, right = st.columns(2)
+        left.subheader("Loss")
+        left.line_chart(h[[c for c in ("loss", "val_loss") if c in h]], x_label="epoch")
+        right.subheader("Accuracy")
+        right.line_chart(h[[c for c in ("accuracy", "val_accuracy") if c in h]], x_label="epoch")
+
+with tab_compare:
+    others = [p for p in by_path if p != path]
+    if not others:
+        st.info(
+            "Train a second run (for example with another augmentation policy) to compare them class by class.",
+            icon=":material/info:",
+        )
+    else:
+        other_path = st.selectbox(
+            "Compare with", others, format_func=lambda p: app.run_title(by_path[p]), key="results_compare_run"
+        )
+        with app.show_errors(stop=False):
+            other = app.run_report(by_path[other_path])
+            if other is None:
+                st.info("That run has no evaluation report.", icon=":material/info:")
+            else:
+                name_a = f"{run.name} ({app.policy_name(info.get('augment'))})"
+                name_b = (
+                    f"{by_path[other_path].name} ({app.policy_name(app.run_info(by_path[other_path]).get('augment'))})"
+                )
+                cmp = app.compare_reports(report, other, name_a=name_a, name_b=name_b)
+                st.caption(
+                    f"Per-class accuracy of **{name_a}** minus **{name_b}**: positive bars are classes the selected run "
+                    "gets right more often."
+                )
+                st.bar_chart(
+                    cmp, x="class", y="difference", horizontal=True, sort="-difference", height=max(240, 28 * len(cmp))
+                )
+                st.dataframe(cmp, hide_index=True, key="results_compare_table")
+
+st.divider()
+st.subheader("Download")
+d1, d2, d3 = st.columns(3)
+d1.download_button(
+    "Model (.keras)", data=lambda: run.model_path.read_bytes(), file_name=f"{run.name}.keras",
+    mime="application/octet-stream", key="results_dl_model", icon=":material/download:",
+)  # fmt: skip
+if run.tflite_path.is_file():
+    d2.download_button(
+        "Model (.tflite)", data=lambda: run.tflite_path.read_bytes(), file_name=f"{run.name}.tflite",
+        mime="application/octet-stream", key="results_dl_tflite", icon=":material/download:",
+    )  # fmt: skip
+d3.download_button(
+    "Report (.json)", data=run.report_path.read_bytes(), file_name=f"{run.name}-report.json",
+    mime="application/json", key="results_dl_report", icon=":material/download:",
+)  # fmt: skip
