@@ -7,7 +7,8 @@ model runs through LiteRT (``ai_edge_litert``) and TensorFlow is never imported;
 
 A clip is cut into the same log-mel windows training used (:func:`soundkit.features.clip_log_mel`
 and :func:`soundkit.features.windows` with the run's FeatureConfig); all windows go through the model
-in one call, and the clip's probabilities are the mean over its windows. Families whose input is not a
+in one call, and the clip's probabilities are the mean over its windows that hold sound (the pooling
+training's evaluation uses, so served and reported accuracy agree). Families whose input is not a
 log-mel window (``KIND != "logmel"``, e.g. YAMNet embeddings) supply their own ``clip_inputs`` hook.
 
 The interface holds only NumPy arrays, floats and strings: no TensorFlow types.
@@ -15,11 +16,13 @@ The interface holds only NumPy arrays, floats and strings: no TensorFlow types.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +56,8 @@ class Prediction:
     top : list of (label, probability)
         The ``top_k`` most probable labels, most probable first.
     probabilities : np.ndarray, float32, shape (n_classes,)
-        Clip probabilities (mean over windows), in the run's label order.
+        Clip probabilities in the run's label order: the mean over the windows that hold sound
+        (:func:`soundkit.evaluation.pool_windows`, exactly as training evaluates a clip).
     timeline : list of Segment
         One entry per window, in time order.
     window_probabilities : np.ndarray, float32, shape (n_windows, n_classes)
@@ -87,6 +91,26 @@ class Prediction:
         }
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence native code writing to file descriptor 2 for a moment (LiteRT announces its XNNPACK
+    delegate with an INFO line that no TF_CPP_MIN_LOG_LEVEL setting reaches)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class LiteRTModel:
     """A ``.tflite`` classifier run with ``ai_edge_litert`` (no TensorFlow).
 
@@ -101,8 +125,9 @@ class LiteRTModel:
         self.path = Path(path)
         threads = num_threads or min(4, os.cpu_count() or 1)
         try:
-            self._it = Interpreter(model_path=str(self.path), num_threads=threads)
-            self._it.allocate_tensors()
+            with _quiet_native_stderr():
+                self._it = Interpreter(model_path=str(self.path), num_threads=threads)
+                self._it.allocate_tensors()
         except Exception as exc:  # noqa: BLE001 - a damaged file is the run's problem
             raise ModelError(f"{self.path}: cannot be loaded as a LiteRT model ({exc})") from None
         inputs, outputs = self._it.get_input_details(), self._it.get_output_details()
@@ -273,7 +298,7 @@ class Predictor:
 
     # -- inference ---------------------------------------------------------------------------
 
-    def inputs(self, y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def inputs(self, y: np.ndarray, sr: int, *, allow_silent: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Model inputs of a clip.
 
         Parameters
@@ -287,7 +312,7 @@ class Predictor:
         starts, ends : np.ndarray, float64, shape (n_windows,)
             Window bounds in seconds from the clip's start.
         """
-        y = self._check(y, sr)
+        y = self._check(y, sr, allow_silent=allow_silent)
         fc = self.features
         if sr != fc.sr:
             from soundkit.audio import resample
@@ -298,7 +323,7 @@ class Predictor:
             from soundkit.features import clip_log_mel, windows
 
             S = clip_log_mel(y, fc)
-            W, starts = windows(S, frames=fc.frames, hop=fc.window_hop)
+            W, starts = windows(S, frames=fc.frames, hop=fc.window_hop, floor=-fc.top_db)
             t0 = starts * (fc.hop_length / fc.sr)
             t1 = np.minimum(t0 + fc.window_seconds, duration)
             return W[..., np.newaxis].astype(np.float32, copy=False), t0, t1
@@ -310,7 +335,7 @@ class Predictor:
             width = float(np.median(np.diff(t0))) if len(t0) > 1 else duration
         return X, t0, np.minimum(t0 + width, duration)
 
-    def predict(self, y: np.ndarray, sr: int, *, top_k: int = 5) -> Prediction:
+    def predict(self, y: np.ndarray, sr: int, *, top_k: int = 5, allow_silent: bool = False) -> Prediction:
         """Classify one clip.
 
         Parameters
@@ -320,6 +345,8 @@ class Predictor:
         sr : int
         top_k : int
             How many labels to return in ``top`` (capped at the number of labels).
+        allow_silent : bool
+            Classify a silent clip anyway (evaluation does, to score every clip) instead of raising.
 
         Returns
         -------
@@ -332,11 +359,11 @@ class Predictor:
         """
         if not isinstance(top_k, (int, np.integer)) or top_k < 1:
             raise ParameterError(f"top_k must be a positive integer, got {top_k!r}")
-        X, t0, t1 = self.inputs(y, sr)
+        X, t0, t1 = self.inputs(y, sr, allow_silent=allow_silent)
         P = self._model(X)
         if P.ndim != 2 or P.shape[1] != len(self.labels):
             raise ModelError(f"{self.run_dir}: model output shape {P.shape} does not match {len(self.labels)} labels")
-        probs = P.mean(axis=0)
+        probs = self._pool(X, P)
         order = np.argsort(-probs, kind="stable")[: min(int(top_k), len(self.labels))]
         best = P.argmax(axis=1)
         timeline = [
@@ -351,6 +378,14 @@ class Predictor:
             labels=list(self.labels),
         )
 
+    def _pool(self, X: np.ndarray, P: np.ndarray) -> np.ndarray:
+        """Clip probabilities as training's evaluation computes them: the mean over the windows that
+        hold sound (log-mel kinds; padding and silent stretches are left out), else over all."""
+        from soundkit.evaluation import pool_windows, window_weights
+
+        w = window_weights(X, floor=-self.features.top_db) if self.kind == "logmel" else None
+        return pool_windows(P, w).astype(np.float32)
+
     def predict_file(self, path: str | os.PathLike, *, top_k: int = 5) -> Prediction:
         """Load an audio file at the run's sample rate and classify it."""
         from soundkit import audio
@@ -359,7 +394,7 @@ class Predictor:
         return self.predict(y, sr, top_k=top_k)
 
     @staticmethod
-    def _check(y: np.ndarray, sr: int) -> np.ndarray:
+    def _check(y: np.ndarray, sr: int, *, allow_silent: bool = False) -> np.ndarray:
         if not isinstance(sr, (int, np.integer)) or not 1000 <= sr <= 384000:
             raise ParameterError(f"sr must be an integer within 1000..384000 Hz, got {sr!r}")
         y = np.asarray(y, dtype=np.float32)
@@ -373,7 +408,7 @@ class Predictor:
             raise AudioError("the clip contains NaN or infinite samples")
         from soundkit.audio import is_silent
 
-        if is_silent(y):
+        if not allow_silent and is_silent(y):
             raise AudioError("the clip is silent (peak below -80 dBFS); there is nothing to classify")
         return y
 

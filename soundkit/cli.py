@@ -1,0 +1,551 @@
+"""``python -m soundkit <command>``: the headless side of soundkit.
+
+Commands::
+
+    python -m soundkit train DATASET --model cnn --out RUN_DIR [--epochs N] [--test-fold K] [--seed S]
+                                     [--augment POLICY] [--status FILE] [--labels a,b,c]
+    python -m soundkit evaluate RUN_DIR DATASET [--fold K] --json
+    python -m soundkit predict RUN_DIR FILE [FILE ...] --json
+    python -m soundkit cv DATASET --model cnn [--epochs N] [--augment POLICY] --json
+
+Conventions: results go to stdout (JSON alone with ``--json``, else a short human summary);
+progress bars, logs and library noise go to stderr (file descriptor 1 is pointed at stderr while a
+command runs, so nothing a library prints can corrupt the JSON). Bad input of any kind ends with
+exactly one line ``error: ...`` on stderr and exit status 2; Ctrl-C ends with status 130.
+
+Adding a command: write ``add_<name>(parser)`` (its arguments) and ``cmd_<name>(args) -> int`` (the
+work; print results with :func:`output` / :func:`output_json`), then add one line to
+:data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from soundkit.errors import ParameterError, SoundkitError
+
+__all__ = ["main", "build_parser", "COMMANDS", "output", "output_json"]
+
+log = logging.getLogger("soundkit.cli")
+
+EPILOG = """\
+examples:
+  python -m soundkit train ../shared/data/ESC-10 --model cnn --out runs/esc10-cnn --epochs 30
+  python -m soundkit train my_clips/ --model yamnet --out runs/mine --labels dog,rain --augment stretch+pitch
+  python -m soundkit evaluate runs/esc10-cnn ../shared/data/ESC-10 --fold 5 --json
+  python -m soundkit predict runs/esc10-cnn bark.wav rain.ogg --json
+  python -m soundkit cv ../shared/data/ESC-10 --model cnn --epochs 20 --json
+
+DATASET is a folder per class (ESC-style names 1-100-A.wav give the official folds), an ESC-50
+release (meta/esc50.csv + audio/) or a soundkit store directory. The data directory for caches and
+the label store is $SOUNDKIT_HOME (default ./soundkit_data).
+"""
+
+#: Where results go (the process' real stdout while a command runs).
+_OUT: TextIO | None = None
+
+
+def output(text: str = "") -> None:
+    """Print a line of results on stdout."""
+    out = _OUT or sys.stdout
+    out.write(text + "\n")
+    out.flush()
+
+
+def output_json(obj: Any) -> None:
+    """Print ``obj`` as JSON on stdout (the only thing a ``--json`` command prints there)."""
+    output(json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default))
+
+
+def _json_default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# -- argument types --------------------------------------------------------------------------------
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage, so main() prints one ``error:`` line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ParameterError(message)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _label_list(text: str) -> list[str]:
+    labels = [s.strip() for s in text.split(",") if s.strip()]
+    if not labels:
+        raise argparse.ArgumentTypeError(f"expected comma-separated labels, got {text!r}")
+    return labels
+
+
+def _model_arg(p: argparse.ArgumentParser) -> None:
+    from soundkit.config import MODEL_FAMILIES
+
+    p.add_argument("--model", default="cnn", choices=MODEL_FAMILIES, help="model family (default: cnn)")
+
+
+def _augment_policy(arg: str | None) -> dict[str, Any] | None:
+    """A policy dict for TrainConfig.augment from --augment (None for 'none')."""
+    if arg is None or arg.strip().lower() == "none":
+        return None
+    from soundkit import augment
+
+    policy = augment.policy_from_arg(arg)
+    d = policy.to_dict() if hasattr(policy, "to_dict") else dict(policy)
+    return d or None
+
+
+def _load_dataset(path: str, labels: list[str] | None = None):
+    from soundkit import datasets
+
+    ds = datasets.load(path)
+    if labels:
+        ds = ds.select(labels)
+    return ds
+
+
+# -- progress --------------------------------------------------------------------------------------
+
+class _Bars:
+    """Progress events -> one tqdm bar per stage (and fold) on stderr."""
+
+    _NAMES = {"augment": "augment", "features": "features", "train": "epochs", "evaluate": "evaluate",
+              "export": "export"}
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._key: tuple | None = None
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        stage = event.get("stage")
+        if stage in (None, "done", "export"):
+            self.close()
+            return
+        key = (stage, event.get("fold"))
+        total = event.get("total")
+        if key != self._key:
+            self.close()
+            from tqdm.auto import tqdm
+
+            fold = event.get("fold")
+            desc = self._NAMES.get(stage, stage) + (f" (fold {fold})" if fold is not None else "")
+            self._bar = tqdm(total=total or None, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True)
+            self._key = key
+        bar = self._bar
+        if total and bar.total != total:
+            bar.total = total
+        done = event.get("done")
+        if done is not None:
+            bar.n = int(done)
+        post = {k: f"{event[k]:.3f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in event}
+        if post:
+            bar.set_postfix(post, refresh=False)
+        bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        self._bar, self._key = None, None
+
+
+def _fanout(*sinks: Callable[[dict], None] | None) -> Callable[[dict], None]:
+    live = [s for s in sinks if s is not None]
+
+    def progress(event: dict) -> None:
+        for s in live:
+            s(event)
+
+    return progress
+
+
+# -- train -----------------------------------------------------------------------------------------
+
+def add_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset", metavar="DATASET", help="dataset directory")
+    _model_arg(p)
+    p.add_argument("--out", metavar="RUN_DIR", help="run directory to create (default: $SOUNDKIT_HOME/runs/<model>-<time>)")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="most epochs (early stopping may end sooner; default 60)")
+    p.add_argument("--test-fold", type=_int, default=None, metavar="K",
+                   help="fold held out for the report (default: the last fold - the official one where the data "
+                        "has folds, else of 5 folds assigned by label and source; 0: none, report on the validation clips)")
+    p.add_argument("--seed", type=_int, default=0, help="random seed (folds, validation split, initialisation)")
+    p.add_argument("--augment", metavar="POLICY", default=None,
+                   help="augmentation of the training clips: none, stretch, pitch, stretch+pitch, ... or a JSON file")
+    p.add_argument("--labels", type=_label_list, default=None, metavar="a,b,c", help="train on these labels only")
+    p.add_argument("--batch-size", type=_positive_int, default=None, help="batch size (default 32)")
+    p.add_argument("--status", metavar="FILE", default=None, help="keep a JSON job status in FILE (used by the app)")
+    p.add_argument("--json", action="store_true", help="print the run summary as JSON")
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived outside model fitting: stop now."""
+
+
+def _resolve_test_fold(dataset, requested: int | None, seed: int) -> int | None:
+    if requested == 0:
+        return None
+    folded = dataset.with_folds(seed=seed)
+    if requested is None:
+        return folded.folds[-1]
+    if requested not in folded.folds:
+        raise ParameterError(f"--test-fold {requested} does not exist; this dataset's folds are "
+                             f"{', '.join(map(str, folded.folds))} (0 for none)")
+    return requested
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import time
+
+    from soundkit import config as cfg
+    from soundkit.config import FeatureConfig, TrainConfig
+
+    dataset = _load_dataset(args.dataset, args.labels)
+    if len(dataset.labels) < 2:
+        raise ParameterError(f"{args.dataset}: training needs at least 2 labels, found {len(dataset.labels)}")
+    test_fold = _resolve_test_fold(dataset, args.test_fold, args.seed)
+    options: dict[str, Any] = {"model": args.model, "seed": args.seed, "test_fold": test_fold,
+                               "augment": _augment_policy(args.augment)}
+    if args.epochs is not None:
+        options["epochs"] = args.epochs
+    if args.batch_size is not None:
+        options["batch_size"] = args.batch_size
+    train_config = TrainConfig(**options)
+    out = Path(args.out) if args.out else cfg.runs_dir() / f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if (out / "model.keras").exists():
+        raise ParameterError(f"{out}: already holds a trained model; choose another --out")
+
+    writer = None
+    if args.status:
+        from soundkit.jobs import StatusWriter
+
+        writer = StatusWriter(args.status, home=cfg.home())
+    state = {"stage": None, "stop": False}
+
+    def track(event: dict) -> None:
+        state["stage"] = event.get("stage")
+
+    def on_term(signum, frame) -> None:
+        state["stop"] = True
+        if state["stage"] != "train":  # fitting polls should_stop after each batch; elsewhere stop now
+            raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    bars = _Bars()
+    from soundkit import training
+
+    try:
+        run = training.train(
+            dataset, out=out, features=FeatureConfig(), config=train_config, cache_dir=cfg.cache_dir(),
+            progress=_fanout(track, bars, writer), should_stop=lambda: bool(state["stop"]),
+        )
+    except (_Terminated, KeyboardInterrupt, training.TrainingCancelled) as exc:
+        bars.close()
+        if writer:
+            writer.finish("cancelled", "cancelled by the user")
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        print("error: training cancelled", file=sys.stderr)
+        return 143 if state["stop"] else 130
+    except BaseException as exc:
+        bars.close()
+        if writer:
+            writer.finish("failed", str(exc) if isinstance(exc, SoundkitError) else f"internal error: {type(exc).__name__}: {exc}")
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if args.status:
+            from soundkit.jobs import release_lock
+
+            release_lock(cfg.home(), pid=os.getpid())
+    bars.close()
+    report = run.load_report() if hasattr(run, "load_report") else None
+    meta = run.load_meta() if hasattr(run, "load_meta") else {}
+    summary = {
+        "run_dir": str(Path(run.path if hasattr(run, "path") else out)),
+        "model": args.model,
+        "labels": dataset.labels,
+        "test_fold": test_fold,
+        "accuracy": getattr(report, "accuracy", None),
+        "n_test": getattr(report, "n_test", None),
+        "epochs_run": meta.get("epochs_run"),
+        "seconds": meta.get("seconds"),
+    }
+    if writer:
+        writer.finish("done", f"accuracy {summary['accuracy']:.3f} on {summary['n_test']} clips"
+                      if summary["accuracy"] is not None else "done", accuracy=summary["accuracy"],
+                      run_dir=summary["run_dir"])
+    if args.json:
+        output_json(summary)
+    else:
+        where = f"fold {test_fold}" if test_fold is not None else "the validation clips"
+        acc = f"{summary['accuracy']:.1%}" if summary["accuracy"] is not None else "?"
+        output(f"Trained {args.model} on {len(dataset.labels)} labels in {summary['seconds']} s "
+               f"({summary['epochs_run']} epochs).")
+        output(f"Accuracy on {where}: {acc} ({summary['n_test']} clips).")
+        output(f"Run directory: {summary['run_dir']}")
+    return 0
+
+
+# -- evaluate --------------------------------------------------------------------------------------
+
+def add_evaluate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a trained run directory")
+    p.add_argument("dataset", metavar="DATASET", help="dataset directory to evaluate on")
+    p.add_argument("--fold", type=_int, default=None, metavar="K",
+                   help="evaluate on this fold only (default: every clip whose label the model knows)")
+    p.add_argument("--json", action="store_true", help="print the report (report.json schema) as JSON")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from soundkit import audio, evaluation
+    from soundkit.errors import DatasetError
+    from soundkit.predict import Predictor
+
+    predictor = Predictor.load(args.run_dir)
+    dataset = _load_dataset(args.dataset)
+    clips = dataset.clips
+    if args.fold is not None:
+        from soundkit.config import RunConfig
+
+        seed = RunConfig.load(Path(args.run_dir) / "config.json").train.seed
+        _, clips = dataset.with_folds(seed=seed).split(args.fold)
+    known = {lab: i for i, lab in enumerate(predictor.labels)}
+    skipped = sorted({c.label for c in clips if c.label not in known})
+    if skipped:
+        log.warning("skipping clips of label(s) the model does not know: %s", ", ".join(skipped))
+    clips = [c for c in clips if c.label in known]
+    if not clips:
+        raise DatasetError(f"{args.dataset}: no clips with a label the model knows ({', '.join(predictor.labels)})")
+    bars = _Bars()
+    P = np.zeros((len(clips), len(predictor.labels)), dtype=np.float32)
+    for i, clip in enumerate(clips):
+        y, sr = audio.load(clip.path, sr=predictor.features.sr)
+        P[i] = predictor.predict(y, sr, top_k=1, allow_silent=True).probabilities
+        bars({"stage": "evaluate", "done": i + 1, "total": len(clips)})
+    bars.close()
+    report = evaluation.evaluate(P, [known[c.label] for c in clips], labels=predictor.labels,
+                                 ids=[c.id for c in clips], paths=[str(c.path) for c in clips])
+    if args.json:
+        output_json(report.to_dict())
+    else:
+        output(f"Accuracy: {report.accuracy:.1%} on {report.n_test} clips"
+               + (f" (fold {args.fold})" if args.fold is not None else ""))
+        width = max(len(lab) for lab in predictor.labels)
+        for lab in predictor.labels:
+            output(f"  {lab:<{width}}  recall {report.recall[lab]:.2f}  precision {report.precision[lab]:.2f}"
+                   f"  f1 {report.f1[lab]:.2f}  ({report.support[lab]} clips)")
+    return 0
+
+
+# -- predict ---------------------------------------------------------------------------------------
+
+def add_predict(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a trained run directory")
+    p.add_argument("files", metavar="FILE", nargs="+", help="audio files to classify")
+    p.add_argument("--top-k", type=_positive_int, default=5, help="labels to list per file (default 5)")
+    p.add_argument("--timeline", action="store_true", help="include the per-window timeline in the JSON")
+    p.add_argument("--json", action="store_true", help='print [{"file", "label", "top": [{"label", "probability"}]}]')
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from soundkit.errors import AudioError
+    from soundkit.predict import Predictor, predict_files
+
+    for f in args.files:  # fail fast, before loading the model
+        if not Path(f).exists():
+            raise AudioError(f"{f}: no such file")
+    predictor = Predictor.load(args.run_dir)
+    results = predict_files(predictor, args.files, top_k=args.top_k)
+    if args.json:
+        rows = []
+        for path, pred in results:
+            d = pred.to_dict()
+            row = {"file": str(path), "label": d["label"], "top": d["top"]}
+            if args.timeline:
+                row["timeline"] = d["timeline"]
+            rows.append(row)
+        output_json(rows)
+    else:
+        for path, pred in results:
+            others = ", ".join(f"{lab} {p:.0%}" for lab, p in pred.top[1:3])
+            output(f"{path}: {pred.label} ({pred.top[0][1]:.0%})" + (f"; then {others}" if others else ""))
+    return 0
+
+
+# -- cv --------------------------------------------------------------------------------------------
+
+def add_cv(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset", metavar="DATASET", help="dataset directory")
+    _model_arg(p)
+    p.add_argument("--epochs", type=_positive_int, default=None, help="most epochs per fold (default 60)")
+    p.add_argument("--augment", metavar="POLICY", default=None, help="augmentation policy for the training folds")
+    p.add_argument("--seed", type=_int, default=0, help="random seed")
+    p.add_argument("--labels", type=_label_list, default=None, metavar="a,b,c", help="use these labels only")
+    p.add_argument("--json", action="store_true", help='print {"mean_accuracy", "std_accuracy", "fold_accuracy", "seconds"}')
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+    from soundkit import config as cfg
+    from soundkit.config import FeatureConfig, TrainConfig
+
+    dataset = _load_dataset(args.dataset, args.labels)
+    if len(dataset.labels) < 2:
+        raise ParameterError(f"{args.dataset}: cross-validation needs at least 2 labels, found {len(dataset.labels)}")
+    options: dict[str, Any] = {"model": args.model, "seed": args.seed, "augment": _augment_policy(args.augment)}
+    if args.epochs is not None:
+        options["epochs"] = args.epochs
+    train_config = TrainConfig(**options)
+    from soundkit import training
+
+    bars = _Bars()
+    try:
+        result = training.cross_validate(dataset, features=FeatureConfig(), config=train_config,
+                                         cache_dir=cfg.cache_dir(), progress=bars)
+    finally:
+        bars.close()
+    summary = {
+        "mean_accuracy": result.mean_accuracy,
+        "std_accuracy": result.std_accuracy,
+        "fold_accuracy": {str(k): v for k, v in sorted(result.fold_accuracy.items())},
+        "seconds": result.seconds,
+    }
+    if args.json:
+        output_json(summary)
+    else:
+        folds = ", ".join(f"{k}: {v:.1%}" for k, v in summary["fold_accuracy"].items())
+        output(f"{args.model}: {result.mean_accuracy:.1%} +/- {result.std_accuracy:.1%} over "
+               f"{len(result.fold_accuracy)} folds ({folds}) in {result.seconds:.0f} s")
+    return 0
+
+
+# -- registration ----------------------------------------------------------------------------------
+
+#: name -> (one-line help, add_arguments, run). Add a command with one line here.
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
+    "train": ("train a model on a dataset and write a run directory", add_train, cmd_train),
+    "evaluate": ("evaluate a run on a dataset (or one of its folds)", add_evaluate, cmd_evaluate),
+    "predict": ("classify audio files with a run", add_predict, cmd_predict),
+    "cv": ("cross-validate a model family over a dataset's folds", add_cv, cmd_cv),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from soundkit import __version__
+
+    parser = _Parser(
+        prog="soundkit",
+        description="soundkit: train, evaluate and serve everyday-sound classifiers.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"soundkit {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details on stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+    for name, (help_text, add, run) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        add(p)
+        p.set_defaults(_run=run)
+    return parser
+
+
+# -- entry point -----------------------------------------------------------------------------------
+
+def _quiet_libraries() -> None:
+    """Before TensorFlow can load: no C++ INFO/WARNING logs, the TF backend for Keras."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    logging.captureWarnings(True)
+
+
+def _protect_stdout() -> tuple[TextIO, int | None]:
+    """Point file descriptor 1 at stderr and return a stream on the original stdout for results."""
+    try:
+        sys.stdout.flush()
+        fd = sys.stdout.fileno()
+        saved = os.dup(fd)
+        os.dup2(sys.stderr.fileno(), fd)
+    except (AttributeError, OSError, ValueError):  # no real file descriptors (e.g. captured in tests)
+        return sys.stdout, None
+    return os.fdopen(os.dup(saved), "w", encoding="utf-8", closefd=True), saved
+
+
+def _error(message: str) -> None:
+    print(f"error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 2 bad input, 130 interrupted, 1 internal error)."""
+    global _OUT
+    _quiet_libraries()
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except ParameterError as exc:
+        _error(exc)
+        return 2
+    except SystemExit as exc:  # --help / --version
+        return int(exc.code or 0)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    _OUT, saved = _protect_stdout()
+    try:
+        return int(args._run(args) or 0)
+    except SoundkitError as exc:
+        _error(exc)
+        return 2
+    except OSError as exc:  # unreadable/unwritable paths the library did not name itself
+        _error(f"{exc.filename}: {exc.strerror}" if getattr(exc, "filename", None) and exc.strerror else exc)
+        return 2
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: still one line, traceback on request
+        if os.environ.get("SOUNDKIT_DEBUG"):
+            log.exception("internal error")
+        _error(f"internal error ({type(exc).__name__}: {exc}); set SOUNDKIT_DEBUG=1 for the traceback")
+        return 1
+    finally:
+        try:
+            _OUT.flush()
+        except (OSError, ValueError):
+            pass
+        if saved is not None:
+            os.dup2(saved, sys.stdout.fileno())
+            os.close(saved)
+            _OUT.close()
+        _OUT = None
