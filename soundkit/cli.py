@@ -7,6 +7,8 @@ Commands::
     python -m soundkit evaluate RUN_DIR DATASET [--fold K] --json
     python -m soundkit predict RUN_DIR FILE [FILE ...] --json
     python -m soundkit cv DATASET --model cnn [--epochs N] [--augment POLICY] --json
+    python -m soundkit augment FILE --time-ratio R --semitones S --out OUT.wav --json
+    python -m soundkit augment-study DATASET --sets none,stretch,pitch,stretch+pitch --json
 
 Conventions: results go to stdout (JSON alone with ``--json``, else a short human summary);
 progress bars, logs and library noise go to stderr (file descriptor 1 is pointed at stderr while a
@@ -452,6 +454,40 @@ def cmd_cv(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- augment, augment-study (the work lives in soundkit.augment) -----------------------------------
+
+def add_augment(p: argparse.ArgumentParser) -> None:
+    from soundkit import augment
+
+    augment.add_augment_args(p)
+
+
+def cmd_augment(args: argparse.Namespace) -> int:
+    from soundkit import augment
+
+    result, text = augment.run_augment(args)
+    output_json(result) if args.json else output(text)
+    return 0
+
+
+def add_augment_study(p: argparse.ArgumentParser) -> None:
+    from soundkit import augment
+
+    augment.add_study_args(p)
+
+
+def cmd_augment_study(args: argparse.Namespace) -> int:
+    from soundkit import augment
+
+    bars = _Bars()
+    try:
+        result, text = augment.run_study(args, progress=bars)
+    finally:
+        bars.close()
+    output_json(result) if args.json else output(text)
+    return 0
+
+
 # -- registration ----------------------------------------------------------------------------------
 
 #: name -> (one-line help, add_arguments, run). Add a command with one line here.
@@ -460,6 +496,10 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "evaluate": ("evaluate a run on a dataset (or one of its folds)", add_evaluate, cmd_evaluate),
     "predict": ("classify audio files with a run", add_predict, cmd_predict),
     "cv": ("cross-validate a model family over a dataset's folds", add_cv, cmd_cv),
+    "augment": ("time-stretch / pitch-shift (Rubber Band) one file, with optional noise, gain, shift",
+                add_augment, cmd_augment),
+    "augment-study": ("cross-validate augmentation sets per class; derive a class-conditional policy",
+                      add_augment_study, cmd_augment_study),
 }
 
 

@@ -490,3 +490,107 @@ def test_no_augmented_copy_of_a_test_fold_clip_reaches_training(tmp_path, class_
     meta = json.loads((Path(run.path if hasattr(run, "path") else tmp_path / "run") / "meta.json").read_text())
     assert meta["augment_engine"] == A.engine()
     assert meta["n_augmented"] == 2 * len(train_ids)
+
+
+# -- command line -----------------------------------------------------------------------------------------
+
+
+def _cli(*args: str, env: dict | None = None):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "soundkit", *args], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(env or {})}, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_cli_augment_json(tmp_path):
+    src = write_wav(tmp_path / "a440.wav", tone(440.0, 2.0, SR, 0.5), SR)
+    out = tmp_path / "out.wav"
+    r = _cli("augment", str(src), "--time-ratio", "1.5", "--semitones", "2", "--out", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["engine"] == A.engine()
+    assert d["seconds_in"] == pytest.approx(2.0) and d["seconds_out"] == pytest.approx(3.0, rel=0.01)
+    from soundkit import audio
+
+    z, sr = audio.load(out, sr=None)
+    assert sr == SR and z.size / sr == pytest.approx(3.0, rel=0.01)
+    assert peak_hz(z, sr) == pytest.approx(493.88, abs=2.0)
+
+
+def test_cli_augment_fallback_and_bad_input(tmp_path):
+    import sys
+
+    src = write_wav(tmp_path / "a.wav", tone(440.0, 1.0, SR, 0.5), SR)
+    # a PATH holding python but not rubberband: the real fallback, reported in the JSON and on stderr
+    r = _cli("augment", str(src), "--time-ratio", "0.5", "--out", str(tmp_path / "o.wav"), "--json",
+             env={"PATH": str(Path(sys.executable).parent)})
+    if shutil.which("rubberband", path=str(Path(sys.executable).parent)) is None:
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["engine"] == "librosa" and "rubberband" in r.stderr
+    bad = _cli("augment", str(src), "--time-ratio", "3", "--out", str(tmp_path / "o.wav"))
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == ["error: time_ratio must be within 0.5..2.0, got 3"]
+    missing = _cli("augment", str(tmp_path / "nope.wav"), "--out", str(tmp_path / "o.wav"))
+    assert missing.returncode == 2 and missing.stderr.strip().startswith("error:") and "nope.wav" in missing.stderr
+    notwav = _cli("augment", str(src), "--out", str(tmp_path / "o.mp3"))
+    assert notwav.returncode == 2 and ".wav" in notwav.stderr
+
+
+# -- augment study --------------------------------------------------------------------------------------
+
+
+def test_choose_uses_only_the_given_folds():
+    from types import SimpleNamespace as NS
+
+    def rep(acc_a, acc_b):
+        return NS(accuracy=(acc_a + acc_b) / 2, per_class_accuracy={"a": acc_a, "b": acc_b}, support={"a": 4, "b": 4})
+
+    counts = {
+        "none": A._counts({1: rep(0.5, 0.5), 2: rep(0.5, 0.5), 3: rep(0.5, 0.5)}, ["a", "b"]),
+        # "pitch" is perfect on fold 3 only: choosing for test fold 3 must not see that
+        "pitch": A._counts({1: rep(0.25, 0.75), 2: rep(0.25, 0.75), 3: rep(1.0, 1.0)}, ["a", "b"]),
+    }
+    assert A._choose(counts, "a", [1, 2]) == "none"
+    assert A._choose(counts, "b", [1, 2]) == "pitch"
+    assert A._choose(counts, "a", [1, 2, 3]) == "none"  # 6/12 each: a tie goes to the earlier set
+    assert A._choose(counts, "a", [2, 3]) == "pitch"
+
+
+@pytest.mark.slow
+def test_augment_study_tiny(tmp_path, class_folders, monkeypatch):
+    """Two sets, two folds, one epoch: per-class table, fold-honest class-conditional policy, saved files."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    pytest.importorskip("soundkit.training")
+    from soundkit import datasets
+    from soundkit.config import FeatureConfig, TrainConfig
+
+    ds = datasets.load(class_folders).with_folds(n_folds=2, seed=0)
+    feats = FeatureConfig(sr=22050, fmax=11025, n_mels=32, frames=16, window_hop=8, n_fft=512, hop_length=512)
+    events = []
+    res = A.study(ds, sets=["none", "pitch"], copies=1, features=feats,
+                  config=TrainConfig(epochs=1, batch_size=4, validation_fraction=0.0), cache_dir=tmp_path / "cache",
+                  progress=events.append)
+    assert res["engine"] == A.engine() and res["folds"] == [1, 2]
+    assert set(res["sets"]) == {"none", "pitch"}
+    for name in ("none", "pitch"):
+        s = res["sets"][name]
+        assert set(s["per_class_accuracy"]) == {"high", "low", "noise"}
+        assert all(0.0 <= v <= 1.0 for v in s["per_class_accuracy"].values())
+        assert set(s["fold_accuracy"]) == {"1", "2"}
+    cc = res["class_conditional"]
+    assert set(cc["choices"]) == {"1", "2"}
+    assert all(v in ("none", "pitch") for c in cc["choices"].values() for v in c.values())
+    # the choice for each test fold equals the choice recomputed from the other fold alone
+    assert set(res["policy"]["per_class"]) == {"high", "low", "noise"}
+    pol = A.Policy.from_dict(res["policy"])
+    assert pol.per_class == res["policy"]["per_class"]
+    assert [r["label"] for r in res["table"]] == ["high", "low", "noise"]
+    assert {"none", "pitch", "class_conditional", "chosen"} <= set(res["table"][0])
+    assert {e.get("set") for e in events} >= {"none", "pitch", "class-conditional"}
+    out = A.save_study(res, tmp_path / "study")
+    assert A.policy_from_arg(str(out / "policy.json")) == pol
+    assert json.loads((out / "study.json").read_text())["table"] == res["table"]
+    # augmented copies were rendered for training folds only, for every fold's run
+    rendered = [json.loads(p.read_text()) for p in (tmp_path / "cache" / "augment").rglob("*.json")]
+    assert rendered and all(r["policy"] in ("pitch", "class-conditional") for r in rendered)
+    assert "high" in A.study_text({**res, "out": "x"})
