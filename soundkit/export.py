@@ -121,9 +121,9 @@ def verify(run_dir: str | os.PathLike, X: np.ndarray, *, atol: float = 1e-4) -> 
     if X.ndim < 2 or len(X) == 0:
         raise ParameterError(f"verify needs a batch of inputs of shape (n, ...), got shape {X.shape}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
+    from soundkit.models import load_model
 
-    model = keras.saving.load_model(keras_path, compile=False)
+    model = load_model(keras_path)
     p_keras = np.asarray(model.predict(X, verbose=0, batch_size=64), dtype=np.float32)
 
     from soundkit.predict import LiteRTModel

@@ -162,17 +162,14 @@ class LiteRTModel:
 
 
 class _KerasModel:
-    """model.keras behind the same call protocol as :class:`LiteRTModel` (Keras imported lazily)."""
+    """model.keras behind the same call protocol as :class:`LiteRTModel` (loaded through
+    :func:`soundkit.models.load_model`, which imports Keras)."""
 
     def __init__(self, path: Path) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        try:
-            import keras
+        from soundkit.models import load_model  # the one place that deserialises .keras files
 
-            self._model = keras.saving.load_model(path, compile=False)
-        except Exception as exc:  # noqa: BLE001
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ModelError(f"{path}: cannot be loaded as a Keras model ({first})") from None
+        self._model = load_model(path)
         self.path = path
         self.input_shape = tuple(int(d) for d in self._model.input_shape[1:])
         self._lock = threading.Lock()

@@ -1,0 +1,117 @@
+"""Import boundaries (docs/ARCHITECTURE.md): what may import TensorFlow, Streamlit and librosa.
+
+Checked two ways: by importing modules in a fresh interpreter and looking at sys.modules, and by
+parsing the source with ast (so an import hidden in a rarely used branch is caught too).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "soundkit"
+PAGES = ROOT / "pages"
+
+#: Modules that must be importable without TensorFlow, Keras or Streamlit.
+LIGHT = ["soundkit", "soundkit.errors", "soundkit.config", "soundkit.audio", "soundkit.features",
+         "soundkit.datasets", "soundkit.predict", "soundkit.jobs", "soundkit.cli"]
+#: Only these may import tensorflow/keras (inside functions).
+TF_ALLOWED = {"soundkit/training.py", "soundkit/export.py"}
+
+
+def _loaded_after_import(modules: list[str]) -> dict[str, list[str]]:
+    code = (
+        "import importlib, json, sys\n"
+        f"mods = {modules!r}\n"
+        "for m in mods:\n"
+        "    importlib.import_module(m)\n"
+        "heavy = ('tensorflow', 'keras', 'streamlit', 'librosa', 'numba', 'torch')\n"
+        "print(json.dumps({h: sorted(m for m in sys.modules if m == h or m.startswith(h + '.'))[:3] for h in heavy}))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_light_modules_import_no_tensorflow_or_streamlit():
+    loaded = _loaded_after_import([m for m in LIGHT if _exists(m)])
+    assert loaded["tensorflow"] == [] and loaded["keras"] == [], loaded
+    assert loaded["streamlit"] == [], loaded
+    assert loaded["librosa"] == [], loaded
+
+
+def _exists(module: str) -> bool:
+    rel = module.replace(".", "/")
+    return (ROOT / f"{rel}.py").exists() or (ROOT / rel / "__init__.py").exists()
+
+
+def _imports(path: Path) -> list[tuple[str, int, bool]]:
+    """(module, line, at_module_level) for every import statement of a file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    top_level = {id(node) for node in tree.body}
+    # imports guarded by `if TYPE_CHECKING:` at the top level count as not executed
+    for node in tree.body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test):
+            for sub in ast.walk(node):
+                top_level.discard(id(sub))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(a.name, node.lineno, id(node) in top_level) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.module, node.lineno, id(node) in top_level))
+    return found
+
+
+def _root(module: str) -> str:
+    return module.split(".")[0]
+
+
+def _sources(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def test_library_never_imports_streamlit():
+    bad = [f"{p.relative_to(ROOT)}:{line}" for p in _sources(PACKAGE)
+           for mod, line, _ in _imports(p) if _root(mod) == "streamlit"]
+    assert bad == [], f"soundkit must not import streamlit: {bad}"
+
+
+def test_tensorflow_only_lazily_and_only_where_allowed():
+    top, where = [], []
+    for p in _sources(PACKAGE):
+        rel = str(p.relative_to(ROOT))
+        for mod, line, at_top in _imports(p):
+            if _root(mod) not in ("tensorflow", "keras"):
+                continue
+            if at_top:
+                top.append(f"{rel}:{line}")
+            if rel not in TF_ALLOWED and not rel.startswith("soundkit/models/"):
+                where.append(f"{rel}:{line}")
+    assert top == [], f"tensorflow/keras imported at module level: {top}"
+    assert where == [], f"tensorflow/keras imported outside models/, training.py, export.py: {where}"
+
+
+def test_pages_never_import_tensorflow_or_librosa():
+    if not PAGES.is_dir():
+        pytest.skip("no pages/ folder")
+    files = _sources(PAGES) + [p for p in (ROOT / "streamlit_app.py", ROOT / "app_support.py") if p.exists()]
+    bad = [f"{p.relative_to(ROOT)}:{line} {mod}" for p in files
+           for mod, line, _ in _imports(p) if _root(mod) in ("tensorflow", "keras", "librosa")]
+    assert bad == [], f"pages must not import tensorflow or librosa: {bad}"
+
+
+def test_checker_sees_nested_imports(tmp_path):
+    """The ast check is not vacuous: imports inside functions and branches are found."""
+    f = tmp_path / "x.py"
+    f.write_text("import os\ndef f():\n    if True:\n        import tensorflow as tf\n    from streamlit import x\n")
+    found = {(m, top) for m, _, top in _imports(f)}
+    assert found == {("os", True), ("tensorflow", False), ("streamlit", False)}
