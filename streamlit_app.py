@@ -25,9 +25,14 @@ def navigation() -> st.navigation:
     return st.navigation(pages)
 
 
-def run() -> None:
+def configure() -> None:
+    """Page config and session state, once per script run."""
     st.set_page_config(page_title="soundkit", page_icon=":material/graphic_eq:", layout="wide")
     app_support.init_state()
+
+
+def run() -> None:
+    configure()
     page = navigation()
     with app_support.navigation_scope():
         page.run()

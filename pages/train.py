@@ -1,6 +1,81 @@
 """Train: pick classes and a model family, launch a background training job, watch it, cancel it."""
 
+import streamlit as st
+
 import app_support as app
 
-app.header("Train", "Train a classifier on the labelled clips, in the background.")
-jobs = app.need("jobs")
+app.header("Train", "Train a classifier on the labelled clips. Training runs in the background: switch pages freely.")
+jobs = app.need("jobs", "start_training", "read_status", "cancel")
+
+# ------------------------------------------------------------------------------------------- current job
+job_dir = app.current_job_dir()
+if job_dir is not None:
+    status = jobs.read_status(job_dir)
+    if status is not None and status.get("state") == "running":
+        app.job_panel_live(str(job_dir))
+    elif status is not None:
+        app.job_panel_final(str(job_dir), status)
+
+# ------------------------------------------------------------------------------------------- new run
+st.subheader("New run")
+source = st.radio("Data", ["The label store", "A dataset folder on this server"], horizontal=True, key="train_source")
+if source == "The label store":
+    store = app.store()
+    counts = {k: v for k, v in store.labels().items() if v > 0}
+    dataset_arg = str(app.home())
+    if len(counts) < 2:
+        st.info(
+            "Training needs at least two classes with labelled clips. Add and label clips on the **Label** page.",
+            icon=":material/info:",
+        )
+        st.page_link("pages/label.py", label="Go to Label", icon=":material/label:")
+        st.stop()
+else:
+    folder = st.text_input("Dataset folder", key="train_folder", placeholder="/data/ESC-10")
+    if not folder.strip():
+        st.caption("A folder with one sub-folder per class, an ESC-50 release, or a soundkit data directory.")
+        st.stop()
+    with app.show_errors():
+        counts = app.folder_counts(folder.strip())
+    dataset_arg = folder.strip()
+
+classes = st.multiselect(
+    "Classes",
+    list(counts),
+    default=list(counts),
+    format_func=lambda c: f"{c} ({counts[c]})",
+    key=f"train_classes_{dataset_arg}",
+    help="Clips per class in brackets. Training needs at least two.",
+)
+c1, c2, c3 = st.columns(3)
+families = app.model_families()
+family = c1.selectbox("Model family", list(families), format_func=families.get, key="train_model")
+epochs = c2.number_input("Epochs (at most; early stopping may end sooner)", 1, 500, 30, key="train_epochs")
+folds = app.test_fold_choices()
+test_fold = c3.selectbox("Held-out test fold", list(folds), format_func=folds.get, key="train_test_fold")
+c4, c5 = st.columns([2, 1])
+policies = app.policy_choices()
+policy = c4.selectbox(
+    "Augmentation policy", list(policies), format_func=policies.get, key="train_augment",
+    help="Augmented copies are made of the training clips only. Save your own on the Augment page.",
+)  # fmt: skip
+run_name = c5.text_input("Run name", key="train_run_name", placeholder=f"{family}-<time>")
+
+if st.button(
+    "Start training", key="train_start", type="primary", icon=":material/play_arrow:", disabled=len(classes) < 2
+):
+    with app.show_errors():
+        run_dir = app.launch_training(
+            dataset_arg,
+            classes=classes if len(classes) < len(counts) else None,
+            model=family,
+            epochs=int(epochs),
+            test_fold=test_fold,
+            augment=policy,
+            name=run_name,
+        )
+    st.session_state["train_run"] = str(run_dir)
+    st.toast(f"Training {run_dir.name} started", icon=":material/play_arrow:")
+    st.rerun()
+if len(classes) < 2:
+    st.caption("Pick at least two classes.")
