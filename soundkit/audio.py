@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Union
@@ -191,6 +192,7 @@ def _decode_fallback(source: Source | bytes, label: str, first_error: Exception)
             y, native_sr = librosa.load(path, sr=None, mono=False)
     except Exception:  # noqa: BLE001
         reason = str(first_error).splitlines()[0] if str(first_error) else type(first_error).__name__
+        reason = re.sub(r"^Error opening .*?: ", "", reason)  # drop libsndfile's "<_io.BytesIO object at 0x...>"
         raise AudioError(f"{label}: cannot be decoded as audio ({reason})") from None
     finally:
         if tmp:

@@ -29,6 +29,7 @@ __all__ = [
     "FeatureCache",
     "featurize_files",
     "content_hash",
+    "file_hash",
 ]
 
 log = logging.getLogger(__name__)
@@ -197,11 +198,30 @@ def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=20).hexdigest()
 
 
+_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    """:func:`content_hash` of a file's bytes, remembered per (path, size, mtime) in this process so
+    repeated featurizing of the same files does not read and hash them again."""
+    path = os.fspath(path)
+    st = os.stat(path)
+    key = (path, st.st_size, st.st_mtime_ns)
+    digest = _FILE_HASHES.get(key)
+    if digest is None:
+        digest = content_hash(Path(path).read_bytes())
+        if len(_FILE_HASHES) > 200_000:
+            _FILE_HASHES.clear()
+        _FILE_HASHES[key] = digest
+    return digest
+
+
 class FeatureCache:
     """Log-mels on disk, keyed by (audio content hash, FeatureConfig.key).
 
     Layout: ``root/<config key>/<hash[:2]>/<hash>.npy`` holding float16 dB values. Writes are atomic;
-    a corrupt entry is recomputed.
+    a corrupt entry is recomputed. :meth:`put` returns the values as stored (float16-rounded, as
+    float32), so a cold and a warm run hand out identical features.
     """
 
     def __init__(self, root: str | os.PathLike) -> None:
@@ -220,33 +240,59 @@ class FeatureCache:
             log.warning("ignoring damaged cache entry %s", path)
             return None
 
-    def put(self, digest: str, config: FeatureConfig, S: np.ndarray) -> None:
+    def put(self, digest: str, config: FeatureConfig, S: np.ndarray) -> np.ndarray:
+        """Store ``S``; returns what :meth:`get` will return for it (float16-rounded float32)."""
         path = self._path(digest, config)
         path.parent.mkdir(parents=True, exist_ok=True)
+        stored = np.asarray(S).astype(np.float16)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
         try:
             with os.fdopen(fd, "wb") as fh:
-                np.save(fh, S.astype(np.float16))
+                np.save(fh, stored)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        return stored.astype(np.float32)
 
 
-def _featurize_one(path: str, config: FeatureConfig, cache_root: str | None) -> np.ndarray:
+def _single_blas_thread():
+    """A context limiting BLAS to one thread (threadpoolctl; a no-op where it is missing).
+
+    The mel projection is a small matrix product; multithreaded OpenBLAS spins its threads on it and,
+    with two or more featurizing processes (or a busy machine), ends up several times slower than a
+    single thread.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _worker_init() -> None:
+    """Pool worker start-up: one BLAS thread for the worker's lifetime (threadpoolctl applies the
+    limit when the object is made; it is never restored in the worker)."""
+    _single_blas_thread()
+
+
+def _featurize_one(path: str, config: FeatureConfig, cache_root: str | None, digest: str | None = None) -> np.ndarray:
+    """Log-mel of one file, from the cache when there. ``digest`` saves hashing the file again."""
     from soundkit import audio
 
     data = Path(path).read_bytes()
     cache = FeatureCache(cache_root) if cache_root else None
-    digest = content_hash(data) if cache else ""
     if cache:
+        digest = digest or content_hash(data)
         hit = cache.get(digest, config)
         if hit is not None:
             return hit
     y, sr = audio.load(data, sr=config.sr, name=path)
     S = clip_log_mel(y, config)
     if cache:
-        cache.put(digest, config, S)
+        S = cache.put(digest, config, S)  # type: ignore[arg-type]
     return S
 
 
@@ -280,11 +326,13 @@ def featurize_files(
     total = len(paths)
     out: list[np.ndarray | None] = [None] * total
     todo = list(range(total))
+    digests: list[str | None] = [None] * total
     if root:
         c = FeatureCache(root)
         todo = []
         for i, p in enumerate(paths):
-            hit = c.get(content_hash(Path(p).read_bytes()), config)
+            digests[i] = file_hash(p)
+            hit = c.get(digests[i], config)  # type: ignore[arg-type]
             if hit is None:
                 todo.append(i)
             else:
@@ -294,18 +342,28 @@ def featurize_files(
         progress(done, total)
     n_workers = workers if workers is not None else (os.cpu_count() or 1 if len(todo) > 16 else 1)
     if n_workers <= 1 or len(todo) <= 1:
-        for i in todo:
-            out[i] = _featurize_one(paths[i], config, root)
-            done += 1
-            if progress:
-                progress(done, total)
+        with _single_blas_thread():
+            for i in todo:
+                out[i] = _featurize_one(paths[i], config, root, digests[i])
+                done += 1
+                if progress:
+                    progress(done, total)
     else:
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn")  # never fork a process that may hold TensorFlow threads
-        with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx) as pool:
+        n_workers = min(n_workers, len(todo))
+        with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_worker_init) as pool:
             chunks = max(1, len(todo) // (n_workers * 8))
-            for i, S in zip(todo, pool.map(_featurize_one, [paths[i] for i in todo], [config] * len(todo), [root] * len(todo), chunksize=chunks)):
+            results = pool.map(
+                _featurize_one,
+                [paths[i] for i in todo],
+                [config] * len(todo),
+                [root] * len(todo),
+                [digests[i] for i in todo],
+                chunksize=chunks,
+            )
+            for i, S in zip(todo, results, strict=True):
                 out[i] = S
                 done += 1
                 if progress:
