@@ -67,6 +67,7 @@ import os
 import re
 import sqlite3
 import tempfile
+import threading
 import time
 import uuid
 import zipfile
@@ -277,6 +278,10 @@ def _atomic_write(path: Path, data: bytes) -> bool:
     return True
 
 
+class _Purged(Exception):
+    """A clip seen as stored was purged before the write transaction began."""
+
+
 class Store:
     """The labelled-clip store in one data directory (see the module docstring for the API)."""
 
@@ -293,6 +298,7 @@ class Store:
         except OSError as exc:
             raise StoreError(f"{self.home}: cannot create the data directory ({exc.strerror})") from None
         self.db_path = self.home / DB_NAME
+        self._local = threading.local()
         self._init_schema()
 
     def __repr__(self) -> str:
@@ -311,20 +317,39 @@ class Store:
         con.execute("PRAGMA synchronous = NORMAL")
         return con
 
+    def _con(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use; a forked child opens its own).
+
+        One connection per thread rather than per call: closing the last connection to a WAL
+        database checkpoints it, which would cost every call a few milliseconds. A thread's
+        connection is closed when the thread ends (its thread-local storage is released).
+        """
+        local = self._local
+        if getattr(local, "con", None) is None or local.pid != os.getpid():
+            local.con, local.pid = self._connect(), os.getpid()
+        return local.con
+
+    def close(self) -> None:
+        """Close this thread's connection (a later call opens a new one)."""
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            self._local.con = None
+            con.close()
+
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        con = self._connect()
         try:
-            yield con
+            yield self._con()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.db_path}: {exc}") from None
-        finally:
-            con.close()
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (BEGIN IMMEDIATE: takes the write lock up front, waits when busy)."""
-        con = self._connect()
+        con = self._con()
+        if con.in_transaction:  # nested: part of the enclosing transaction
+            yield con
+            return
         try:
             con.execute("BEGIN IMMEDIATE")
             try:
@@ -337,8 +362,6 @@ class Store:
             raise StoreError(f"{self.db_path}: the store is busy or unwritable ({exc})") from None
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.db_path}: {exc}") from None
-        finally:
-            con.close()
 
     def _init_schema(self) -> None:
         con = self._connect()
@@ -459,6 +482,7 @@ class Store:
         source: str | None = None,
         origin: str = "upload",
         fold: int | None = None,
+        _revalidate: bool = False,
     ) -> tuple[ClipRecord, bool]:
         """:meth:`add`, also saying whether the clip is new (False: it was stored already)."""
         if name is None and isinstance(data, (str, os.PathLike)):
@@ -470,10 +494,18 @@ class Store:
         raw = _read_data(data, display)
         from soundkit.features import content_hash
 
-        stored, ext, seconds, sr, channels = _validated(raw, display)
-        digest = content_hash(stored)
-        path = self._path_for(digest, ext)
-        wrote = _atomic_write(path, stored)
+        digest = content_hash(raw)
+        with self._read() as con:
+            known = con.execute("SELECT ext FROM clips WHERE hash = ?", (digest,)).fetchone()
+        if known is not None and self._path_for(digest, known["ext"]).is_file() and not _revalidate:
+            # the same bytes were validated and stored before: no need to decode them again
+            path, wrote, seconds = self._path_for(digest, known["ext"]), False, 0.0
+            ext, sr, channels, stored = known["ext"], 0, 0, raw
+        else:
+            stored, ext, seconds, sr, channels = _validated(raw, display)
+            digest = content_hash(stored) if stored is not raw else digest
+            path = self._path_for(digest, ext)
+            wrote = _atomic_write(path, stored)
         try:
             with self._write() as con:
                 row = con.execute("SELECT id, deleted FROM clips WHERE hash = ?", (digest,)).fetchone()
@@ -488,6 +520,8 @@ class Store:
                         args.append(self._label_id(con, label, create=True))
                     con.execute(f"UPDATE clips SET {', '.join(sets)} WHERE id = ?", (*args, row["id"]))
                     clip_id, new = row["id"], False
+                elif sr == 0:  # purged since we looked: validate and store it afresh
+                    raise _Purged
                 else:
                     clip_id = con.execute(
                         "INSERT INTO clips(hash, ext, name, label_id, source, fold, origin, seconds, sr, channels,"
@@ -510,6 +544,8 @@ class Store:
                     ).lastrowid
                     new = True
                 rec = self._record(con.execute(f"{self._SELECT} WHERE c.id = ?", (clip_id,)).fetchone())
+        except _Purged:
+            return self._add(raw, name=display, label=label, source=source, origin=origin, fold=fold, _revalidate=True)
         except BaseException:
             if wrote:
                 path.unlink(missing_ok=True)
