@@ -347,11 +347,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _, clips = dataset.with_folds(seed=seed).split(args.fold)
     known = {lab: i for i, lab in enumerate(predictor.labels)}
     skipped = sorted({c.label for c in clips if c.label not in known})
-    if skipped:
-        log.warning("skipping clips of label(s) the model does not know: %s", ", ".join(skipped))
     clips = [c for c in clips if c.label in known]
     if not clips:
         raise DatasetError(f"{args.dataset}: no clips with a label the model knows ({', '.join(predictor.labels)})")
+    if skipped:
+        log.warning("skipping clips of label(s) the model does not know: %s", ", ".join(skipped))
     bars = _Bars()
     P = np.zeros((len(clips), len(predictor.labels)), dtype=np.float32)
     for i, clip in enumerate(clips):

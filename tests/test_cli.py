@@ -1,0 +1,259 @@
+"""The command line, run for real in subprocesses: error contract, train -> predict -> evaluate, cv."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from synth import noise, tone, write_wav
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT_KEYS = {"accuracy", "per_class_accuracy", "precision", "recall", "f1", "support", "confusion_matrix",
+               "labels", "n_test", "misclassified"}
+
+
+def run_cli(*args: str | Path, home: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SOUNDKIT_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("SOUNDKIT_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "soundkit", *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cli")
+
+
+@pytest.fixture(scope="module")
+def home(work) -> Path:
+    return work / "home"
+
+
+@pytest.fixture(scope="module")
+def folders(work) -> Path:
+    """2 classes x 5 clips, no folds in the names (folds get assigned)."""
+    root = work / "folders"
+    for k in range(5):
+        write_wav(root / "tone" / f"tone{k}.wav", tone(400 + 120 * k, 0.8, 22050))
+        write_wav(root / "hiss" / f"hiss{k}.wav", noise(0.8, 22050, amp=0.3, seed=k))
+    return root
+
+
+@pytest.fixture(scope="module")
+def esc_style(work) -> Path:
+    """ESC-style names {fold}-{source}-{take}: 2 classes x 3 folds x 2 clips."""
+    root = work / "esc"
+    for fold in (1, 2, 3):
+        for take, k in (("A", 0), ("B", 1)):
+            write_wav(root / "001 - Whistle" / f"{fold}-{100 + fold}-{take}.wav", tone(2000 + 300 * fold + 50 * k, 0.7))
+            write_wav(root / "002 - Rain" / f"{fold}-{200 + fold}-{take}.wav", noise(0.7, seed=10 * fold + k))
+    return root
+
+
+@pytest.fixture(scope="module")
+def band_run(work) -> Path:
+    """A ready run directory (hand-weighted model) for the predict/evaluate error cases."""
+    from tiny_run import make_run
+
+    return make_run(work / "band_run")
+
+
+@pytest.fixture(scope="module")
+def bad_files(work) -> dict[str, Path]:
+    d = work / "bad"
+    d.mkdir()
+    text = d / "notes.wav"
+    text.write_text("this is not audio\n")
+    empty = d / "empty.wav"
+    empty.write_bytes(b"")
+    policy = d / "policy.json"
+    policy.write_text("{not json")
+    (d / "emptydir").mkdir()
+    return {"text": text, "empty": empty, "policy": policy, "emptydir": d / "emptydir"}
+
+
+# -- the error contract ----------------------------------------------------------------------------
+
+ERROR_CASES = {
+    "no command": [],
+    "unknown command": ["frobnicate"],
+    "train: missing dataset": ["train", "{work}/nope", "--out", "{work}/r"],
+    "train: dataset is a file": ["train", "{text}", "--out", "{work}/r"],
+    "train: dataset without audio": ["train", "{emptydir}", "--out", "{work}/r"],
+    "train: unknown model": ["train", "{folders}", "--model", "resnet9000", "--out", "{work}/r"],
+    "train: zero epochs": ["train", "{folders}", "--epochs", "0", "--out", "{work}/r"],
+    "train: epochs not a number": ["train", "{folders}", "--epochs", "many", "--out", "{work}/r"],
+    "train: no such test fold": ["train", "{esc_style}", "--test-fold", "9", "--out", "{work}/r"],
+    "train: unknown label": ["train", "{folders}", "--labels", "tone,banjo", "--out", "{work}/r"],
+    "train: one label": ["train", "{folders}", "--labels", "tone", "--out", "{work}/r"],
+    "train: unknown augment policy": ["train", "{folders}", "--augment", "wobble", "--out", "{work}/r"],
+    "train: broken policy file": ["train", "{folders}", "--augment", "{policy}", "--out", "{work}/r"],
+    "train: run exists": ["train", "{folders}", "--out", "{band_run}"],
+    "predict: missing run": ["predict", "{work}/no_run", "{text}", "--json"],
+    "predict: not a run": ["predict", "{emptydir}", "{text}", "--json"],
+    "predict: missing file": ["predict", "{band_run}", "{work}/missing.wav", "--json"],
+    "predict: not audio": ["predict", "{band_run}", "{text}", "--json"],
+    "predict: empty file": ["predict", "{band_run}", "{empty}", "--json"],
+    "predict: directory": ["predict", "{band_run}", "{emptydir}", "--json"],
+    "predict: top-k 0": ["predict", "{band_run}", "{text}", "--top-k", "0"],
+    "predict: no files": ["predict", "{band_run}"],
+    "evaluate: missing run": ["evaluate", "{work}/no_run", "{folders}", "--json"],
+    "evaluate: missing dataset": ["evaluate", "{band_run}", "{work}/nope", "--json"],
+    "evaluate: labels unknown to the model": ["evaluate", "{band_run}", "{folders}", "--json"],
+    "evaluate: no such fold": ["evaluate", "{band_run}", "{esc_style}", "--fold", "7", "--json"],
+    "cv: zero epochs": ["cv", "{esc_style}", "--epochs", "0", "--json"],
+    "cv: unknown model": ["cv", "{esc_style}", "--model", "svm", "--json"],
+    "cv: missing dataset": ["cv", "{work}/nope", "--json"],
+}
+
+
+@pytest.mark.parametrize("case", list(ERROR_CASES))
+def test_bad_input_exits_2_with_one_error_line(case, work, home, folders, esc_style, band_run, bad_files):
+    names = {"work": work, "folders": folders, "esc_style": esc_style, "band_run": band_run, **bad_files}
+    args = [a.format(**names) for a in ERROR_CASES[case]]
+    res = run_cli(*args, home=home, timeout=120)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.returncode == 2, (case, res.returncode, res.stderr[-2000:])
+    assert "Traceback" not in res.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), (case, lines)
+    assert res.stdout == ""
+
+
+def test_error_messages_name_the_problem(work, home, band_run, bad_files):
+    res = run_cli("predict", band_run, bad_files["text"], home=home)
+    assert str(bad_files["text"]) in res.stderr and "decoded" in res.stderr
+    res = run_cli("train", work / "nope", home=home)
+    assert "nope" in res.stderr and "no such directory" in res.stderr
+    res = run_cli("train", work, "--epochs", "0", home=home)
+    assert "--epochs" in res.stderr and "0" in res.stderr
+
+
+def test_help_and_version(home):
+    res = run_cli("--help", home=home)
+    assert res.returncode == 0
+    for word in ("train", "evaluate", "predict", "cv", "examples:"):
+        assert word in res.stdout
+    sub = run_cli("train", "--help", home=home)
+    assert sub.returncode == 0 and "--test-fold" in sub.stdout and "--status" in sub.stdout
+    from soundkit import __version__
+
+    res = run_cli("--version", home=home)
+    assert res.returncode == 0 and res.stdout.strip() == f"soundkit {__version__}"
+
+
+def test_predict_json_and_human_output(band_run, work, home):
+    low = write_wav(work / "low.wav", tone(250, 2.0, 16000), 16000)
+    high = write_wav(work / "high.wav", tone(6500, 1.0, 44100), 44100)
+    res = run_cli("predict", band_run, low, high, "--json", "--top-k", "2", home=home)
+    assert res.returncode == 0, res.stderr
+    rows = json.loads(res.stdout)  # stdout is JSON and nothing else
+    assert [r["file"] for r in rows] == [str(low), str(high)]
+    assert [r["label"] for r in rows] == ["low", "high"]
+    for r in rows:
+        assert set(r) == {"file", "label", "top"}
+        probs = [t["probability"] for t in r["top"]]
+        assert len(r["top"]) == 2 and probs == sorted(probs, reverse=True)
+        assert r["top"][0]["label"] == r["label"] and 0.99 <= sum(probs) <= 1.0001
+    res = run_cli("predict", band_run, low, "--json", "--timeline", home=home)
+    row = json.loads(res.stdout)[0]
+    assert row["timeline"][0]["start"] == 0.0 and row["timeline"][-1]["end"] == pytest.approx(2.0, abs=0.05)
+    human = run_cli("predict", band_run, low, home=home)
+    assert human.returncode == 0 and human.stdout.startswith(f"{low}: low (")
+
+
+# -- real training (slow) --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained(folders, work, home) -> tuple[Path, dict]:
+    out = work / "runs" / "tiny"
+    res = run_cli("train", folders, "--model", "cnn", "--out", out, "--epochs", "2", "--seed", "1", "--json",
+                  home=home)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return out, json.loads(res.stdout)
+
+
+@pytest.mark.slow
+def test_train_writes_a_complete_run(trained, home):
+    out, summary = trained
+    assert summary["run_dir"] == str(out)
+    assert summary["labels"] == ["hiss", "tone"]
+    assert summary["test_fold"] == 5 and 0.0 <= summary["accuracy"] <= 1.0
+    for name in ("model.keras", "model.tflite", "config.json", "labels.json", "report.json", "history.csv", "meta.json"):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "report.json").read_text())
+    assert REPORT_KEYS <= set(report)
+    assert report["labels"] == ["hiss", "tone"] and report["n_test"] == summary["n_test"] >= 2
+    assert (home / "cache").is_dir(), "features are cached under $SOUNDKIT_HOME/cache"
+
+
+@pytest.mark.slow
+def test_predict_and_evaluate_a_trained_run(trained, folders, home, work):
+    out, summary = trained
+    files = sorted(folders.rglob("*.wav"))[:3]
+    res = run_cli("predict", out, *files, "--json", home=home)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = json.loads(res.stdout)
+    assert [r["file"] for r in rows] == [str(f) for f in files]
+    for r in rows:
+        assert r["label"] in ("hiss", "tone") and len(r["top"]) == 2
+        assert sum(t["probability"] for t in r["top"]) == pytest.approx(1.0, abs=1e-3)
+
+    res = run_cli("evaluate", out, folders, "--json", home=home)
+    assert res.returncode == 0, res.stderr[-2000:]
+    report = json.loads(res.stdout)
+    assert REPORT_KEYS <= set(report)
+    assert report["n_test"] == 10 and sum(report["support"].values()) == 10
+    cm = np.array(report["confusion_matrix"])
+    assert cm.shape == (2, 2) and cm.sum() == 10
+    assert report["accuracy"] == pytest.approx(np.trace(cm) / 10)
+
+    # the held-out fold alone gives the report training wrote
+    res = run_cli("evaluate", out, folders, "--fold", str(summary["test_fold"]), "--json", home=home)
+    assert res.returncode == 0, res.stderr[-2000:]
+    fold_report = json.loads(res.stdout)
+    written = json.loads((out / "report.json").read_text())
+    assert fold_report["n_test"] == written["n_test"]
+    assert fold_report["confusion_matrix"] == written["confusion_matrix"]
+    assert fold_report["accuracy"] == pytest.approx(written["accuracy"])
+
+
+@pytest.mark.slow
+def test_cv_json_uses_the_official_folds(esc_style, home):
+    t0 = time.monotonic()
+    res = run_cli("cv", esc_style, "--model", "cnn", "--epochs", "1", "--json", home=home)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout)
+    assert set(out) == {"mean_accuracy", "std_accuracy", "fold_accuracy", "seconds"}
+    assert set(out["fold_accuracy"]) == {"1", "2", "3"}
+    accs = list(out["fold_accuracy"].values())
+    assert all(0.0 <= a <= 1.0 for a in accs)
+    assert out["mean_accuracy"] == pytest.approx(np.mean(accs))
+    assert out["std_accuracy"] == pytest.approx(np.std(accs))
+    assert 0 < out["seconds"] <= time.monotonic() - t0
+
+
+@pytest.mark.slow
+def test_ctrl_c_exits_130_without_traceback(folders, work, home):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SOUNDKIT_HOME": str(home)}
+    status = work / "sigint-status.json"
+    proc = subprocess.Popen([sys.executable, "-m", "soundkit", "train", str(folders), "--out", str(work / "runs" / "int"),
+                             "--epochs", "300", "--status", str(status)], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    while not status.exists() and time.monotonic() - t0 < 60:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == "error: interrupted"
+    assert stdout == ""
+    assert json.loads(status.read_text())["state"] == "cancelled"
