@@ -312,9 +312,13 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.db_path}: cannot open the store ({exc})") from None
         con.row_factory = sqlite3.Row
-        con.execute("PRAGMA foreign_keys = ON")
-        con.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        con.execute("PRAGMA synchronous = NORMAL")
+        try:
+            con.execute("PRAGMA foreign_keys = ON")
+            con.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            con.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError as exc:
+            con.close()
+            raise StoreError(f"{self.db_path}: not a usable soundkit store ({exc})") from None
         return con
 
     def _con(self) -> sqlite3.Connection:
@@ -633,7 +637,12 @@ class Store:
             meta = self._zip_metadata(zf, infos, esc10=esc10, where=where)
             plan: list[tuple[zipfile.ZipInfo, dict]] = []
             for info in infos:
-                parts = PurePosixPath(info.filename.replace("\\", "/")).parts
+                # entry names only ever give labels: "..", "/" and drive letters are dropped
+                parts = tuple(
+                    p
+                    for p in PurePosixPath(info.filename.replace("\\", "/")).parts
+                    if p not in ("/", ".", "..") and not p.endswith(":")
+                )
                 if not parts or parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts):
                     continue
                 if PurePosixPath(parts[-1]).suffix.lower() not in AUDIO_EXTENSIONS:
