@@ -54,7 +54,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from soundkit.errors import AudioError, DatasetError, ParameterError
+from soundkit.errors import AudioError, DatasetError, ParameterError, SoundkitError
 
 __all__ = [
     "ENGINES",
@@ -1047,6 +1047,7 @@ def augment_clips(
     else:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures.process import BrokenProcessPool
 
         ctx = mp.get_context("spawn")  # never fork a process that may hold TensorFlow threads
         with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx) as pool:
@@ -1056,6 +1057,9 @@ def augment_clips(
                     fut.result()
                     done += 1
                     report()
+            except BrokenProcessPool:
+                raise SoundkitError(f"an augmentation worker process died after {done} of {total} copies "
+                                    "(out of memory?); finished copies stay cached, run again or use fewer workers") from None
             except BaseException:
                 for f in futures:
                     f.cancel()
@@ -1110,6 +1114,7 @@ def _summary(reports: dict[int, Any], labels: Sequence[str], seconds: float) -> 
         "std_accuracy": float(vals.std()),
         "fold_accuracy": {str(f): a for f, a in accs.items()},
         "per_class_accuracy": {label: _pooled(counts, label, reports) for label in labels},
+        "fold_per_class_accuracy": {str(f): {label: _pooled(counts, label, [f]) for label in labels} for f in reports},
         "seconds": round(seconds, 2),
     }
 
@@ -1151,9 +1156,11 @@ def study(
     -------
     dict
         {"engine", "method", "labels", "folds", "copies", "sets": {set: {"mean_accuracy",
-        "std_accuracy", "fold_accuracy", "per_class_accuracy", "seconds"}}, "class_conditional":
+        "std_accuracy", "fold_accuracy", "per_class_accuracy", "fold_per_class_accuracy", "seconds"}},
+        "class_conditional":
         {"choices": {fold: {label: set}}, "mean_accuracy", "std_accuracy", "fold_accuracy",
-        "per_class_accuracy", "policy"} or None, "table": [{"label", <set>: acc, ...,
+        "per_class_accuracy", "fold_per_class_accuracy", "policy"} or None, "policy" (the
+        class-conditional policy chosen on all folds, to train with), "table": [{"label", <set>: acc, ...,
         "class_conditional", "chosen"}]}; per-class accuracies are pooled over the test folds.
     """
     import time
