@@ -294,13 +294,13 @@ def _augment(fit_clips: list[Clip], config: TrainConfig, *, cache_dir, emit) -> 
     from soundkit import augment
 
     policy = augment.Policy.from_dict(config.augment)
-    root = Path(cache_dir) / "augment" if cache_dir is not None else Path(tempfile.gettempdir()) / "soundkit-augment"
+    root = Path(cache_dir) / "augment" if cache_dir is not None else None  # None: augment's default
 
-    def prog(event: dict) -> None:  # augment_clips reports dict events (docs/ARCHITECTURE.md)
-        emit(stage="augment", done=event["done"], total=event["total"], message=f"augmenting {event['done']}/{event['total']}")
+    def prog(event: dict) -> None:
+        emit(**{**event, "stage": "augment"})
 
     new = augment.augment_clips(fit_clips, policy, cache_dir=root, seed=config.seed, workers=None, progress=prog)
-    engine = getattr(augment, "ENGINE", None) or getattr(policy, "engine", None)
+    engine = augment.engine() if callable(getattr(augment, "engine", None)) else None
     return list(new), (str(engine) if engine else None)
 
 
@@ -452,6 +452,7 @@ def compile_model(model, config: TrainConfig, *, learning_rate: float | None = N
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate or config.learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
+        jit_compile=False,  # XLA is several times slower for these small convnets on CPU
     )
 
 
