@@ -220,8 +220,9 @@ def test_predict_and_evaluate_a_trained_run(trained, folders, home, work):
     fold_report = json.loads(res.stdout)
     written = json.loads((out / "report.json").read_text())
     assert fold_report["n_test"] == written["n_test"]
-    assert fold_report["confusion_matrix"] == written["confusion_matrix"]
-    assert fold_report["accuracy"] == pytest.approx(written["accuracy"])
+    assert fold_report["support"] == written["support"]  # the same clips
+    # LiteRT on fresh float32 features vs Keras on cached float16 ones: at most a near-tie may flip
+    assert abs(fold_report["accuracy"] - written["accuracy"]) <= 1 / written["n_test"] + 1e-9
 
 
 @pytest.mark.slow
