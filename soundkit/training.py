@@ -266,12 +266,32 @@ def _check(dataset: Dataset, features: FeatureConfig, config: TrainConfig):
         folds = dataset.with_folds(seed=config.seed).folds
         if config.test_fold not in folds:
             raise ParameterError(f"test_fold {config.test_fold} does not exist; folds are {', '.join(map(str, folds))}")
+    _check_options(config.options)
     fam = family(config.model)
     if fam.KIND not in ("logmel", "embedding"):
         raise ModelError(f"model family {config.model!r} has unknown KIND {fam.KIND!r}")
     if fam.KIND == "embedding" and not hasattr(fam, "training_inputs"):
         raise ModelError(f"model family {config.model!r} lacks training_inputs()")
     return fam
+
+
+def _check_options(options: dict[str, Any]) -> None:
+    """Type/range checks of the ``TrainConfig.options`` this module and the CNN read."""
+    o = options
+    if not isinstance(o, dict):
+        raise ParameterError(f"options must be a JSON object, got {type(o).__name__}")
+    if o.get("lr_schedule", "plateau") not in ("plateau", "cosine"):
+        raise ParameterError(f"options.lr_schedule must be 'plateau' or 'cosine', got {o['lr_schedule']!r}")
+    for key, lo in (("crops_per_clip", 1), ("min_epochs", 0), ("convs_per_block", 1)):
+        v = o.get(key, lo)
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+            raise ParameterError(f"options.{key} must be an integer >= {lo}, got {v!r}")
+    f = o.get("filters", [1])
+    if not isinstance(f, (list, tuple)) or not f or not all(isinstance(x, int) and x > 0 for x in f):
+        raise ParameterError(f"options.filters must be a non-empty list of positive integers, got {f!r}")
+    p = o.get("input_pool", [1, 1])
+    if not isinstance(p, (list, tuple)) or len(p) != 2 or not all(isinstance(x, int) and x >= 1 for x in p):
+        raise ParameterError(f"options.input_pool must be two integers >= 1, got {p!r}")
 
 
 def _emitter(progress: Progress | None, *, fold: int | None) -> Callable[..., None]:
@@ -369,6 +389,12 @@ def _make_train_data(items: list[np.ndarray], y: np.ndarray, weights: np.ndarray
     floor = -features.top_db
     frames = features.frames
     crops = int(config.options.get("crops_per_clip", 1))
+    masks = None  # SpecAugment-style masks of the augmentation policy, drawn afresh for every crop
+    if config.augment and fam.KIND == "logmel":
+        from soundkit import augment
+
+        masks = augment.Policy.from_dict(config.augment)
+        masks = masks if masks.spec_compose() is not None else None
 
     class TrainData(keras.utils.PyDataset):
         def __init__(self) -> None:
@@ -392,6 +418,8 @@ def _make_train_data(items: list[np.ndarray], y: np.ndarray, weights: np.ndarray
                     part = S[:, s : s + frames]
                     X[k, :, : part.shape[1]] = part
                     X[k, :, part.shape[1] :] = floor
+                if masks is not None:
+                    X = augment.spec_augment(X, masks, rng=rng)
                 self.X, self.y = X[..., np.newaxis], y[idx]
                 self.w = weights[self.y]
             else:
@@ -456,6 +484,29 @@ def compile_model(model, config: TrainConfig, *, learning_rate: float | None = N
     )
 
 
+def _lr_schedule(config: TrainConfig, monitor: str):
+    """The learning-rate callback: ``options["lr_schedule"]`` "plateau" (halve after patience/3
+    epochs without improvement; the default) or "cosine" (warm up 3 epochs, cosine decay to 1/50
+    over ``epochs``)."""
+    import keras
+
+    kind = config.options.get("lr_schedule", "plateau")
+    base = config.learning_rate
+    if kind == "cosine":
+        def lr(epoch: int, _lr: float) -> float:
+            if epoch < 3:
+                return base * (epoch + 1) / 3
+            t = (epoch - 3) / max(1, config.epochs - 3)
+            return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+        return keras.callbacks.LearningRateScheduler(lr, verbose=0)
+    if kind != "plateau":
+        raise ParameterError(f"options.lr_schedule must be 'plateau' or 'cosine', got {kind!r}")
+    return keras.callbacks.ReduceLROnPlateau(
+        monitor=monitor, factor=0.5, patience=max(2, config.patience // 3), min_lr=base / 32, verbose=0
+    )
+
+
 def _fit_evaluate(fam, labels, fit_clips, val_clips, test_clips, inputs: _Inputs, *, features, config, emit, should_stop):
     """Build, train and evaluate one model. Returns (model, report, history rows, info dict)."""
     import keras
@@ -486,10 +537,11 @@ def _fit_evaluate(fam, labels, fit_clips, val_clips, test_clips, inputs: _Inputs
     monitor = "val_loss" if val_data is not None else "loss"
     progress_cb = _callback(emit, should_stop, config.epochs)
     callbacks = [
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience, restore_best_weights=True, verbose=0),
-        keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor, factor=0.5, patience=max(2, config.patience // 3), min_lr=config.learning_rate / 32, verbose=0
+        keras.callbacks.EarlyStopping(
+            monitor=monitor, patience=config.patience, restore_best_weights=True, verbose=0,
+            start_from_epoch=int(config.options.get("min_epochs", 0)),
         ),
+        _lr_schedule(config, monitor),
         progress_cb,
     ]
     t0 = time.monotonic()

@@ -598,3 +598,29 @@ def test_augment_study_tiny(tmp_path, class_folders, monkeypatch):
     rendered = [json.loads(p.read_text()) for p in (tmp_path / "cache" / "augment").rglob("*.json")]
     assert rendered and all(r["policy"] in ("pitch", "class-conditional") for r in rendered)
     assert "high" in A.study_text({**res, "out": "x"})
+
+
+@pytest.mark.slow
+def test_training_applies_the_policys_spectrogram_masks():
+    """training's batches carry SpecAugment masks when the policy has them, and none otherwise."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    training = pytest.importorskip("soundkit.training")
+    from soundkit.config import FeatureConfig, TrainConfig
+    from soundkit.models import family
+
+    feats = FeatureConfig(sr=22050, fmax=11025, n_mels=32, frames=40, window_hop=20, n_fft=512, hop_length=512)
+    rng = np.random.default_rng(0)
+    items = [rng.uniform(-60, -1, (32, 60)).astype(np.float32) for _ in range(24)]
+    y = np.arange(24) % 2
+    w = np.ones(2, dtype=np.float32)
+
+    def masked_fraction(policy):
+        cfg = TrainConfig(epochs=1, batch_size=8, augment=policy)
+        data = training._make_train_data(items, y, w, fam=family("cnn"), features=feats, config=cfg)
+        X = np.concatenate([data[i][0][..., 0] for i in range(len(data))])
+        has_mask = [((x == x.min()).all(axis=0).any() or (x == x.min()).all(axis=1).any()) for x in X]
+        return float(np.mean(has_mask))
+
+    assert masked_fraction(A.Policy.named("specaugment").to_dict()) > 0.8
+    assert masked_fraction(A.Policy.named("stretch").to_dict()) == 0.0
+    assert masked_fraction(None) == 0.0
