@@ -1,0 +1,100 @@
+"""Render BENCHMARKS.md from the JSON results stored by bench/run.py."""
+
+from __future__ import annotations
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _ok(cond: bool) -> str:
+    return "met" if cond else "**missed**"
+
+
+def _machine(results: dict) -> list[str]:
+    seen = {}
+    for name, r in results.items():
+        m = r.get("machine", {})
+        key = (m.get("cpu"), m.get("cores"), m.get("memory"))
+        seen.setdefault(key, []).append((name, m.get("date", "")))
+    out = ["## Machine", ""]
+    for (cpu, cores, mem), names in seen.items():
+        out.append(f"- {cpu or 'unknown CPU'}, {cores} cores, {mem} RAM, no GPU: "
+                   + ", ".join(f"`{n}` ({d})" for n, d in names))
+    any_m = next(iter(results.values())).get("machine", {})
+    v = any_m.get("versions", {})
+    out.append("- Software: " + ", ".join(f"{k} {val}" for k, val in v.items()))
+    out.append("- The machine is shared and noisy: timings are medians of repeats, and figures are compared")
+    out.append("  only within one section (measured side by side in one process run).")
+    return out + [""]
+
+
+def _cv_table(r: dict, title: str) -> list[str]:
+    folds = sorted(r["fold_accuracy"], key=int)
+    out = [f"**{title}**: mean {_pct(r['mean_accuracy'])} ± {_pct(r['std_accuracy'])} (std over folds), "
+           f"{r['seconds']:.0f} s in all, peak RSS {r['peak_rss_mb']:.0f} MB", "",
+           "| fold | " + " | ".join(folds) + " |", "|---|" + "---|" * len(folds),
+           "| accuracy | " + " | ".join(_pct(r["fold_accuracy"][f]) for f in folds) + " |",
+           "| train + evaluate seconds | " + " | ".join(f"{r['fold_seconds'][f]:.0f}" for f in folds) + " |", ""]
+    return out
+
+
+def render_markdown(results: dict) -> str:
+    lines = ["# Benchmarks", "",
+             "Produced by `python bench/run.py` (each section in a fresh process); raw figures in",
+             "`bench/results/*.json`. ESC-10 is the official release (400 clips, 10 classes, official 5 folds).", ""]
+    if not results:
+        return "\n".join(lines + ["No results yet."]) + "\n"
+    lines += _machine(results)
+    targets: list[str] = []
+
+    if "features" in results:
+        r = results["features"]
+        lines += ["## Featurization (ESC-10, 400 clips of 5 s)", "",
+                  "| | median seconds | clips/s |", "|---|---|---|",
+                  f"| cache off (decode + log-mel) | {r['no_cache_s']:.2f} | {r['clips'] / r['no_cache_s']:.0f} |",
+                  f"| first run filling the cache | {r['uncached_s']:.2f} | {r['clips'] / r['uncached_s']:.0f} |",
+                  f"| cache on (second run) | {r['cached_s']:.3f} | {r['clips'] / r['cached_s']:.0f} |", ""]
+        targets.append(f"| featurize ESC-10 uncached < 3 s | {r['no_cache_s']:.2f} s | {_ok(r['no_cache_s'] < 3)} |")
+        targets.append(f"| featurize ESC-10 cached < 0.3 s | {r['cached_s']:.3f} s | {_ok(r['cached_s'] < 0.3)} |")
+
+    if "cnn_cv" in results:
+        r = results["cnn_cv"]
+        lines += ["## The recipe's CNN, ESC-10 official 5-fold cross-validation (no augmentation)", ""]
+        lines += _cv_table(r, "CNN")
+        lines += ["Per-class accuracy (mean over folds): " + ", ".join(
+            f"{k} {_pct(v)}" for k, v in sorted(r["per_class_accuracy"].items())), ""]
+        targets.append(f"| CNN ESC-10 5-fold mean >= 85% | {_pct(r['mean_accuracy'])} | {_ok(r['mean_accuracy'] >= 0.85)} |")
+
+    if "train_memory" in results:
+        r = results["train_memory"]
+        lines += ["## Training memory", "",
+                  f"One CNN training on ESC-10 folds 1-4 (test fold 5) in a fresh process: peak RSS "
+                  f"{r['peak_rss_mb']:.0f} MB, {r['seconds']:.0f} s, test accuracy {_pct(r['test_accuracy'])}.", ""]
+        targets.append(f"| CNN training memory < 2 GB | {r['peak_rss_mb']:.0f} MB | {_ok(r['peak_rss_mb'] < 2048)} |")
+
+    for name, title in (("predict", "CNN"), ("predict_yamnet", "YAMNet head")):
+        if name not in results:
+            continue
+        r = results[name]
+        lines += [f"## Serving ({title}): a {r['clip_seconds']:.1f} s clip", "",
+                  "| backend | warm median | warm p95 | cold process to first prediction | cold peak RSS | imports TensorFlow |",
+                  "|---|---|---|---|---|---|"]
+        for b in ("litert", "keras"):
+            if b in r:
+                s = r[b]
+                lines.append(f"| {b} | {s['warm_median_ms']:.1f} ms | {s['warm_p95_ms']:.1f} ms | "
+                             f"{s['cold_process_s']:.2f} s | {s['cold_peak_rss_mb']:.0f} MB | {s['imports_tensorflow']} |")
+        lines.append("")
+        if "litert" in r:
+            s = r["litert"]
+            targets.append(f"| {title}: cold process to first prediction < 1.5 s (LiteRT) | {s['cold_process_s']:.2f} s | {_ok(s['cold_process_s'] < 1.5)} |")
+            targets.append(f"| {title}: cold peak RSS < 300 MB (LiteRT) | {s['cold_peak_rss_mb']:.0f} MB | {_ok(s['cold_peak_rss_mb'] < 300)} |")
+            targets.append(f"| {title}: warm prediction of a 5 s clip < 30 ms (LiteRT) | {s['warm_median_ms']:.1f} ms | {_ok(s['warm_median_ms'] < 30)} |")
+
+    extra = results.get("_extra_sections")
+    if extra:
+        lines += extra
+    if targets:
+        lines = lines[:lines.index("## Machine")] + ["## Targets", "", "| target | measured | |", "|---|---|---|", *targets, ""] + lines[lines.index("## Machine"):]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,279 @@
+"""Reproducible benchmarks. Each section runs in its own child process (so peak memory is its own),
+stores its figures in bench/results/<section>.json, and BENCHMARKS.md is rendered from all stored
+results with a description of the machine that produced them.
+
+    python bench/run.py                      # every section
+    python bench/run.py features predict     # some sections
+    python bench/run.py --render             # only re-render BENCHMARKS.md
+
+Data: ESC-10 from $SOUNDKIT_SHARED/data/ESC-10 (default ../shared beside the repo); YAMNet from
+$SOUNDKIT_SHARED/weights. Timings are medians of repeated runs on a shared, noisy machine; compare the
+figures of one section with each other (they were measured side by side), not across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+WORK = ROOT / "bench" / ".work"
+SHARED = Path(os.environ.get("SOUNDKIT_SHARED") or ROOT.parent / "shared")
+ESC10 = SHARED / "data" / "ESC-10"
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SECTIONS: dict[str, callable] = {}
+
+
+def section(fn):
+    SECTIONS[fn.__name__] = fn
+    return fn
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def pctl(values, q):
+    v = sorted(values)
+    return v[min(len(v) - 1, round(q * (len(v) - 1)))]
+
+
+def esc10_clip() -> Path:
+    return sorted(ESC10.glob("*/*.ogg"))[0]
+
+
+# -- sections ---------------------------------------------------------------------------------------
+
+@section
+def features() -> dict:
+    """ESC-10 featurization with the cache off and on (median of repeats)."""
+    from soundkit import datasets
+    from soundkit.config import FeatureConfig
+    from soundkit.features import featurize_files
+
+    paths = [c.path for c in datasets.load(ESC10).clips]
+    cfg = FeatureConfig()
+    uncached, cached = [], []
+    for _ in range(3):
+        root = Path(tempfile.mkdtemp(prefix="bench-fc-"))
+        t = time.perf_counter()
+        featurize_files(paths, cfg, cache=root)
+        uncached.append(time.perf_counter() - t)
+        for _ in range(2):
+            t = time.perf_counter()
+            featurize_files(paths, cfg, cache=root)
+            cached.append(time.perf_counter() - t)
+        shutil.rmtree(root)
+    nocache = []
+    for _ in range(3):
+        t = time.perf_counter()
+        featurize_files(paths, cfg)
+        nocache.append(time.perf_counter() - t)
+    return {
+        "clips": len(paths),
+        "uncached_s": statistics.median(uncached),
+        "uncached_runs": uncached,
+        "no_cache_s": statistics.median(nocache),
+        "cached_s": statistics.median(cached),
+        "cached_runs": cached,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _cv(model: str, augment=None, **train_kw) -> dict:
+    from soundkit import datasets
+    from soundkit.config import TrainConfig
+    from soundkit.training import cross_validate
+
+    cache = WORK / "cache"
+    cfg = TrainConfig(model=model, **train_kw)
+    if augment is not None:
+        from soundkit.augment import policy_from_arg
+
+        cfg = cfg.replace(augment=policy_from_arg(augment).to_dict())
+    res = cross_validate(datasets.load(ESC10), config=cfg, cache_dir=cache)
+    reports = res.reports
+    labels = next(iter(reports.values())).labels
+    per_class = {lab: statistics.mean(r.per_class_accuracy[lab] for r in reports.values()) for lab in labels}
+    return {
+        "model": model,
+        "augment": augment,
+        "train_config": cfg.to_dict(),
+        "mean_accuracy": res.mean_accuracy,
+        "std_accuracy": res.std_accuracy,
+        "fold_accuracy": {str(k): v for k, v in res.fold_accuracy.items()},
+        "fold_seconds": {str(k): v for k, v in res.fold_seconds.items()},
+        "seconds": res.seconds,
+        "per_class_accuracy": per_class,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+@section
+def cnn_cv() -> dict:
+    """ESC-10 official 5-fold CV of the recipe's CNN, no augmentation."""
+    return _cv("cnn")
+
+
+def _train_run(model: str = "cnn") -> Path:
+    """A run trained on ESC-10 folds 1-4 (test fold 5), reused by the serving sections."""
+    from soundkit import datasets
+    from soundkit.config import TrainConfig
+    from soundkit.training import train
+
+    out = WORK / f"run-{model}"
+    if not (out / "model.keras").exists():
+        shutil.rmtree(out, ignore_errors=True)
+        train(datasets.load(ESC10), out=out, config=TrainConfig(model=model, test_fold=5), cache_dir=WORK / "cache")
+    return out
+
+
+@section
+def train_memory() -> dict:
+    """Peak RSS of one CNN training (folds 1-4, test fold 5) in a fresh process."""
+    t = time.perf_counter()
+    shutil.rmtree(WORK / "run-cnn", ignore_errors=True)
+    run = _train_run("cnn")
+    report = json.loads((run / "report.json").read_text())
+    return {"seconds": time.perf_counter() - t, "test_accuracy": report["accuracy"], "peak_rss_mb": peak_rss_mb()}
+
+
+COLD = r"""
+import resource, sys, time
+t0 = time.perf_counter()
+from soundkit import audio
+from soundkit.predict import Predictor
+p = Predictor.load(sys.argv[1], backend=sys.argv[2])
+y, sr = audio.load(sys.argv[3])
+pred = p.predict(y, sr)
+dt = time.perf_counter() - t0
+print(dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "tensorflow" in sys.modules, pred.label)
+"""
+
+
+def _serving(run: Path) -> dict:
+    from soundkit import audio
+    from soundkit.predict import Predictor
+
+    clip = esc10_clip()
+    y, sr = audio.load(clip)
+    out: dict = {"clip": clip.name, "clip_seconds": len(y) / sr}
+    for backend in ("litert", "keras"):
+        p = Predictor.load(run, backend=backend)
+        for _ in range(5):
+            p.predict(y, sr)
+        lat = []
+        for _ in range(100):
+            t = time.perf_counter()
+            p.predict(y, sr)
+            lat.append((time.perf_counter() - t) * 1000)
+        cold, rss = [], []
+        for _ in range(5):
+            t = time.perf_counter()
+            r = subprocess.run([sys.executable, "-c", COLD, str(run), backend, str(clip)], capture_output=True, text=True, cwd=ROOT, check=True)
+            wall = time.perf_counter() - t
+            first, peak, tf_loaded, _label = r.stdout.split()
+            cold.append(wall)
+            rss.append(float(peak))
+        out[backend] = {
+            "warm_median_ms": statistics.median(lat),
+            "warm_p95_ms": pctl(lat, 0.95),
+            "cold_process_s": statistics.median(cold),
+            "cold_peak_rss_mb": statistics.median(rss),
+            "imports_tensorflow": tf_loaded == "True",
+        }
+    return out
+
+
+@section
+def predict() -> dict:
+    """CNN serving: warm latency of a 5 s clip and a cold process to first prediction, LiteRT vs Keras."""
+    return _serving(_train_run("cnn"))
+
+
+def render() -> str:
+    results = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
+    from bench.report import render_markdown
+
+    return render_markdown(results)
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")).split()[1])
+        mem = f"{kb / 1024 / 1024:.0f} GiB"
+    except (OSError, StopIteration):
+        pass
+    import numpy
+
+    versions = {"python": platform.python_version(), "numpy": numpy.__version__}
+    for mod in ("tensorflow", "keras", "ai_edge_litert", "librosa", "streamlit"):
+        try:
+            from importlib.metadata import version
+
+            versions[mod] = version({"ai_edge_litert": "ai-edge-litert", "tensorflow": "tensorflow-cpu"}.get(mod, mod))
+        except Exception:  # noqa: BLE001
+            pass
+    rb = shutil.which("rubberband")
+    if rb:
+        versions["rubberband"] = subprocess.run([rb, "--version"], capture_output=True, text=True).stderr.strip() or "present"
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory": mem, "os": platform.platform(), "versions": versions,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def run_child(name: str) -> None:
+    t = time.perf_counter()
+    data = SECTIONS[name]()
+    data["section_seconds"] = time.perf_counter() - t
+    data["machine"] = machine()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("sections", nargs="*", help=f"sections to run (default all): {', '.join(SECTIONS)}")
+    ap.add_argument("--render", action="store_true", help="only re-render BENCHMARKS.md from stored results")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        run_child(args.child)
+        return
+    if not args.render:
+        if not ESC10.is_dir():
+            sys.exit(f"error: ESC-10 not found at {ESC10} (set SOUNDKIT_SHARED)")
+        names = args.sections or list(SECTIONS)
+        unknown = [n for n in names if n not in SECTIONS]
+        if unknown:
+            sys.exit(f"error: unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+        for name in names:
+            print(f"== {name}", file=sys.stderr, flush=True)
+            subprocess.run([sys.executable, __file__, "--child", name], check=True, cwd=ROOT)
+    (ROOT / "BENCHMARKS.md").write_text(render())
+    print(f"wrote {ROOT / 'BENCHMARKS.md'}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
