@@ -227,11 +227,12 @@ def _resolve_test_fold(dataset, requested: int | None, seed: int) -> int | None:
     return requested
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def _train_setup(args: argparse.Namespace):
+    """(dataset, test_fold, TrainConfig, out) from train's arguments; every check before any work."""
     import time
 
     from soundkit import config as cfg
-    from soundkit.config import FeatureConfig, TrainConfig
+    from soundkit.config import TrainConfig
 
     dataset = _load_dataset(args.dataset, args.labels)
     if len(dataset.labels) < 2:
@@ -243,13 +244,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         options["epochs"] = args.epochs
     if args.batch_size is not None:
         options["batch_size"] = args.batch_size
-    train_config = TrainConfig(**options)
     out = Path(args.out) if args.out else cfg.runs_dir() / f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     if (out / "model.keras").exists():
         raise ParameterError(f"{out}: already holds a trained model; choose another --out")
+    return dataset, test_fold, TrainConfig(**options), out
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from soundkit import config as cfg
+    from soundkit import training
+    from soundkit.config import FeatureConfig
 
     writer = None
-    if args.status:
+    if args.status:  # a background job: the status file tells the app how it goes, whatever happens
         from soundkit.jobs import StatusWriter
 
         writer = StatusWriter(args.status, home=cfg.home())
@@ -265,9 +272,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, on_term)
     bars = _Bars()
-    from soundkit import training
-
     try:
+        dataset, test_fold, train_config, out = _train_setup(args)
         run = training.train(
             dataset, out=out, features=FeatureConfig(), config=train_config, cache_dir=cfg.cache_dir(),
             progress=_fanout(track, bars, writer), should_stop=lambda: bool(state["stop"]),

@@ -108,6 +108,17 @@ def test_live_lock_refuses_and_stale_lock_is_taken_over(tmp_path, dataset):
     assert jobs.running_job(home) is None  # dead now: the lock is stale
 
 
+def test_job_with_bad_input_ends_failed_with_the_error(tmp_path):
+    home = tmp_path / "home"
+    job = jobs.start_training(home, [str(tmp_path / "no-such-data"), "--epochs", "1"], home / "runs" / "bad")
+    st = _wait(job, timeout=120)
+    assert st["state"] == "failed"
+    assert "no-such-data" in st["message"] and "no such directory" in st["message"]
+    job.wait(timeout=30)
+    assert not (home / jobs.LOCK_NAME).exists() and jobs.running_job(home) is None
+    assert "error: " in job.log_path.read_text()
+
+
 # -- real child processes (slow) -------------------------------------------------------------------
 
 @pytest.mark.slow

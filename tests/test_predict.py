@@ -162,7 +162,7 @@ def test_predict_files_and_to_dict(tmp_path, predictor):
 
 
 def test_warm_predict_is_fast(predictor):
-    """A 5 s clip at the run's rate: a few milliseconds once warm (median of 15)."""
+    """A 5 s clip at the run's rate: a few milliseconds once warm (best of 15: the CI machine is shared)."""
     y = tone(250, 5.0, SR) + noise(5.0, SR, amp=0.01)
     predictor.predict(y, SR)
     times = []
@@ -170,7 +170,7 @@ def test_warm_predict_is_fast(predictor):
         t = time.perf_counter()
         predictor.predict(y, SR)
         times.append(time.perf_counter() - t)
-    assert float(np.median(times)) < 0.05  # generous: the CI machine is shared
+    assert min(times) < 0.02
 
 
 def test_litert_path_never_imports_tensorflow(run_dir):
