@@ -9,6 +9,8 @@ Commands::
     python -m soundkit cv DATASET --model cnn [--epochs N] [--augment POLICY] --json
     python -m soundkit augment FILE --time-ratio R --semitones S --out OUT.wav --json
     python -m soundkit augment-study DATASET --sets none,stretch,pitch,stretch+pitch --json
+    python -m soundkit download esc10|esc50 [--dir DIR] [--url URL_OR_PATH] [--force] --json
+    python -m soundkit import DATASET_OR_ZIP [--home DIR] [--esc10] --json
 
 Conventions: results go to stdout (JSON alone with ``--json``, else a short human summary);
 progress bars, logs and library noise go to stderr (file descriptor 1 is pointed at stderr while a
@@ -361,7 +363,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     bars = _Bars()
     P = np.zeros((len(clips), len(predictor.labels)), dtype=np.float32)
     for i, clip in enumerate(clips):
-        y, sr = audio.load(clip.path, sr=predictor.features.sr)
+        y, sr = audio.load(clip.path, sr=predictor.sample_rate)
         P[i] = predictor.predict(y, sr, top_k=1, allow_silent=True).probabilities
         bars({"stage": "evaluate", "done": i + 1, "total": len(clips)})
     bars.close()
@@ -494,6 +496,71 @@ def cmd_augment_study(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- download, import (the work lives in soundkit.datasets and soundkit.store) -----------------------
+
+def add_download(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME", choices=("esc10", "esc50"), help="esc10 (about 40 MB) or esc50 (about 600 MB)")
+    p.add_argument("--dir", metavar="DIR", help="folder that receives the dataset (default: $SOUNDKIT_HOME/datasets)")
+    p.add_argument("--url", metavar="URL_OR_PATH", help="fetch the zip from here instead (http(s), file:// or a local path)")
+    p.add_argument("--force", action="store_true", help="download again even when the dataset is there")
+    p.add_argument("--json", action="store_true", help='print {"name", "path", "clips", "labels", "folds"}')
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from soundkit import datasets
+
+    bars = _Bars()
+    try:
+        root = datasets.download(args.name, dest=args.dir, url=args.url, force=args.force, progress=bars)
+    finally:
+        bars.close()
+    ds = datasets.load(root)
+    result = {"name": args.name, "path": str(root), "clips": len(ds.clips), "labels": ds.labels, "folds": ds.folds}
+    output_json(result) if args.json else output(f"{root}: {len(ds.clips)} clips, {len(ds.labels)} labels")
+    return 0
+
+
+def add_import(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="DATASET_OR_ZIP", help="a dataset directory or a zip (folder per class, ESC-50, store export)")
+    p.add_argument("--home", metavar="DIR", help="data directory holding the store (default: $SOUNDKIT_HOME)")
+    p.add_argument("--esc10", action="store_true", help="from an ESC-50 release, import only the ESC-10 subset")
+    p.add_argument("--json", action="store_true", help='print {"added", "duplicates", "errors", "skipped", "labels"}')
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    import zipfile
+
+    from soundkit import config as cfg
+    from soundkit import datasets
+    from soundkit.errors import DatasetError
+    from soundkit.store import Store
+
+    source = Path(args.source)
+    if not source.exists():
+        raise DatasetError(f"{source}: no such file or directory")
+    is_zip = source.is_file() and zipfile.is_zipfile(source)
+    if source.is_file() and not is_zip:
+        raise DatasetError(f"{source}: is neither a dataset directory nor a zip file")
+    dataset = None if is_zip else datasets.load(source, esc10=args.esc10)  # checks first, before the store
+    store = Store(args.home or cfg.home())
+    bars = _Bars()
+    try:
+        result = store.import_zip(source, esc10=args.esc10, progress=bars) if is_zip else store.import_dataset(dataset, progress=bars)
+    finally:
+        bars.close()
+    summary = {k: v for k, v in result.to_dict().items() if k != "ids"}
+    summary.update(home=str(store.home), labels=store.labels())
+    if args.json:
+        output_json(summary)
+    else:
+        output(f"{store.home}: {result.added} added, {result.duplicates} already there, {len(result.errors)} failed")
+        for name, message in result.errors:
+            log.warning("%s: %s", name, message)
+    if result.errors and not result.added and not result.duplicates:
+        raise DatasetError(f"{source}: nothing could be imported ({result.errors[0][1]})")
+    return 0
+
+
 # -- registration ----------------------------------------------------------------------------------
 
 #: name -> (one-line help, add_arguments, run). Add a command with one line here.
@@ -506,6 +573,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                 add_augment, cmd_augment),
     "augment-study": ("cross-validate augmentation sets per class; derive a class-conditional policy",
                       add_augment_study, cmd_augment_study),
+    "download": ("download ESC-10 or ESC-50 from the official archive (or a local copy)", add_download, cmd_download),
+    "import": ("import a dataset directory or zip into the label store", add_import, cmd_import),
 }
 
 
