@@ -17,6 +17,8 @@ from soundkit.datasets import Clip
 from soundkit.errors import DatasetError, ParameterError
 
 SR = 22050
+#: A small CNN for the few training tests here (2 conv blocks, no input pooling).
+TINY_CNN = {"filters": [8, 16], "input_pool": [1, 1]}
 HAVE_RUBBERBAND = shutil.which("rubberband") is not None
 ENGINES = [
     pytest.param("rubberband", marks=pytest.mark.skipif(not HAVE_RUBBERBAND, reason="rubberband program not installed")),
@@ -478,7 +480,8 @@ def test_no_augmented_copy_of_a_test_fold_clip_reaches_training(tmp_path, class_
 
     ds = datasets.load(class_folders).with_folds(n_folds=2, seed=0)
     cache = tmp_path / "cache"
-    cfg = TrainConfig(epochs=1, batch_size=4, test_fold=2, validation_fraction=0.0, augment=A.Policy.named("pitch").to_dict())
+    cfg = TrainConfig(epochs=1, batch_size=4, test_fold=2, validation_fraction=0.0, options=TINY_CNN,
+                      augment=A.Policy.named("pitch").to_dict())
     feats = FeatureConfig(sr=22050, fmax=11025, n_mels=32, frames=16, window_hop=8, n_fft=512, hop_length=512)
     run = training.train(ds, out=tmp_path / "run", features=feats, config=cfg, cache_dir=cache)
     train_ids = {c.id for c in ds.clips if c.fold != 2}
@@ -568,7 +571,8 @@ def test_augment_study_tiny(tmp_path, class_folders, monkeypatch):
     feats = FeatureConfig(sr=22050, fmax=11025, n_mels=32, frames=16, window_hop=8, n_fft=512, hop_length=512)
     events = []
     res = A.study(ds, sets=["none", "pitch"], copies=1, features=feats,
-                  config=TrainConfig(epochs=1, batch_size=4, validation_fraction=0.0), cache_dir=tmp_path / "cache",
+                  config=TrainConfig(epochs=1, batch_size=4, validation_fraction=0.0, options=TINY_CNN),
+                  cache_dir=tmp_path / "cache",
                   progress=events.append)
     assert res["engine"] == A.engine() and res["folds"] == [1, 2]
     assert set(res["sets"]) == {"none", "pitch"}
