@@ -283,15 +283,22 @@ class Predictor:
                         backend=backend, model=model, family_module=fam)
         # One forward pass checks that the output size matches labels.json.
         n_out = predictor._n_outputs()
-        if n_out is not None and n_out != len(labels):
+        if n_out != len(labels):
             raise ModelError(f"{run_dir}: the model has {n_out} outputs but labels.json lists {len(labels)} labels")
         log.info("loaded %s (%s, %s backend, %d labels)", run_dir, family_name, backend, len(labels))
         return predictor
 
-    def _n_outputs(self) -> int | None:
-        if self.kind != "logmel":
-            return None
-        return int(self._model(np.full((1, *self._model.input_shape), -self.features.top_db, np.float32)).shape[-1])
+    def _n_outputs(self) -> int:
+        fill = -self.features.top_db if self.kind == "logmel" else 0.0
+        return int(self._model(np.full((1, *self._model.input_shape), fill, np.float32)).shape[-1])
+
+    @property
+    def sample_rate(self) -> int:
+        """The rate to load audio at for this run (its features' rate; the family's own rate for
+        families with a fixed frontend, such as YAMNet's 16 kHz), so nothing is resampled twice."""
+        if self.kind == "logmel":
+            return self.features.sr
+        return int(getattr(self._family_module, "SAMPLE_RATE", self.features.sr))
 
     # -- inference ---------------------------------------------------------------------------
 
@@ -311,12 +318,12 @@ class Predictor:
         """
         y = self._check(y, sr, allow_silent=allow_silent)
         fc = self.features
-        if sr != fc.sr:
-            from soundkit.audio import resample
-
-            y = resample(y, orig_sr=sr, target_sr=fc.sr)
-        duration = len(y) / fc.sr
         if self.kind == "logmel":
+            if sr != fc.sr:
+                from soundkit.audio import resample
+
+                y = resample(y, orig_sr=sr, target_sr=fc.sr)
+            duration = len(y) / fc.sr
             from soundkit.features import clip_log_mel, windows
 
             S = clip_log_mel(y, fc)
@@ -324,7 +331,9 @@ class Predictor:
             t0 = starts * (fc.hop_length / fc.sr)
             t1 = np.minimum(t0 + fc.window_seconds, duration)
             return W[..., np.newaxis].astype(np.float32, copy=False), t0, t1
-        X, t0 = self._family_module.clip_inputs(y, fc.sr, fc, self.run_dir)
+        # other kinds get the clip as it is: their frontend resamples to its own rate once
+        duration = len(y) / sr
+        X, t0 = self._family_module.clip_inputs(y, sr, fc, self.run_dir)
         X = np.asarray(X, dtype=np.float32)
         t0 = np.asarray(t0, dtype=np.float64)
         width = getattr(self._family_module, "WINDOW_SECONDS", None)
@@ -387,7 +396,7 @@ class Predictor:
         """Load an audio file at the run's sample rate and classify it."""
         from soundkit import audio
 
-        y, sr = audio.load(path, sr=self.features.sr)
+        y, sr = audio.load(path, sr=self.sample_rate)
         return self.predict(y, sr, top_k=top_k)
 
     @staticmethod
@@ -436,7 +445,7 @@ def predict_files(
             raise AudioError(f"{p}: is a directory, not an audio file")
     out: list[tuple[Path, Prediction]] = []
     for i, p in enumerate(paths):
-        y, sr = audio.load(p, sr=predictor.features.sr)
+        y, sr = audio.load(p, sr=predictor.sample_rate)
         try:
             pred = predictor.predict(y, sr, top_k=top_k)
         except AudioError as exc:
