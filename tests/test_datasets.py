@@ -310,3 +310,18 @@ def test_download_esc50_layout_and_esc10_subset(tmp_path, esc50_csv):
     sub = datasets.load(root, esc10=True)
     assert len(full.clips) == len(keep)
     assert set(sub.labels) == {r["category"] for r in keep if r["esc10"] == "True"} and "cow" not in sub.labels
+
+
+def test_cli_download(tmp_path, capsys):
+    from soundkit.cli import main
+
+    archive = esc10_zip(tmp_path / "esc10.zip")
+    rc = main(["download", "esc10", "--dir", str(tmp_path / "d"), "--url", str(archive), "--json"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    result = json.loads(out)
+    assert result["path"] == str(tmp_path / "d" / "ESC-10") and result["clips"] == 4
+    assert result["labels"] == ["Dog bark", "Rain"]
+    rc = main(["download", "esc10", "--dir", str(tmp_path / "e"), "--url", str(tmp_path / "nope.zip")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err[-1].startswith("error: ") and "nope.zip: no such file" in err[-1]

@@ -517,3 +517,25 @@ def test_two_processes_write_at_once(tmp_path):
     con = sqlite3.connect(home / "soundkit.sqlite")
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert not list((home / "audio").rglob(".tmp-*"))
+
+
+def test_cli_import_folder_and_zip(tmp_path, capsys, class_folders):
+    import json
+
+    from soundkit.cli import main
+
+    home = tmp_path / "cli_home"
+    rc = main(["import", str(class_folders), "--home", str(home), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert rc == 0 and result["added"] == 12 and result["errors"] == []
+    assert result["labels"] == {"high": 4, "low": 4, "noise": 4}
+    zpath = tmp_path / "more.zip"
+    zpath.write_bytes(make_zip({"extra/x.wav": clip(1), "extra/bad.wav": b"junk"}))
+    rc = main(["import", str(zpath), "--home", str(home), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert rc == 0 and result["added"] == 1 and [e["name"] for e in result["errors"]] == ["extra/bad.wav"]
+    assert Store(home).labels()["extra"] == 1
+    (tmp_path / "notes.txt").write_text("hello")
+    rc = main(["import", str(tmp_path / "notes.txt"), "--home", str(home)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err[-1] == f"error: {tmp_path / 'notes.txt'}: is neither a dataset directory nor a zip file"
