@@ -865,6 +865,8 @@ def preview(y: np.ndarray, sr: int, *, time_ratio: float = 1.0, semitones: float
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1 or y.size == 0:
         raise ParameterError(f"preview expects non-empty mono audio of shape (n,), got shape {y.shape}")
+    if not np.all(np.isfinite(y)):
+        raise AudioError("preview got audio with NaN or infinite samples")
     if not isinstance(sr, (int, np.integer)) or sr <= 0:
         raise ParameterError(f"sr must be a positive integer, got {sr!r}")
     ts: list[Transform] = []

@@ -299,6 +299,12 @@ def test_preview(a440):
         A.preview(a440, SR, time_ratio=3)
     with pytest.raises(ParameterError):
         A.preview(a440, SR, semitones=-20)
+    from soundkit.errors import AudioError
+
+    with pytest.raises(AudioError, match="NaN"):
+        A.preview(np.array([0.0, np.nan, 0.1], dtype=np.float32), SR, semitones=1)
+    with pytest.raises(ParameterError, match="mono"):
+        A.preview(np.zeros((2, 100), dtype=np.float32), SR)
 
 
 # -- policies --------------------------------------------------------------------------------------------
