@@ -329,7 +329,7 @@ def _failure_message(run_dir: Path) -> str:
     return "the training process ended unexpectedly" + (f" ({tail[:300]})" if tail else "")
 
 
-def cancel(run_dir: str | os.PathLike, *, timeout: float = 10.0) -> bool:
+def cancel(run_dir: str | os.PathLike, *, timeout: float = 15.0) -> bool:
     """Terminate the run's training job (its whole process group) and mark it "cancelled".
 
     SIGTERM first (the child stops after the current batch, or at once outside model fitting), then
@@ -405,6 +405,7 @@ class StatusWriter:
         self._t0 = time.monotonic()
         self._last_write = 0.0
         self._stage_t0 = self._t0
+        self._last_event = self._t0
         self._epoch_times: list[float] = []
         self._epoch_t0: float | None = None
         self.status: dict[str, Any] = {
@@ -421,9 +422,9 @@ class StatusWriter:
         stage = str(event.get("stage") or st["stage"])
         force = stage != st["stage"]
         if force:
+            if stage == "train":  # the first train event ends epoch 1: it began when the last stage ended
+                self._epoch_t0 = self._last_event
             self._stage_t0 = now
-            if stage == "train":
-                self._epoch_t0 = now
         st["stage"] = stage
         if event.get("message"):
             st["message"] = str(event["message"])
@@ -437,7 +438,9 @@ class StatusWriter:
             row = {"epoch": epoch}
             row.update({k: float(event[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in event})
             st["history"] = [r for r in st["history"] if r.get("epoch") != epoch] + [row]
-            if self._epoch_t0 is not None:
+            if event.get("seconds") and epoch:  # training's own clock: seconds since fitting began
+                self._epoch_times = [float(event["seconds"]) / epoch]
+            elif self._epoch_t0 is not None:
                 self._epoch_times.append(now - self._epoch_t0)
             self._epoch_t0 = now
             frac = epoch / st["epochs"]
@@ -445,6 +448,7 @@ class StatusWriter:
         lo, hi = _STAGE_SPAN.get(stage, (st["progress"], st["progress"]))
         st["progress"] = round(max(st["progress"], min(1.0, lo + (hi - lo) * min(frac, 1.0))), 4)
         st["eta_seconds"] = self._eta(stage, frac, now)
+        self._last_event = now
         if force or now - self._last_write >= self.min_interval:
             self._write()
 

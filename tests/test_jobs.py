@@ -58,15 +58,18 @@ def test_status_writer_progress_history_eta(tmp_path):
     w({"stage": "features", "done": 5, "total": 10})  # throttled: not written yet
     assert json.loads(path.read_text())["progress"] == pytest.approx(0.1)
     assert w.status["progress"] == pytest.approx(0.15)
-    for epoch in (1, 2):
-        time.sleep(0.05)
-        w({"stage": "train", "epoch": epoch, "epochs": 4, "done": epoch, "total": 4, "loss": 1.0 / epoch,
-           "accuracy": 0.5, "val_loss": 0.9, "val_accuracy": 0.5})
+    time.sleep(0.2)  # epoch 1 runs from the last features event to its own end
+    w({"stage": "train", "epoch": 1, "epochs": 4, "done": 1, "total": 4, "loss": 1.0, "accuracy": 0.5,
+       "val_loss": 0.9, "val_accuracy": 0.5})
+    assert w.status["eta_seconds"] == pytest.approx(0.2 * 4, rel=0.5)  # 3 epochs + evaluation/export
+    # training's own clock ("seconds" since fitting began) takes precedence: 2 epochs in 3 s
+    w({"stage": "train", "epoch": 2, "epochs": 4, "done": 2, "total": 4, "loss": 0.5, "accuracy": 0.5,
+       "val_loss": 0.9, "val_accuracy": 0.5, "seconds": 3.0})
     st = json.loads(path.read_text())  # every epoch is written
     assert st["epoch"] == 2 and st["epochs"] == 4
     assert [r["epoch"] for r in st["history"]] == [1, 2] and st["history"][1]["loss"] == 0.5
     assert st["progress"] == pytest.approx(0.2 + 0.7 * 0.5)
-    assert st["eta_seconds"] is not None and 0 < st["eta_seconds"] < 5
+    assert st["eta_seconds"] == pytest.approx(1.5 * 3)
     w.finish("done", "accuracy 1.000")
     st = json.loads(path.read_text())
     assert st["state"] == "done" and st["progress"] == 1.0 and st["eta_seconds"] is None
