@@ -148,9 +148,10 @@ class _Bars:
     _NAMES = {"augment": "augment", "features": "features", "train": "epochs", "evaluate": "evaluate",
               "export": "export"}
 
-    def __init__(self) -> None:
+    def __init__(self, *, show_fold: bool = False) -> None:
         self._bar: Any = None
         self._key: tuple | None = None
+        self._show_fold = show_fold
 
     def __call__(self, event: dict[str, Any]) -> None:
         stage = event.get("stage")
@@ -164,7 +165,7 @@ class _Bars:
             from tqdm.auto import tqdm
 
             fold = event.get("fold")
-            desc = self._NAMES.get(stage, stage) + (f" (fold {fold})" if fold is not None else "")
+            desc = self._NAMES.get(stage, stage) + (f" (fold {fold})" if fold is not None and self._show_fold else "")
             self._bar = tqdm(total=total or None, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True)
             self._key = key
         bar = self._bar
@@ -441,7 +442,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
     train_config = TrainConfig(**options)
     from soundkit import training
 
-    bars = _Bars()
+    bars = _Bars(show_fold=True)
     try:
         result = training.cross_validate(dataset, features=FeatureConfig(), config=train_config,
                                          cache_dir=cfg.cache_dir(), progress=bars)
