@@ -12,6 +12,8 @@ KIND = "logmel"
 
 #: Filters of the convolutional blocks (each: conv 3x3, batch norm, ReLU, 2x2 max-pooling).
 FILTERS = (16, 32, 64, 128)
+#: Convolutions per block.
+CONVS_PER_BLOCK = 1
 #: Average-pooling of the input (mel bands, frames) before the first convolution.
 INPUT_POOL = (2, 2)
 
@@ -28,9 +30,11 @@ def build(input_shape: tuple[int, int, int], n_classes: int, config: TrainConfig
     if pool != (1, 1):  # halve mel and time resolution: ~3x faster, little lost for 3 s windows
         x = layers.AveragePooling2D(pool, name="downsample")(x)
     for i, filters in enumerate(config.options.get("filters", FILTERS)):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=reg, name=f"conv{i}")(x)
-        x = layers.BatchNormalization(momentum=0.9, name=f"bn{i}")(x)  # few steps per epoch
-        x = layers.Activation("relu", name=f"relu{i}")(x)
+        for j in range(int(config.options.get("convs_per_block", CONVS_PER_BLOCK))):
+            name = f"{i}" if j == 0 else f"{i}_{j}"
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=reg, name=f"conv{name}")(x)
+            x = layers.BatchNormalization(momentum=0.9, name=f"bn{name}")(x)  # few steps per epoch
+            x = layers.Activation("relu", name=f"relu{name}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(config.dropout, name="dropout")(x)

@@ -1,0 +1,194 @@
+"""Training, cross-validation and cancellation on synthetic data; a brief real ESC-10 run."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from synth import noise, tone, write_wav
+
+from soundkit import datasets
+from soundkit.config import FeatureConfig, RunConfig, TrainConfig
+from soundkit.errors import DatasetError, ModelError, ParameterError
+from soundkit.runs import Run
+from soundkit.training import CVResult, TrainingCancelled, cross_validate, train, validation_split
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SR = 16000
+# Small features keep the synthetic runs fast: 1 s clips -> 32 mels x 63 frames -> 32x32 windows.
+FEATURES = FeatureConfig(sr=SR, n_fft=512, hop_length=256, n_mels=32, fmax=8000, frames=32, window_hop=16)
+FAST = TrainConfig(epochs=4, batch_size=4, learning_rate=3e-3, patience=4, test_fold=1, seed=0, options={"crops_per_clip": 3})
+
+
+@pytest.fixture(scope="module")
+def tones_vs_noise(tmp_path_factory):
+    """Folder-per-class dataset: 10 tone clips (various pitches) and 10 white-noise clips, 1 s each."""
+    root = tmp_path_factory.mktemp("tones_vs_noise")
+    rng = np.random.default_rng(0)
+    for k in range(10):
+        y = tone(300 + 250 * k, 1.0, SR, 0.5) + noise(1.0, SR, 0.01, seed=100 + k)
+        if k % 3 == 0:
+            y[: SR // 3] = 0.0  # some clips start with digital silence
+        write_wav(root / "tone" / f"t{k}.wav", y, SR)
+        write_wav(root / "noise" / f"n{k}.wav", noise(1.0, SR, float(rng.uniform(0.05, 0.5)), seed=k), SR)
+    return datasets.load(root)
+
+
+@pytest.mark.slow
+def test_train_writes_a_complete_run(tones_vs_noise, tmp_path):
+    events = []
+    run = train(tones_vs_noise, out=tmp_path / "run", features=FEATURES, config=FAST,
+                cache_dir=tmp_path / "cache", progress=events.append)
+    assert isinstance(run, Run) and run.complete
+    for name in ("model.keras", "config.json", "labels.json", "report.json", "history.csv", "meta.json"):
+        assert (run.path / name).is_file(), name
+    assert not [p for p in run.path.iterdir() if p.name.startswith(".tmp")]
+    assert run.load_config() == RunConfig(features=FEATURES, train=FAST)
+    assert run.load_labels() == ["noise", "tone"]
+
+    report = run.load_report()
+    n_test = len(tones_vs_noise.with_folds(seed=0).split(1)[1])
+    assert report.n_test == n_test and sum(report.support.values()) == n_test
+    assert np.asarray(report.confusion_matrix).shape == (2, 2)
+    assert np.asarray(report.confusion_matrix).sum() == n_test
+    assert report.accuracy > 0.5  # tones vs noise is easy: better than chance after 4 epochs
+
+    meta = run.load_meta()
+    assert meta["n_test"] == n_test and meta["test_fold"] == 1 and meta["n_train"] + meta["n_val"] == 20 - n_test
+    assert meta["export"] in ("ok", "failed", "unavailable")
+    assert (meta["export"] == "ok") == run.tflite_path.is_file()
+    history = run.load_history()
+    assert 1 <= len(history) <= FAST.epochs and meta["epochs_run"] == len(history)
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history[0])
+
+    stages = [e["stage"] for e in events]
+    assert stages[0] == "features" and stages[-1] == "done"
+    train_events = [e for e in events if e["stage"] == "train"]
+    assert [e["epoch"] for e in train_events] == list(range(1, len(history) + 1))
+    assert all(e["epochs"] == FAST.epochs and e["fold"] == 1 and "loss" in e for e in train_events)
+    assert (tmp_path / "cache" / "features").is_dir()  # features were cached
+
+    # the saved model reproduces the report's predictions
+    from soundkit import features as feats
+    from soundkit import models
+    from soundkit.training import evaluate_model
+
+    test_clips = tones_vs_noise.with_folds(seed=0).split(1)[1]
+    items = feats.featurize_files([c.path for c in test_clips], FEATURES, cache=tmp_path / "cache" / "features")
+    again = evaluate_model(run.load_model(), items, [run.load_labels().index(c.label) for c in test_clips],
+                           labels=run.load_labels(), fam=models.family("cnn"), features=FEATURES)
+    assert again.confusion_matrix == report.confusion_matrix
+
+
+@pytest.mark.slow
+def test_training_is_seeded(tones_vs_noise, tmp_path):
+    cfg = FAST.replace(epochs=2)
+    a = train(tones_vs_noise, out=tmp_path / "a", features=FEATURES, config=cfg, cache_dir=tmp_path / "c")
+    b = train(tones_vs_noise, out=tmp_path / "b", features=FEATURES, config=cfg, cache_dir=tmp_path / "c")
+    ha, hb = a.load_history(), b.load_history()
+    assert [r["loss"] for r in ha] == pytest.approx([r["loss"] for r in hb], rel=1e-3)
+
+
+@pytest.mark.slow
+def test_should_stop_cancels_and_writes_nothing(tones_vs_noise, tmp_path):
+    seen = []
+
+    def stop() -> bool:
+        return len(seen) >= 1  # cancel once the first epoch has been reported
+
+    with pytest.raises(TrainingCancelled, match="cancelled"):
+        train(tones_vs_noise, out=tmp_path / "run", features=FEATURES, config=FAST.replace(epochs=50),
+              progress=lambda e: seen.append(e) if e["stage"] == "train" else None, should_stop=stop)
+    assert len(seen) == 1  # stopped within the second epoch
+    assert not Run(tmp_path / "run").model_path.exists()
+    assert issubclass(TrainingCancelled, ModelError)
+
+
+@pytest.mark.slow
+def test_cross_validate_selected_folds(tones_vs_noise, tmp_path):
+    events = []
+    res = cross_validate(tones_vs_noise, features=FEATURES, config=FAST.replace(epochs=2), folds=[1, 2],
+                         cache_dir=tmp_path / "cache", progress=events.append)
+    assert isinstance(res, CVResult)
+    assert set(res.fold_accuracy) == {1, 2} and set(res.reports) == {1, 2}
+    assert res.mean_accuracy == pytest.approx(np.mean(list(res.fold_accuracy.values())))
+    assert res.std_accuracy == pytest.approx(np.std(list(res.fold_accuracy.values())))
+    folds = tones_vs_noise.with_folds(seed=0)
+    for f in (1, 2):
+        assert res.reports[f].n_test == len(folds.split(f)[1])
+        assert res.reports[f].accuracy == res.fold_accuracy[f]
+    assert {e["fold"] for e in events if e["stage"] == "train"} == {1, 2}
+    d = json.loads(json.dumps(res.to_dict()))
+    assert set(d["fold_accuracy"]) == {"1", "2"}
+
+
+def test_validation_split_grouped_by_source(tones_vs_noise):
+    clips = [c for c in tones_vs_noise.clips]
+    # two takes per source: they must stay together
+    twins = clips + [datasets.Clip(path=c.path.with_name("x" + c.path.name), label=c.label, source=c.source) for c in clips]
+    fit, val = validation_split(twins, fraction=0.25, seed=3)
+    assert len(fit) + len(val) == len(twins) and val
+    assert not {c.source for c in fit} & {c.source for c in val}
+    assert {c.label for c in val} == {"noise", "tone"}
+    assert 0.1 <= len(val) / len(twins) <= 0.4
+    assert validation_split(twins, fraction=0.25, seed=3) == (fit, val)
+    assert validation_split(twins, fraction=0.0) == (twins, [])
+
+
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        (dict(test_fold=9), ParameterError, "test_fold 9 does not exist"),
+        (dict(test_fold=None, validation_fraction=0.0), ParameterError, "nothing to evaluate"),
+        (dict(options={"lr_schedule": "step"}), ParameterError, "lr_schedule"),
+        (dict(options={"crops_per_clip": 0}), ParameterError, "crops_per_clip"),
+        (dict(options={"filters": []}), ParameterError, "filters"),
+        (dict(options={"input_pool": [2]}), ParameterError, "input_pool"),
+    ],
+)
+def test_bad_configs_fail_before_training(tones_vs_noise, tmp_path, change, error, match):
+    with pytest.raises(error, match=match):
+        train(tones_vs_noise, out=tmp_path / "run", features=FEATURES, config=FAST.replace(**change))
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_datasets_and_outputs(tones_vs_noise, tmp_path):
+    one_label = tones_vs_noise.select(["tone"])
+    with pytest.raises(DatasetError, match="at least 2 labels"):
+        train(one_label, out=tmp_path / "r", features=FEATURES, config=FAST)
+    lonely = datasets.Dataset(tones_vs_noise.root, one_label.clips + tones_vs_noise.select(["noise"], 1).clips, "folders")
+    with pytest.raises(DatasetError, match="'noise' have fewer than 2 clips"):
+        train(lonely, out=tmp_path / "r", features=FEATURES, config=FAST)
+    with pytest.raises(ParameterError, match="Dataset"):
+        train("not a dataset", out=tmp_path / "r")  # type: ignore[arg-type]
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "model.keras").write_bytes(b"x")
+    with pytest.raises(ModelError, match="already holds a trained model"):
+        train(tones_vs_noise, out=taken, features=FEATURES, config=FAST)
+    with pytest.raises(ParameterError, match="unknown model"):
+        TrainConfig(model="resnet")
+    with pytest.raises(ParameterError, match=r"fold\(s\) \[7\] do not exist"):
+        cross_validate(tones_vs_noise, features=FEATURES, config=FAST, folds=[7])
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_brief_training_on_esc10(esc10_dir, tmp_path):
+    ds = datasets.load(esc10_dir).select(["Dog bark", "Rain", "Rooster"])
+    cfg = TrainConfig(epochs=3, batch_size=16, test_fold=1, patience=3)
+    run = train(ds, out=tmp_path / "esc", config=cfg, cache_dir=tmp_path / "cache")
+    report = run.load_report()
+    assert report.labels == ["Dog bark", "Rain", "Rooster"]
+    assert report.n_test == 24 and report.support == {"Dog bark": 8, "Rain": 8, "Rooster": 8}
+    assert np.asarray(report.confusion_matrix).sum() == 24
+    assert 0.0 <= report.accuracy <= 1.0
+    from soundkit.predict import Predictor
+
+    clip = next(c for c in ds.clips if c.fold == 1 and c.label == "Rooster")
+    pred = Predictor.load(run.path).predict_file(clip.path, top_k=3)
+    assert [lab for lab, _ in pred.top] and {lab for lab, _ in pred.top} <= set(report.labels)
+    assert pred.probabilities.shape == (3,) and pred.probabilities.sum() == pytest.approx(1.0, abs=1e-4)
