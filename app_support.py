@@ -73,17 +73,21 @@ def _ensure_navigation() -> None:
     """Recover from Streamlit's legacy pages/ mode.
 
     With a pages/ folder next to the entry script, Streamlit starts in its old "pages directory"
-    mode: on a freshly started server a deep link (e.g. /label), and every AppTest run, executes the
-    page file alone, without streamlit_app.run(). Then register our page config and navigation here
-    (st.navigation switches the legacy mode off) and go on rendering this page: no rerun, so a widget
-    event of this run is not lost. The page's url path, hence its hash, is the same in both modes.
+    mode: on a freshly started server a deep link (e.g. /label) runs the page file alone, without
+    streamlit_app.run(), and the sidebar lists the files instead of our navigation until some script
+    calls st.navigation. So apply our page config and session state here, and in a real server
+    register our navigation (st.navigation switches the legacy mode off for the whole process), then
+    go on rendering this page. AppTest resets that mode before every run and runs pages this way each
+    time; registering the navigation from inside a page would change the widget ids between its
+    runs, so under AppTest only the config and state are applied.
     """
     if getattr(_NAV, "active", False):
         return
     import streamlit_app
 
     streamlit_app.configure()
-    streamlit_app.navigation()
+    if not st.get_option("global.appTest"):
+        streamlit_app.navigation()
 
 
 def home() -> Path:
@@ -126,6 +130,11 @@ def show_errors(*, stop: bool = True) -> Iterator[None]:
         st.error(str(exc), icon=":material/error:")
         if stop:
             st.stop()
+
+
+def page_link(where: Any, page: str, label: str, *, icon: str | None = None) -> None:
+    """A link to another page of the app by its file stem ("train" -> pages/train.py)."""
+    where.page_link(str(Path(__file__).resolve().parent / "pages" / f"{page}.py"), label=label, icon=icon)
 
 
 def header(title: str, caption: str) -> None:
@@ -242,12 +251,10 @@ def run_title(run: Any) -> str:
 
 
 def fig_png(fig: Any, *, dpi: int = 110) -> bytes:
-    """Render a matplotlib figure to PNG bytes and close it (keeps memory flat)."""
-    import matplotlib.pyplot as plt
-
+    """Render a matplotlib figure (built without pyplot, as soundkit.plots does) to PNG bytes."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
+    fig.savefig(buf, format="png", dpi=dpi)
+    fig.clear()
     return buf.getvalue()
 
 
@@ -356,6 +363,20 @@ def confusion_png(path: str, stamp: float, normalize: bool) -> bytes:
 
 
 # --------------------------------------------------------------------------------------- label store
+
+
+def changed() -> None:
+    """After a change to the store: forget table selections (they would point at other rows) and rerun."""
+    st.session_state["label_table_gen"] = st.session_state.get("label_table_gen", 0) + 1
+    st.rerun()
+
+
+def table_key(prefix: str, *parts: Any) -> str:
+    """A widget key for a selectable table that changes with its filters and after every store change."""
+    import zlib
+
+    digest = zlib.crc32(repr(parts).encode("utf-8"))
+    return f"{prefix}_{st.session_state.get('label_table_gen', 0)}_{digest:08x}"
 
 
 def label_picker(label: str, labels: Any, *, key: str, allow_none: bool = True) -> str | None:
@@ -618,6 +639,14 @@ def dataset_import_section(store: Any) -> None:
         bar.empty()
 
 
+def image(where: Any, png: bytes | None) -> None:
+    """Show a PNG (full width), or a short note when plotting is not available in this build."""
+    if png is None:
+        where.caption("Spectrogram plots are not available in this build yet.")
+    else:
+        where.image(png, width="stretch")
+
+
 def store_has(store: Any, clip_id: Any) -> bool:
     """True when ``clip_id`` names a live clip of the store."""
     try:
@@ -759,37 +788,32 @@ def run_features(model_key: str) -> Any:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def logmel_png(data: bytes, name: str, model_key: str) -> bytes:
+def logmel_png(data: bytes, name: str, model_key: str) -> bytes | None:
     """PNG of the clip's log-mel spectrogram as the model's FeatureConfig computes it."""
     y, sr = load_audio(data, name)
     return spectrogram_png(y, sr, run_features(model_key), title=None)
 
 
-def spectrogram_png(y: Any, sr: int, features: Any, *, title: str | None = None, waveform: bool = False) -> bytes:
-    """PNG of a log-mel spectrogram with time/frequency axes and a dB colour bar (soundkit.plots)."""
+def spectrogram_png(
+    y: Any, sr: int, features: Any, *, title: str | None = None, waveform: bool = False
+) -> bytes | None:
+    """PNG of a clip's log-mel spectrogram as ``features`` computes it, with time and frequency axes
+    and a dB colour bar (soundkit.plots, librosa.display); the waveform above it when asked.
+    None when soundkit.plots is not available."""
     plots = optional("plots")
-    if plots is not None and hasattr(plots, "spectrogram"):
-        return fig_png(plots.spectrogram(y, sr=sr, features=features, title=title, waveform=waveform))
-    # plots.py has not landed: a plain image of the same log-mel
-    return _array_png(y, sr, features)
-
-
-def _array_png(y: Any, sr: int, features: Any) -> bytes:
-    import numpy as np
-    from matplotlib import colormaps
-    from PIL import Image
-
+    if plots is None:
+        return None
     from soundkit import audio
-    from soundkit import features as feats
+    from soundkit.features import clip_log_mel
 
     if sr != features.sr:
         y = audio.resample(y, orig_sr=sr, target_sr=features.sr)
-    S = feats.clip_log_mel(y, features)
-    rgb = (colormaps["magma"]((S[::-1] + features.top_db) / features.top_db)[..., :3] * 255).astype(np.uint8)
-    img = Image.fromarray(rgb).resize((720, 240), Image.Resampling.NEAREST)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
+    S = clip_log_mel(y, features)
+    fig = plots.spectrogram(
+        S, sr=features.sr, hop_length=features.hop_length, fmin=features.fmin, fmax=features.fmax,
+        y=y if waveform else None, title=title,
+    )  # fmt: skip
+    return fig_png(fig)
 
 
 def add_to_dataset(data: bytes, name: str, *, suggested: str | None, key: str) -> None:
@@ -1009,8 +1033,8 @@ def job_panel_final(run_dir: str, status: dict) -> None:
         if state == "done":
             st.success(f"**{name}** finished: {status.get('message') or 'done'}.", icon=":material/check_circle:")
             l1, l2, _ = st.columns([1, 1, 3])
-            l1.page_link("pages/results.py", label="See its results", icon=":material/analytics:")
-            l2.page_link("pages/classify.py", label="Classify with it", icon=":material/graphic_eq:")
+            page_link(l1, "results", label="See its results", icon=":material/analytics:")
+            page_link(l2, "classify", label="Classify with it", icon=":material/graphic_eq:")
         elif state == "cancelled":
             st.warning(f"**{name}** was cancelled.", icon=":material/stop_circle:")
         else:
@@ -1050,7 +1074,7 @@ def feature_config(**changes: Any) -> Any:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def spectrogram_figure(data: bytes, name: str, features_json: str | None) -> bytes:
+def spectrogram_figure(data: bytes, name: str, features_json: str | None) -> bytes | None:
     """PNG: waveform + log-mel spectrogram (time and frequency axes, dB colour bar) of a clip."""
     from soundkit.config import FeatureConfig
 

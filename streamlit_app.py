@@ -5,17 +5,21 @@ Navigation only; every page lives in pages/ and stays thin (widgets + calls into
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 import app_support
 
+HERE = Path(__file__).resolve().parent
+#: (page file, title, icon), in menu order; the first is the default page.
 PAGES = [
-    ("pages/classify.py", "Classify", ":material/graphic_eq:"),
-    ("pages/label.py", "Label", ":material/label:"),
-    ("pages/spectrogram.py", "Spectrogram", ":material/equalizer:"),
-    ("pages/augment.py", "Augment", ":material/tune:"),
-    ("pages/train.py", "Train", ":material/model_training:"),
-    ("pages/results.py", "Results", ":material/analytics:"),
+    (HERE / "pages" / "classify.py", "Classify", ":material/graphic_eq:"),
+    (HERE / "pages" / "label.py", "Label", ":material/label:"),
+    (HERE / "pages" / "spectrogram.py", "Spectrogram", ":material/equalizer:"),
+    (HERE / "pages" / "augment.py", "Augment", ":material/tune:"),
+    (HERE / "pages" / "train.py", "Train", ":material/model_training:"),
+    (HERE / "pages" / "results.py", "Results", ":material/analytics:"),
 ]
 
 

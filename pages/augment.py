@@ -52,11 +52,11 @@ left, right = st.columns(2)
 with left:
     st.markdown(f"**Original** · {len(y) / sr:.2f} s")
     st.audio(data, format=app.audio_mime(name))
-    st.image(app.spectrogram_figure(data, name, None), width="stretch")
+    app.image(st, app.spectrogram_figure(data, name, None))
 with right:
     st.markdown(f"**Augmented** · {params['seconds_out']:.2f} s · engine {params['engine']}")
     st.audio(aug_wav, format="audio/wav")
-    st.image(app.spectrogram_figure(aug_wav, "augmented.wav", None), width="stretch")
+    app.image(st, app.spectrogram_figure(aug_wav, "augmented.wav", None))
 applied = ", ".join(t["type"] for t in params.get("transforms", [])) or "nothing (all settings neutral)"
 st.caption(f"Applied: {applied}.")
 

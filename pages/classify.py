@@ -9,7 +9,7 @@ app.header("Classify", "Upload or record a sound and see what a model hears in i
 models = app.model_choices()
 if not models:
     st.info("No model yet. Label some clips, then train one on the **Train** page.", icon=":material/info:")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    app.page_link(st, "train", label="Go to Train", icon=":material/model_training:")
     st.stop()
 
 model_key = st.selectbox(
@@ -60,7 +60,7 @@ for i, (data, name) in enumerate(clips[:MAX_CLIPS]):
                     app.top_table(pred), x="label", y="probability", horizontal=True, sort="-probability", height=220
                 )
             with right:
-                st.image(app.logmel_png(data, name, model_key), width="stretch")
+                app.image(st, app.logmel_png(data, name, model_key))
             if len(pred.timeline) > 1:
                 st.caption(f"Top label per {window_s:.2f} s window")
                 st.vega_lite_chart(app.timeline_table(pred), app.TIMELINE_SPEC, width="stretch")

@@ -25,7 +25,7 @@ if undo:
             n = store.undo(undo["token"])
             st.toast(f"Restored {n} clip(s)", icon=":material/undo:")
         st.session_state["undo"] = None
-        st.rerun()
+        app.changed()
 
 tab_clips, tab_add, tab_classes, tab_export = st.tabs(["Clips", "Add clips", "Classes", "Export"])
 
@@ -49,7 +49,7 @@ with tab_add:
         bar.empty()
         app.report_import(result)
         st.session_state["label_upload_gen"] = gen + 1
-        st.rerun()
+        app.changed()
 
     st.subheader("Record")
     rec_gen = st.session_state.setdefault("label_record_gen", 0)
@@ -61,7 +61,7 @@ with tab_add:
             rec = store.add(data, name=app.recording_name(), label=rec_label, origin="record")
         st.toast(f"Added {rec.name}" + (f" as {rec.label}" if rec.label else ""), icon=":material/check:")
         st.session_state["label_record_gen"] = rec_gen + 1
-        st.rerun()
+        app.changed()
 
     st.subheader("Import a dataset")
     app.dataset_import_section(store)
@@ -85,7 +85,7 @@ with tab_classes:
             with app.show_errors(stop=False):
                 name = store.create_label(new)
                 st.toast(f"Created {name}", icon=":material/check:")
-                st.rerun()
+                app.changed()
     with c2, st.form("label_rename_form", border=True):
         st.markdown("**Rename**")
         old = st.selectbox("Class", list(labels), key="label_rename_old", index=None, placeholder="Pick a class")
@@ -94,7 +94,7 @@ with tab_classes:
             with app.show_errors(stop=False):
                 name = store.rename_label(old, to)
                 st.toast(f"Renamed {old} to {name}", icon=":material/check:")
-                st.rerun()
+                app.changed()
     c3, c4 = st.columns(2)
     with c3, st.form("label_merge_form", border=True):
         st.markdown("**Merge**")
@@ -106,7 +106,7 @@ with tab_classes:
             with app.show_errors(stop=False):
                 n = store.merge_labels(src, dst)
                 st.toast(f"Merged {n} clip(s) from {src} into {dst}", icon=":material/check:")
-                st.rerun()
+                app.changed()
     with c4, st.form("label_delete_form", border=True):
         st.markdown("**Delete**")
         gone = st.selectbox("Class", list(labels), key="label_delete_name", index=None, placeholder="Pick a class")
@@ -115,7 +115,7 @@ with tab_classes:
             with app.show_errors(stop=False):
                 n = store.delete_label(gone)
                 st.toast(f"Deleted {gone}; {n} clip(s) are unlabelled now", icon=":material/check:")
-                st.rerun()
+                app.changed()
 
 # ---------------------------------------------------------------------------------------------- export
 with tab_export:
@@ -168,7 +168,9 @@ with tab_clips:
         table = app.clip_table(records)
         event = st.dataframe(
             table,
-            key=f"label_table_{shown}_{search}_{sources}_{order}_{pg}",
+            # a new key (fresh selection) whenever the rows change: after an action, a stale selection
+            # would point at other clips
+            key=app.table_key("label_table", shown, search, sources, order, pg),
             on_select="rerun",
             selection_mode="multi-row",
             hide_index=True,
@@ -194,7 +196,7 @@ with tab_clips:
             with app.show_errors(stop=False):
                 n = store.set_label([r.id for r in chosen], new_label)
                 st.toast(f"Labelled {n} clip(s) {new_label}", icon=":material/check:")
-                st.rerun()
+                app.changed()
         suggested = [r for r in chosen if r.pred_label]
         if a3.button(
             f"Accept {len(suggested)} suggestion(s)",
@@ -207,12 +209,12 @@ with tab_clips:
                 for lab in {r.pred_label for r in suggested}:
                     store.set_label([r.id for r in suggested if r.pred_label == lab], lab)
                 st.toast(f"Accepted {len(suggested)} suggestion(s)", icon=":material/check:")
-                st.rerun()
+                app.changed()
         if a4.button("Delete", key="label_delete", disabled=not chosen, icon=":material/delete:", width="stretch"):
             with app.show_errors(stop=False):
                 token = store.delete([r.id for r in chosen])
                 st.session_state["undo"] = {"token": token, "message": f"Deleted {len(chosen)} clip(s)."}
-                st.rerun()
+                app.changed()
         for r in chosen[:4]:
             with st.container(border=True):
                 p1, p2 = st.columns([2, 3])

@@ -10,7 +10,7 @@ app.header("Results", "How well each trained model does, class by class, on clip
 runs = app.list_runs()
 if not runs:
     st.info("No finished runs yet. Train a model on the **Train** page.", icon=":material/info:")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    app.page_link(st, "train", label="Go to Train", icon=":material/model_training:")
     st.stop()
 
 by_path = {str(r.path): r for r in runs}
@@ -87,14 +87,9 @@ with tab_wrong:
             "(the next training run uses it)."
         )
         store = app.store_or_none()
-        limit = st.number_input(
-            "Show",
-            min_value=5,
-            max_value=max(5, len(wrong)),
-            value=min(20, len(wrong)),
-            step=5,
-            key="results_wrong_limit",
-        )
+        limit = len(wrong)
+        if len(wrong) > 10:
+            limit = st.slider("Show", 10, len(wrong), min(20, len(wrong)), step=5, key="results_wrong_limit")
         for i, item in enumerate(wrong[: int(limit)]):
             with st.container(border=True):
                 a, b, c = st.columns([3, 3, 2])

@@ -36,4 +36,4 @@ st.caption(
     f"({features.hop_length / sr * 1000:.1f} ms per frame) · a model window of {features.frames} frames covers "
     f"{features.window_seconds:.2f} s"
 )
-st.image(png, width="stretch")
+app.image(st, png)

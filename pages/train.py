@@ -28,7 +28,7 @@ if source == "The label store":
             "Training needs at least two classes with labelled clips. Add and label clips on the **Label** page.",
             icon=":material/info:",
         )
-        st.page_link("pages/label.py", label="Go to Label", icon=":material/label:")
+        app.page_link(st, "label", label="Go to Label", icon=":material/label:")
         st.stop()
 else:
     folder = st.text_input("Dataset folder", key="train_folder", placeholder="/data/ESC-10")

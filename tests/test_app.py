@@ -1,37 +1,507 @@
-"""AppTest for every page of the Streamlit app: empty store, populated store, main interactions."""
+"""AppTest for every page of the Streamlit app: empty store, populated store, main interactions.
+
+The populated data directory is real: a SQLite label store holding synthetic tones, and a run
+directory around a tiny hand-weighted Keras model (tests/tiny_run.py, served through LiteRT) whose
+report.json comes from its actual predictions on the stored clips. One stored clip is mislabelled on
+purpose, so Results has a misclassified clip to relabel. Uploads and recordings go through AppTest's
+file_uploader / audio_input support; the browser test (tests/e2e) covers the same in Chromium.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from synth import noise, tone, wav_bytes
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "streamlit_app.py")
+APP = str(ROOT / "tests" / "app_main.py")  # runs streamlit_app.run(); see its docstring
 PAGES = ["classify", "label", "spectrogram", "augment", "train", "results"]
+SR = 22050
+
+
+# -- fixtures -----------------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def app_home(tmp_path, monkeypatch):
+    """An empty SOUNDKIT_HOME (not created yet)."""
     home = tmp_path / "home"
     monkeypatch.setenv("SOUNDKIT_HOME", str(home))
     return home
 
 
-def open_page(page: str, *, timeout: float = 30) -> AppTest:
+@pytest.fixture(scope="session")
+def tiny_run_template(tmp_path_factory):
+    """A run directory around tests/tiny_run.py's hand-weighted "low"/"high" model (made once)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tiny_run import make_run
+
+    return make_run(tmp_path_factory.mktemp("tiny") / "tiny")
+
+
+def _populate(home: Path, run_template: Path | None) -> dict:
+    """Store: 4 low tones labelled "low", 3 high tones labelled "high", 1 high tone mislabelled "low",
+    2 unlabelled clips (a low tone, noise). With ``run_template``: runs/tiny with a real report."""
+    from soundkit.store import Store
+
+    store = Store(home)
+    ids: dict[str, list[int]] = {"low": [], "high": [], "wrong": [], "unlabelled": []}
+    for k in range(4):
+        ids["low"].append(store.add(wav_bytes(tone(200 + 30 * k, 1.5, SR), SR), name=f"low{k}.wav", label="low").id)
+    for k in range(3):
+        ids["high"].append(
+            store.add(wav_bytes(tone(6000 + 400 * k, 1.5, SR), SR), name=f"high{k}.wav", label="high").id
+        )
+    ids["wrong"].append(store.add(wav_bytes(tone(7500, 1.5, SR), SR), name="oops.wav", label="low").id)
+    ids["unlabelled"].append(store.add(wav_bytes(tone(260, 4.0, SR), SR), name="mystery.wav").id)
+    ids["unlabelled"].append(store.add(wav_bytes(noise(1.0, SR, seed=3), SR), name="hiss.wav").id)
+    if run_template is not None:
+        run_dir = shutil.copytree(run_template, home / "runs" / "tiny")
+        _write_report(store, Path(run_dir))
+    return ids
+
+
+def _write_report(store, run_dir: Path) -> None:
+    """report.json of the run from its own predictions on the labelled stored clips."""
+    from soundkit.evaluation import Report
+    from soundkit.predict import Predictor
+
+    pred = Predictor.load(run_dir)
+    records = [r for r in store.clips() if r.label is not None]
+    P = np.stack([pred.predict_file(r.path).probabilities for r in records])
+    y = [pred.labels.index(r.label) for r in records]
+    report = Report.from_probabilities(
+        P, y, labels=pred.labels, ids=[str(r.id) for r in records], paths=[str(r.path) for r in records]
+    )
+    (run_dir / "report.json").write_text(json.dumps(report.to_dict()), encoding="utf-8")
+    (run_dir / "history.csv").write_text(
+        "epoch,loss,accuracy,val_loss,val_accuracy\n1,0.9,0.5,0.8,0.5\n2,0.4,0.9,0.5,0.8\n"
+    )
+
+
+@pytest.fixture
+def populated(app_home, tiny_run_template):
+    ids = _populate(app_home, tiny_run_template)
+    return app_home, ids
+
+
+def open_page(page: str, *, timeout: float = 60) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=timeout)
     at.run()
     if page != "classify":
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(str(ROOT / "pages" / f"{page}.py"))
         at.run()
     return at
 
 
+def ok(at: AppTest) -> AppTest:
+    """Assert the last run raised nothing and showed no error; return ``at`` for chaining."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def click(at: AppTest, key: str) -> AppTest:
+    """Click a button and run the page."""
+    return at.button(key=key).click().run()
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def select_rows(at: AppTest, rows: list[int]) -> None:
+    """Select rows of the Label page's clip table (its selection state accepts writes)."""
+    table = next(df for df in at.dataframe if df.key and df.key.startswith("label_table"))
+    at.session_state[table.key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+
+
+def table_with(at: AppTest, column: str):
+    """The first st.dataframe whose table has ``column``, as a pandas DataFrame."""
+    return next(df.value for df in at.dataframe if column in df.value.columns)
+
+
+def store_of(home: Path):
+    from soundkit.store import Store
+
+    return Store(home)
+
+
+# -- every page, empty and populated --------------------------------------------------------------------
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_page_renders_on_empty_store(app_home, page):
-    at = open_page(page)
-    assert not at.exception, at.exception
+    at = ok(open_page(page))
     assert at.title[0].value.lower() == page
+    if page in ("classify", "results", "train", "label"):
+        # a friendly pointer to what to do first, never a traceback
+        assert at.info or at.caption, page
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_on_populated_store(populated, page):
+    at = ok(open_page(page))
+    assert at.title[0].value.lower() == page
+    if page == "label":
+        metrics = {m.label: m.value for m in at.metric}
+        assert metrics["Clips"] == "10" and metrics["Labelled"] == "8" and metrics["Unlabelled"] == "2"
+    if page == "results":
+        assert {m.label: m.value for m in at.metric}["Accuracy"] == f"{7 / 8:.1%}"
+    if page == "train":
+        assert at.multiselect[0].value == ["high", "low"]
+
+
+# -- Label -------------------------------------------------------------------------------------------------
+
+
+def test_label_create_rename_merge_delete_classes(populated):
+    home, _ = populated
+    at = ok(open_page("label"))
+    at.text_input(key="label_create_name").input("Dog bark")
+    click(at, "FormSubmitter:label_create_form-Create")
+    ok(at)
+    assert "Dog bark" in store_of(home).labels()
+    at.selectbox(key="label_rename_old").select("Dog bark")
+    at.text_input(key="label_rename_new").input("Dog")
+    click(at, "FormSubmitter:label_rename_form-Rename")
+    ok(at)
+    assert "Dog" in store_of(home).labels() and "Dog bark" not in store_of(home).labels()
+    at.selectbox(key="label_merge_src").select("high")
+    at.selectbox(key="label_merge_dst").select("low")
+    click(at, "FormSubmitter:label_merge_form-Merge")
+    ok(at)
+    assert store_of(home).labels()["low"] == 8 and "high" not in store_of(home).labels()
+    at.selectbox(key="label_delete_name").select("Dog")
+    at.checkbox(key="label_delete_sure").check()
+    click(at, "FormSubmitter:label_delete_form-Delete class")
+    ok(at)
+    assert "Dog" not in store_of(home).labels()
+
+
+def test_label_bulk_assign_accept_suggestions_delete_and_undo(populated):
+    home, ids = populated
+    at = ok(open_page("label"))
+    at.selectbox(key="label_filter").select("Unlabelled").run()
+    table = next(df for df in at.dataframe if df.key and df.key.startswith("label_table"))
+    assert sorted(table.value["name"]) == ["hiss.wav", "mystery.wav"]
+    assert table.value["spectrogram"].str.startswith("data:image/png;base64,").all()
+
+    # the model suggests labels for the unlabelled clips; least confident first
+    click(at, "label_suggest")
+    ok(at)
+    recs = {r.name: r for r in store_of(home).clips(unlabelled=True)}
+    assert recs["mystery.wav"].pred_label == "low" and recs["mystery.wav"].pred_run == "tiny"
+    at.selectbox(key="label_order").select("Least confident suggestion").run()
+    table = next(df for df in at.dataframe if df.key and df.key.startswith("label_table"))
+    conf = list(table.value["confidence"])
+    assert conf == sorted(conf)
+    row = list(table.value["name"]).index("mystery.wav")
+    select_rows(at, [row])
+    at.run()
+    click(at, "label_accept")
+    ok(at)
+    assert store_of(home).get(ids["unlabelled"][0]).label == "low"
+
+    # bulk assign a class to the remaining unlabelled clip (AppTest cannot type a new option into a
+    # selectbox, so the class is created first; the browser test types one)
+    store_of(home).create_label("noise")
+    at.run()
+    table = next(df for df in at.dataframe if df.key and df.key.startswith("label_table"))
+    assert list(table.value["name"]) == ["hiss.wav"]
+    select_rows(at, [0])
+    at.run()
+    at.selectbox(key="label_assign_choice").set_value("noise").run()
+    click(at, "label_assign")
+    ok(at)
+    assert store_of(home).get(ids["unlabelled"][1]).label == "noise"
+
+    # delete two clips, then undo
+    at.selectbox(key="label_filter").select("high").run()
+    select_rows(at, [0, 1])
+    at.run()
+    click(at, "label_delete")
+    ok(at)
+    assert store_of(home).count(label="high") == 1
+    assert "Deleted 2 clip(s)" in texts(at.info)
+    click(at, "label_undo")
+    ok(at)
+    assert store_of(home).count(label="high") == 3
+
+
+def test_label_upload_clips_and_zip(app_home, tmp_path):
+    import zipfile
+
+    store_of(app_home).create_label("hum")
+    at = ok(open_page("label"))
+    uploader = at.file_uploader(key="label_upload_0")
+    uploader.upload("a.wav", wav_bytes(tone(300, 1.0, SR), SR), "audio/wav")
+    uploader.upload("b.wav", wav_bytes(tone(900, 1.0, SR), SR), "audio/wav")
+    uploader.upload("broken.wav", b"not audio at all", "audio/wav")
+    at.run()
+    at.selectbox(key="label_upload_label").set_value("hum").run()
+    click(at, "label_upload_add")
+    assert not at.exception
+    store = store_of(app_home)
+    assert store.labels() == {"hum": 2}
+    assert "broken.wav" in texts(at.code)  # the bad file is reported, the good ones are kept
+
+    buf = tmp_path / "ds.zip"
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("bird/b1.wav", wav_bytes(tone(4000, 0.5, SR), SR))
+        zf.writestr("bird/b2.wav", wav_bytes(tone(4200, 0.5, SR), SR))
+        zf.writestr("engine/e1.wav", wav_bytes(noise(0.5, SR, seed=1), SR))
+    at.file_uploader(key="label_upload_1").upload("ds.zip", buf.read_bytes(), "application/zip")
+    at.run()
+    click(at, "label_upload_add")
+    ok(at)
+    assert store_of(app_home).labels() == {"bird": 2, "engine": 1, "hum": 2}
+    assert at.file_uploader(key="label_upload_2")  # a fresh, empty uploader after each import
+
+
+def test_label_record_and_export(app_home):
+    import io
+    import zipfile
+
+    store_of(app_home).create_label("whistle")
+    at = ok(open_page("label"))
+    rec = at.audio_input(key="label_record_0")
+    assert rec.sample_rate == 44100
+    rec.upload("rec.wav", wav_bytes(tone(500, 1.0, 44100), 44100))
+    at.run()
+    at.selectbox(key="label_record_label").set_value("whistle").run()
+    click(at, "label_record_add")
+    ok(at)
+    (clip,) = store_of(app_home).clips()
+    assert clip.label == "whistle" and clip.origin == "record" and clip.sr == 44100
+
+    click(at, "label_export_build")
+    ok(at)
+    path = Path(at.session_state["label_export_path"])
+    with zipfile.ZipFile(io.BytesIO(path.read_bytes())) as zf:
+        names = zf.namelist()
+    assert "metadata.csv" in names and any(n.startswith("whistle/") for n in names)
+
+
+def test_label_import_folder(app_home, class_folders):
+    at = ok(open_page("label"))
+    at.text_input(key="label_import_folder").input(str(class_folders)).run()
+    click(at, "label_import")
+    ok(at)
+    assert store_of(app_home).labels() == {"high": 4, "low": 4, "noise": 4}
+    at.text_input(key="label_import_folder").input(str(class_folders / "nope")).run()
+    at.button(key="label_import").click().run()
+    assert at.error and "nope" in at.error[0].value  # one line, no traceback
+    assert not at.exception
+
+
+# -- Classify ------------------------------------------------------------------------------------------------
+
+
+def test_classify_stored_clip_and_add_to_dataset(populated):
+    home, ids = populated
+    at = ok(open_page("classify"))
+    assert at.selectbox(key="classify_model").value.endswith("tiny")
+    at.radio(key="classify_source").set_value("From the dataset").run()
+    at.selectbox(key="classify_stored").set_value(ids["unlabelled"][0]).run()
+    ok(at)
+    assert "Heard: **low**" in texts(at.markdown)
+    # a 4 s clip is longer than one 0.74 s window: the timeline is drawn
+    assert any("window" in c.value for c in at.caption)
+    click(at, "classify_add_0_button")
+    ok(at)
+    # the same content is already stored: re-adding labels it with the prediction
+    assert store_of(home).get(ids["unlabelled"][0]).label == "low"
+
+
+def test_classify_upload_many_and_record(populated):
+    at = ok(open_page("classify"))
+    up = at.file_uploader(key="classify_upload")
+    up.upload("low.wav", wav_bytes(tone(180, 2.0, SR), SR), "audio/wav")
+    up.upload("high.flac", _flac(tone(7000, 2.0, SR)), "audio/flac")
+    at.run()
+    ok(at)
+    md = texts(at.markdown)
+    assert "low.wav" in md and "high.flac" in md
+    heard = [m.value for m in at.markdown if m.value.startswith("Heard:")]
+    assert heard[0].startswith("Heard: **low**") and heard[1].startswith("Heard: **high**")
+
+    at.radio(key="classify_source").set_value("Record").run()
+    assert at.audio_input(key="classify_record").sample_rate == 44100
+    at.audio_input(key="classify_record").upload("rec.wav", wav_bytes(tone(6500, 1.0, 44100), 44100))
+    at.run()
+    ok(at)
+    assert "Heard: **high**" in texts(at.markdown)
+
+
+def test_classify_bad_upload_is_one_line_error(populated):
+    at = open_page("classify")
+    at.file_uploader(key="classify_upload").upload("bad.wav", b"RIFF....garbage", "audio/wav")
+    at.run()
+    assert not at.exception
+    assert len(at.error) == 1 and "bad.wav" in at.error[0].value and "\n" not in at.error[0].value
+
+
+def _flac(y):
+    import io
+
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, y, SR, format="FLAC")
+    return buf.getvalue()
+
+
+# -- Spectrogram / Augment -------------------------------------------------------------------------------------
+
+
+def test_spectrogram_parameters(populated):
+    at = ok(open_page("spectrogram"))
+    assert at.slider(key="spec_n_mels").value == 128
+    assert at.select_slider(key="spec_n_fft").value == 1024 and at.select_slider(key="spec_hop").value == 1024
+    cap = texts(at.caption)
+    assert "128 bands" in cap and "2.97 s" in cap
+    at.slider(key="spec_n_mels").set_value(64)
+    at.select_slider(key="spec_hop").set_value(512).run()
+    ok(at)
+    cap = texts(at.caption)
+    assert "64 bands" in cap and "11.6 ms per frame" in cap
+    assert len(at.get("image")) == 1
+
+
+def test_augment_preview_save_policy_and_add_copy(populated):
+    home, ids = populated
+    at = ok(open_page("augment"))
+    assert "Rubber Band" in texts(at.success) or "librosa" in texts(at.warning)
+    at.selectbox(key="aug_stored").set_value(ids["low"][0])
+    at.slider(key="aug_ratio").set_value(1.25)
+    at.slider(key="aug_semitones").set_value(-2.0).run()
+    ok(at)
+    assert "**Augmented** · 1.88 s" in texts(at.markdown)  # 1.5 s stretched by 1.25
+    at.text_input(key="aug_policy_name").input("slow-low").run()
+    click(at, "aug_save")
+    ok(at)
+    saved = json.loads((home / "policies" / "slow-low.json").read_text())
+    assert saved["transforms"][0] == {"type": "time_stretch", "min_ratio": 0.8, "max_ratio": 1.25}
+    click(at, "aug_add")
+    ok(at)
+    original = store_of(home).get(ids["low"][0])
+    (copy,) = store_of(home).clips(search="-aug-")
+    assert copy.label == "low" and copy.origin == "augment" and copy.source == (original.source or original.hash)
+    at.switch_page(str(ROOT / "pages" / "train.py")).run()
+    assert "saved: slow-low" in at.selectbox(key="train_augment").options
+
+
+# -- Results ---------------------------------------------------------------------------------------------------
+
+
+def test_results_tables_and_one_click_relabel(populated):
+    home, ids = populated
+    at = ok(open_page("results"))
+    metrics = table_with(at, "precision")
+    assert list(metrics["class"]) == ["high", "low"]
+    assert metrics.set_index("class").loc["low", "support"] == 5  # 4 low tones + the mislabelled one
+    assert "**low** heard as **high**" in texts(at.markdown)
+    button = next(b for b in at.button if b.key and b.key.startswith("results_relabel"))
+    assert button.label == "Relabel as high"
+    button.click().run()
+    ok(at)
+    assert store_of(home).get(ids["wrong"][0]).label == "high"
+
+
+def test_results_compare_two_runs(populated, tiny_run_template):
+    home, _ = populated
+    from soundkit.store import Store
+
+    second = Path(shutil.copytree(home / "runs" / "tiny", home / "runs" / "tiny-2"))
+    report = json.loads((second / "report.json").read_text())
+    report["per_class_accuracy"]["high"] = 0.5
+    (second / "report.json").write_text(json.dumps(report))
+    meta = {"created": "2099-01-01T00:00:00+00:00"}  # newest
+    (second / "meta.json").write_text(json.dumps(meta))
+    assert Store(home).stats()["clips"] == 10
+    at = ok(open_page("results"))
+    assert at.selectbox(key="results_run").value == str(second)
+    at.selectbox(key="results_compare_run").set_value(str(home / "runs" / "tiny")).run()
+    ok(at)
+    cmp = table_with(at, "difference").set_index("class")
+    assert cmp.loc["high", "difference"] == pytest.approx(0.5 - 1.0)
+    assert cmp.loc["low", "difference"] == pytest.approx(0.0)
+
+
+# -- Train -----------------------------------------------------------------------------------------------------
+
+
+def _wait(run_dir: Path, *, timeout: float = 300) -> dict:
+    from soundkit import jobs
+
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        status = jobs.read_status(run_dir)
+        if status and status.get("state") != "running":
+            return status
+        time.sleep(1)
+    raise AssertionError(f"training in {run_dir} did not finish in {timeout} s")
+
+
+@pytest.mark.slow
+def test_train_tiny_run_then_results_and_classify(populated):
+    home, _ = populated
+    at = ok(open_page("train"))
+    at.number_input(key="train_epochs").set_value(2)
+    at.selectbox(key="train_test_fold").set_value("0")
+    at.text_input(key="train_run_name").input("app-tiny").run()
+    click(at, "train_start")
+    ok(at)
+    run_dir = home.resolve() / "runs" / "app-tiny"
+    assert at.session_state["train_run"] == str(run_dir)
+    assert "Training app-tiny" in texts(at.markdown)  # the live panel
+    # a second launch while the first runs is refused with a clear message, not queued
+    at.text_input(key="train_run_name").input("app-tiny-2").run()
+    at.button(key="train_start").click().run()
+    refused = texts(at.error)
+    assert "already running" in refused and "app-tiny" in refused, refused
+    status = _wait(run_dir)
+    assert status["state"] == "done", status
+    assert not (home / "runs" / "app-tiny-2" / "model.keras").exists()
+    at.run()
+    ok(at)
+    assert "app-tiny" in texts(at.success)
+
+    at.switch_page(str(ROOT / "pages" / "results.py")).run()
+    ok(at)
+    assert at.selectbox(key="results_run").value == str(run_dir)
+    assert at.metric[0].label == "Accuracy"
+    at.switch_page(str(ROOT / "pages" / "classify.py")).run()
+    assert str(run_dir) in at.selectbox(key="classify_model").options
+
+
+@pytest.mark.slow
+def test_train_cancel(populated):
+    home, _ = populated
+    at = ok(open_page("train"))
+    at.number_input(key="train_epochs").set_value(300)
+    at.text_input(key="train_run_name").input("to-cancel").run()
+    click(at, "train_start")
+    ok(at)
+    run_dir = home.resolve() / "runs" / "to-cancel"
+    from soundkit import jobs
+
+    t0 = time.monotonic()
+    while (jobs.read_status(run_dir) or {}).get("stage") in (None, "starting") and time.monotonic() - t0 < 120:
+        time.sleep(0.5)
+    at.run()
+    assert "Training to-cancel" in texts(at.markdown)
+    click(at, "train_cancel")
+    assert jobs.read_status(run_dir)["state"] == "cancelled"
+    assert jobs.running_job(home) is None
+    assert "cancelled" in texts(at.warning)
