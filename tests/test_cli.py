@@ -168,6 +168,20 @@ def test_predict_json_and_human_output(band_run, work, home):
     assert human.returncode == 0 and human.stdout.startswith(f"{low}: low (")
 
 
+def test_predict_command_never_imports_tensorflow(band_run, work, home):
+    """Serving a run with a model.tflite from the command line does not pay for TensorFlow."""
+    clip = write_wav(work / "quick.wav", tone(300, 1.0, 22050))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SOUNDKIT_HOME": str(home)}
+    res = subprocess.run([sys.executable, "-X", "importtime", "-m", "soundkit", "predict", str(band_run), str(clip),
+                          "--json"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    imported = {ln.split("|")[-1].strip() for ln in res.stderr.splitlines() if ln.startswith("import time:")}
+    assert "ai_edge_litert" in imported
+    heavy = sorted(m for m in imported if m.split(".")[0] in ("tensorflow", "keras", "librosa", "streamlit"))
+    assert heavy == []
+    assert json.loads(res.stdout)[0]["label"] == "low"
+
+
 # -- real training (slow) --------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
