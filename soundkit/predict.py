@@ -36,6 +36,9 @@ __all__ = ["Segment", "Prediction", "Predictor", "LiteRTModel", "predict_files"]
 
 log = logging.getLogger(__name__)
 
+#: Most windows sent through the model at once (bounds memory for clips of several minutes).
+MAX_BATCH = 64
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -115,8 +118,8 @@ class LiteRTModel:
     """A ``.tflite`` classifier run with ``ai_edge_litert`` (no TensorFlow).
 
     Calling it with a batch ``X`` of shape (n, *input_shape) returns probabilities of shape
-    (n, n_classes) from a single interpreter call; the input tensor is resized only when the batch
-    size changes. Calls are serialised with a lock, so one instance can serve several threads.
+    (n, n_classes) from a single interpreter call (chunks of :data:`MAX_BATCH` for longer batches);
+    the input tensor is resized only when the batch size changes. Calls are serialised with a lock, so one instance can serve several threads.
     """
 
     def __init__(self, path: str | os.PathLike, *, num_threads: int | None = None) -> None:
@@ -146,10 +149,21 @@ class LiteRTModel:
         if tuple(X.shape[1:]) != self.input_shape:
             raise ModelError(f"{self.path}: expects inputs of shape (n, {', '.join(map(str, self.input_shape))}), got {X.shape}")
         with self._lock:
-            if self._dynamic_batch or len(X) == self._batch:
+            if not self._dynamic_batch and len(X) != self._batch:
+                # A model exported with a fixed batch size: one call per window.
+                return np.concatenate([self._run(X[i : i + 1]) for i in range(len(X))])
+            if len(X) <= MAX_BATCH:
                 return self._run(X)
-            # A model exported with a fixed batch size: one call per window.
-            return np.concatenate([self._run(X[i : i + 1]) for i in range(len(X))])
+            # A long clip: chunks of MAX_BATCH windows (the last one padded) bound the memory
+            # and keep one tensor allocation.
+            out = []
+            for i in range(0, len(X), MAX_BATCH):
+                chunk = X[i : i + MAX_BATCH]
+                n = len(chunk)
+                if n < MAX_BATCH:
+                    chunk = np.concatenate([chunk, np.repeat(chunk[-1:], MAX_BATCH - n, axis=0)])
+                out.append(self._run(chunk)[:n])
+            return np.concatenate(out)
 
     def _run(self, X: np.ndarray) -> np.ndarray:
         if len(X) != self._batch:
@@ -177,7 +191,8 @@ class _KerasModel:
     def __call__(self, X: np.ndarray) -> np.ndarray:
         X = np.ascontiguousarray(X, dtype=np.float32)
         with self._lock:
-            return np.asarray(self._model(X, training=False), dtype=np.float32)
+            return np.concatenate([np.asarray(self._model(X[i : i + MAX_BATCH], training=False), dtype=np.float32)
+                                   for i in range(0, len(X), MAX_BATCH)])
 
 
 def _family(name: str) -> Any | None:

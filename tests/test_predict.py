@@ -101,6 +101,21 @@ def test_litert_and_keras_agree(run_dir, predictor):
     assert a.label == b.label
 
 
+def test_long_clip_in_chunks_matches_window_by_window(run_dir, predictor):
+    """More windows than MAX_BATCH go through in padded chunks and give the same numbers."""
+    from soundkit.predict import MAX_BATCH, LiteRTModel
+
+    y = np.concatenate([tone(250, 30.0, SR), noise(30.0, SR, seed=2)])
+    X, _, _ = predictor.inputs(y, SR)
+    assert len(X) > MAX_BATCH + 1 and len(X) % MAX_BATCH
+    P = predictor._model(X)
+    single = LiteRTModel(run_dir / "model.tflite")
+    expected = np.concatenate([single(X[i : i + 1]) for i in range(len(X))])
+    np.testing.assert_allclose(P, expected, atol=1e-6)
+    k = Predictor.load(run_dir, backend="keras")
+    np.testing.assert_allclose(k._model(X), expected, atol=1e-5)
+
+
 def test_resamples_other_rates(predictor):
     y44 = tone(6000, 1.5, 44100)
     assert predictor.predict(y44, 44100).label == "high"
