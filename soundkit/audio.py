@@ -13,7 +13,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
 
@@ -38,7 +38,7 @@ DEFAULT_MAX_SECONDS = 600.0
 #: Peak amplitude below which a clip counts as silent (about -80 dBFS).
 SILENCE_PEAK = 1e-4
 
-Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
+Source = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO
 
 
 def _name_of(source: Source, name: str | None) -> str:
@@ -157,12 +157,11 @@ def _decode(source: Source | bytes, label: str, max_seconds: float | None) -> tu
         return io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source)  # type: ignore[arg-type]
 
     try:
-        info = sf.info(handle())
-        if max_seconds is not None and info.samplerate > 0 and info.frames / info.samplerate > max_seconds + 1:
-            raise AudioError(
-                f"{label}: is {info.frames / info.samplerate:.1f} s long; the limit is {max_seconds:g} s"
-            )
-        y, native_sr = sf.read(handle(), dtype="float32", always_2d=True)
+        with sf.SoundFile(handle()) as f:  # one open: the header check and the decode share it
+            if max_seconds is not None and f.samplerate > 0 and f.frames / f.samplerate > max_seconds + 1:
+                raise AudioError(f"{label}: is {f.frames / f.samplerate:.1f} s long; the limit is {max_seconds:g} s")
+            y = f.read(dtype="float32", always_2d=True)
+            native_sr = f.samplerate
         return y.T, int(native_sr)
     except AudioError:
         raise
