@@ -364,7 +364,7 @@ def featurize_files(
     done = total - len(todo)
     if progress:
         progress(done, total)
-    n_workers = workers if workers is not None else (os.cpu_count() or 1 if len(todo) > 16 else 1)
+    n_workers = workers if workers is not None else ((os.cpu_count() or 1) if len(todo) > 16 else 1)
     if n_workers <= 1 or len(todo) <= 1:
         with _single_blas_thread():
             for i in todo:
