@@ -362,9 +362,11 @@ class Store:
                 con.rollback()
                 raise
             con.commit()
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"{self.db_path}: the store is busy or unwritable ({exc})") from None
         except sqlite3.DatabaseError as exc:
+            if con.in_transaction:  # a failed commit must not leave this thread's connection mid-transaction
+                con.rollback()
+            if isinstance(exc, sqlite3.OperationalError):
+                raise StoreError(f"{self.db_path}: the store is busy or unwritable ({exc})") from None
             raise StoreError(f"{self.db_path}: {exc}") from None
 
     def _init_schema(self) -> None:

@@ -539,3 +539,22 @@ def test_cli_import_folder_and_zip(tmp_path, capsys, class_folders):
     rc = main(["import", str(tmp_path / "notes.txt"), "--home", str(home)])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and err[-1] == f"error: {tmp_path / 'notes.txt'}: is neither a dataset directory nor a zip file"
+
+
+def test_busy_store_fails_cleanly_and_recovers(tmp_path, monkeypatch):
+    import soundkit.store as store_mod
+
+    monkeypatch.setattr(store_mod, "BUSY_TIMEOUT_S", 0.2)
+    store = Store(tmp_path / "home")
+    other = sqlite3.connect(store.home / "soundkit.sqlite", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        with pytest.raises(StoreError, match="busy"):
+            store.add(clip(1), name="a.wav", label="dog")
+        assert audio_files(store.home) == []  # the file written before the transaction is gone again
+        assert store.labels() == {}  # reads still work while another process writes
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    rec = store.add(clip(1), name="a.wav", label="dog")
+    assert store.get(rec.id).label == "dog" and len(audio_files(store.home)) == 1
