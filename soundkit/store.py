@@ -50,6 +50,12 @@ order="created", limit=None, offset=0) -> list[ClipRecord]``
     The labelled clips. Sources kept; folds from the clips' stored folds when every clip has one,
     else assigned with :func:`soundkit.datasets.assign_folds` (stratified, grouped by source).
 ``stats() -> dict``: {"clips", "labelled", "unlabelled", "deleted", "labels", "seconds"}.
+``close()``: close the calling thread's connection (others close when their thread ends).
+
+``ClipRecord`` (frozen): id, hash, name, label, source, fold, origin, seconds, sr, channels, bytes,
+created, deleted, path (the audio file), pred_label, pred_confidence, pred_run.
+``ImportResult``: added (int), duplicates (int), errors [(name, message)], skipped [entry names],
+records [ClipRecord], ``to_dict()``.
 
 Labels are trimmed, non-empty, at most 64 characters, without path separators or control
 characters, and unique regardless of case ("dog" finds an existing "Dog"). Bad labels raise
