@@ -176,3 +176,10 @@ def test_esc10_featurize_cached_is_fast(esc10_dir, tmp_path):
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == len(paths)
     warm = featurize_files(paths, FeatureConfig(), cache=cache, workers=1)
     assert all(np.array_equal(a, b) for a, b in zip(cold, warm, strict=True))
+
+
+def test_batch_featurizing_uses_one_blas_thread():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with features._single_blas_thread():
+        blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+        assert blas and all(i["num_threads"] == 1 for i in blas)
