@@ -758,7 +758,7 @@ TIMELINE_SPEC = {
     "height": 90,
     "mark": {"type": "bar", "cornerRadius": 2},
     "encoding": {
-        "x": {"field": "start", "type": "quantitative", "title": "seconds"},
+        "x": {"field": "start", "type": "quantitative", "title": "seconds", "scale": {"nice": False}},
         "x2": {"field": "end"},
         "y": {"field": "label", "type": "nominal", "title": None},
         "color": {"field": "label", "type": "nominal", "legend": None},

@@ -74,8 +74,9 @@ with tab_cm:
         )
     else:
         normalize = st.toggle("Show fractions of each true class", value=False, key="results_cm_normalize")
-        st.image(app.confusion_png(path, app.run_stamp(run), normalize), width="stretch")
-        st.caption("Rows: true class. Columns: predicted class.")
+        cm_col, _ = st.columns([3, 2] if len(report.labels) <= 12 else [1, 0.001])
+        cm_col.image(app.confusion_png(path, app.run_stamp(run), normalize), width="stretch")
+        cm_col.caption("Rows: true class. Columns: predicted class.")
 
 with tab_wrong:
     wrong = report.misclassified

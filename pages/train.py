@@ -44,7 +44,7 @@ classes = st.multiselect(
     list(counts),
     default=list(counts),
     format_func=lambda c: f"{c} ({counts[c]})",
-    key=f"train_classes_{dataset_arg}",
+    key=app.table_key("train_classes", dataset_arg),
     help="Clips per class in brackets. Training needs at least two.",
 )
 c1, c2, c3 = st.columns(3)

@@ -53,8 +53,15 @@ def e2e_home(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def app_url(e2e_home):
-    """Start `streamlit run streamlit_app.py` on a free port with SOUNDKIT_HOME in tmp; stop it after."""
+def app_url(app_server):
+    return app_server[0]
+
+
+@pytest.fixture(scope="session")
+def app_server(e2e_home):
+    """Start `streamlit run streamlit_app.py` on a free port with SOUNDKIT_HOME in tmp; stop it after.
+
+    Yields (url, process)."""
     pytest.importorskip("playwright")
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {CHROMIUM}")
@@ -73,7 +80,7 @@ def app_url(e2e_home):
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc)
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         try:
@@ -97,13 +104,19 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, request):
+    """A fresh browser context (a new Streamlit session); its last view is saved to artifacts/."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
     pg.set_default_timeout(60_000)
     try:
         yield pg
     finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        try:
+            pg.screenshot(path=str(ARTIFACTS / f"last_{request.node.name}.png"), full_page=True)
+        except Exception:  # noqa: BLE001 - a screenshot must never hide the test's own failure
+            pass
         context.close()
 
 
