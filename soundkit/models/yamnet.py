@@ -580,7 +580,8 @@ def zero_shot(
 ) -> list[tuple[str, float]]:
     """YAMNet's own AudioSet labels for a clip, before any training.
 
-    Frame scores are averaged over the clip (as YAMNet's reference inference does).
+    Frame scores are averaged over the clip's sounding frames (YAMNet's reference inference
+    averages over all frames; frames of digital silence are left out here).
 
     Returns
     -------
@@ -599,8 +600,10 @@ class YamnetPredictor:
     backend : str ("litert")
     features : None (YAMNet's frontend is fixed)
 
-    ``predict`` returns :class:`soundkit.predict.Prediction`; its ``probabilities`` are mean
-    sigmoid scores (AudioSet is multi-label, so they do not sum to one).
+    ``predict`` returns :class:`soundkit.predict.Prediction`; its ``probabilities`` are the mean
+    sigmoid scores over the frames that hold sound (AudioSet is multi-label, so they do not sum to
+    one; padding would otherwise make "Silence" the top class of many clips); the timeline has
+    every frame.
     """
 
     family = "yamnet"
@@ -623,8 +626,8 @@ class YamnetPredictor:
 
         if top_k < 1:
             raise ParameterError(f"top_k must be >= 1, got {top_k}")
-        scores, _, starts = self.embedder.run(y, sr)
-        mean = scores.mean(axis=0)
+        scores, emb, starts = self.embedder.run(y, sr)
+        mean = scores[sounding_frames(emb, self.embedder.silence)].mean(axis=0)
         order = np.argsort(-mean)[:top_k]
         top = [(self.labels[i], float(mean[i])) for i in order]
         best = scores.argmax(axis=1)
