@@ -159,6 +159,8 @@ def test_page_renders_on_populated_store(populated, page):
         assert {m.label: m.value for m in at.metric}["Accuracy"] == f"{7 / 8:.1%}"
     if page == "train":
         assert at.multiselect[0].value == ["high", "low"]
+    if page == "label":
+        assert at.button(key="label_download")  # ESC-10 / ESC-50 download and import
 
 
 # -- Label -------------------------------------------------------------------------------------------------
@@ -341,6 +343,17 @@ def test_classify_upload_many_and_record(populated):
     at.run()
     ok(at)
     assert "Heard: **high**" in texts(at.markdown)
+
+
+def test_classify_with_pretrained_yamnet(app_home, yamnet_path, monkeypatch):
+    monkeypatch.setenv("SOUNDKIT_WEIGHTS_DIR", str(yamnet_path.parent))
+    at = ok(open_page("classify"))
+    assert at.selectbox(key="classify_model").value == "pretrained:yamnet"  # no trained run yet
+    at.file_uploader(key="classify_upload").upload("hiss.wav", wav_bytes(noise(2.0, SR, seed=0), SR), "audio/wav")
+    at.run()
+    ok(at)
+    heard = next(m.value for m in at.markdown if m.value.startswith("Heard:"))
+    assert "**" in heard and "%" in heard
 
 
 def test_classify_bad_upload_is_one_line_error(populated):

@@ -67,6 +67,9 @@ def app_server(e2e_home):
         pytest.skip(f"Chromium not found at {CHROMIUM}")
     port = _free_port()
     env = dict(os.environ, SOUNDKIT_HOME=str(e2e_home), TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    weights = Path(os.environ.get("SOUNDKIT_SHARED") or ROOT.parent / "shared") / "weights"
+    if (weights / "yamnet.tflite").is_file():  # the pretrained AudioSet model, offline
+        env.setdefault("SOUNDKIT_WEIGHTS_DIR", str(weights))
     log_path = e2e_home / "streamlit.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(

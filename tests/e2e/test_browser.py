@@ -10,6 +10,7 @@ SOUNDKIT_UPDATE_SCREENSHOTS=1 they also replace docs/screenshots/ (used by the R
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -106,14 +107,27 @@ def test_every_page_loads_with_empty_data(app_url, page, shot):
         shot(page, f"empty_{name}")
 
 
+def test_classify_with_pretrained_yamnet_before_any_training(app_url, page, esc10_dir, yamnet_path):
+    clip = sorted((esc10_dir / CLASSES["Dog bark"]).glob("*.ogg"))[-1]
+    goto(page, f"{app_url}/")
+    expect(page.get_by_role("combobox", name="Model")).to_have_value(re.compile("YAMNet"))
+    upload(page, [clip])
+    page.get_by_text("Heard:").first.wait_for(timeout=120_000)
+    heard = page.get_by_text("Heard:").first.inner_text()
+    assert any(word in heard for word in ("Dog", "Bark", "Animal", "Domestic")), heard
+    no_exception(page)
+
+
 def test_label_clips_by_uploading(app_url, page, shot, esc10, e2e_home):
     goto(page, f"{app_url}/label")
-    for label, files in esc10.items():
+    for i, (label, files) in enumerate(esc10.items(), 1):
         page.get_by_role("tab", name="Add clips", exact=True).click()
         upload(page, files)
         pick_new_option(page, "Label for the uploaded clips", label)
         page.get_by_role("button", name="Add to dataset").click()
-        wait_idle(page, timeout=120_000)
+        expect(metric(page, "Labelled")).to_have_text(str(i * PER_CLASS), timeout=120_000)
+        expect(page.locator('[data-testid="stFileChip"]')).to_have_count(0)  # a fresh uploader
+        wait_idle(page)
         no_exception(page)
     expect(metric(page, "Labelled")).to_have_text(str(2 * PER_CLASS), timeout=60_000)
     expect(metric(page, "Classes")).to_have_text("2")
