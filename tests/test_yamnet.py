@@ -1,0 +1,249 @@
+"""YAMNet through LiteRT on the shared ../shared/weights/yamnet.tflite (skipped when it is absent)."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from synth import noise, tone, write_wav
+
+from soundkit import weights
+from soundkit.errors import ModelError
+from soundkit.models import yamnet
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    """Checksum records and downloads go to tmp; no SOUNDKIT_WEIGHTS_DIR unless a test sets it."""
+    monkeypatch.setenv("SOUNDKIT_WEIGHTS_CACHE", str(tmp_path / "weights-cache"))
+    monkeypatch.delenv("SOUNDKIT_WEIGHTS_DIR", raising=False)
+
+
+@pytest.fixture
+def weights_dir(yamnet_path, monkeypatch) -> Path:
+    monkeypatch.setenv("SOUNDKIT_WEIGHTS_DIR", str(yamnet_path.parent))
+    return yamnet_path.parent
+
+
+# -- framing (no model) ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("n", "expected"), [(1, 1), (15600, 1), (15601, 2), (15600 + 7680, 2), (80000, 10)])
+def test_frame_count_covers_every_sample(n, expected):
+    y = np.arange(n, dtype=np.float32)
+    frames, starts = yamnet.frame(y)
+    assert frames.shape == (expected, yamnet.FRAME_SAMPLES)
+    np.testing.assert_allclose(starts, np.arange(expected) * 0.48)
+    assert frames[-1].max() == n - 1  # the last sample is inside the last frame
+    if expected > 1:
+        assert frames[1][0] == 7680  # hop of 0.48 s
+    start = (expected - 1) * 7680
+    np.testing.assert_array_equal(frames[-1][: n - start], y[start:])
+    assert not frames[-1][n - start :].any()  # zero padding after the clip
+
+
+def test_frame_rejects_bad_input():
+    with pytest.raises(ValueError, match="mono"):
+        yamnet.frame(np.zeros((2, 100), dtype=np.float32))
+    with pytest.raises(ValueError, match="non-empty"):
+        yamnet.frame(np.zeros(0, dtype=np.float32))
+
+
+# -- the model ------------------------------------------------------------------------------------
+
+def test_embedder_exposes_the_pooled_tensor(yamnet_path):
+    e = yamnet.Embedder(yamnet_path)
+    assert e.embedding_source in ("output", "patched")
+    sr = 16000
+    y = tone(440, 2.0, sr)
+    scores, emb, starts = e.run(y, sr)
+    assert scores.shape == (4, 521) and emb.shape == (4, 1024) and starts.shape == (4,)
+    assert np.all((scores >= 0) & (scores <= 1)) and np.all(emb >= 0)  # sigmoid scores, ReLU'd embedding
+    if e.embedding_source == "patched":
+        # the exposed output is the tensor named ...global_average_pooling2d/Mean of the original model
+        from ai_edge_litert.interpreter import Interpreter
+
+        it = Interpreter(model_path=str(yamnet_path), experimental_preserve_all_tensors=True)
+        it.allocate_tensors()
+        idx = [t["index"] for t in it.get_tensor_details() if t["name"].endswith("global_average_pooling2d/Mean")][0]
+        frames, _ = yamnet.frame(y)
+        it.set_tensor(it.get_input_details()[0]["index"], frames[1][None])
+        it.invoke()
+        np.testing.assert_allclose(emb[1], it.get_tensor(idx)[0], rtol=1e-5, atol=1e-5)
+
+
+def test_resampling_and_clip_length(weights_dir):
+    y44 = tone(1000, 5.0, 44100)
+    emb, starts = yamnet.embed(y44, 44100)
+    assert emb.shape == (10, 1024)
+    emb16, _ = yamnet.embed(tone(1000, 5.0, 16000), 16000)
+    assert np.corrcoef(emb[3], emb16[3])[0, 1] > 0.95  # the same sound at another rate
+
+
+def test_zero_shot_names_synthetic_sounds(weights_dir):
+    beep = yamnet.zero_shot(tone(1000, 3.0, 16000), 16000, top_k=5)
+    assert len(beep) == 5 and beep[0][1] >= beep[-1][1]
+    assert {"Beep, bleep", "Sine wave"} & {name for name, _ in beep}
+    hiss = yamnet.zero_shot(noise(3.0, 16000, amp=0.3), 16000, top_k=3)
+    assert {"White noise", "Noise", "Static", "Pink noise"} & {name for name, _ in hiss}
+
+
+def test_zero_shot_on_a_real_dog_bark(weights_dir, esc10_dir):
+    from soundkit import audio
+
+    clip = sorted((esc10_dir / "001 - Dog bark").glob("*.ogg"))[0]
+    y, sr = audio.load(clip, sr=16000)
+    names = [n for n, _ in yamnet.zero_shot(y, sr, top_k=5)]
+    assert "Dog" in names or "Animal" in names
+    assert names[0] != "Silence"  # padding is left out of the clip score
+
+
+def test_predictor_interface(weights_dir):
+    from soundkit.predict import Prediction
+
+    p = yamnet.YamnetPredictor.load()
+    assert len(p.labels) == 521 and p.labels[0] == "Speech" and p.backend == "litert"
+    y = np.concatenate([tone(1000, 2.0, 16000), np.zeros(32000, np.float32)])
+    pred = p.predict(y, 16000, top_k=3)
+    assert isinstance(pred, Prediction)
+    assert len(pred.top) == 3 and pred.probabilities.shape == (521,)
+    assert pred.window_probabilities.shape == (len(pred.timeline), 521) == (8, 521)
+    assert pred.timeline[-1].label == "Silence" and pred.top[0][0] != "Silence"
+    assert pred.to_dict()["label"] == pred.top[0][0]
+
+
+def test_sounding_frames_leave_out_digital_silence(weights_dir):
+    e = yamnet.load_embedder()
+    y = np.concatenate([np.zeros(16000 * 2, np.float32), tone(600, 2.0, 16000, amp=0.3)])
+    _, emb, starts = e.run(y, 16000)
+    keep = yamnet.sounding_frames(emb, e.silence)
+    assert not keep[0] and keep[-1] and 0 < keep.sum() < len(keep)
+    X, t = yamnet.clip_inputs(y, 16000, None, None)
+    np.testing.assert_array_equal(t, starts[keep])
+    assert X.shape == (int(keep.sum()), 1024)
+    silent = yamnet.sounding_frames(emb[~keep], e.silence)  # all silent: keep everything
+    assert silent.all()
+
+
+def test_embed_files_caches_by_content(weights_dir, tmp_path):
+    a = write_wav(tmp_path / "a.wav", tone(500, 1.5, 22050), 22050)
+    b = tmp_path / "copy-of-a.wav"
+    shutil.copy(a, b)
+    c = write_wav(tmp_path / "c.wav", noise(1.0, 22050), 22050)
+    cache = tmp_path / "emb"
+    seen = []
+    first = yamnet.embed_files([a, b, c], cache=cache, progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (3, 3)
+    assert [e.shape for e in first] == [(3, 1024), (3, 1024), (2, 1024)]
+    entries = sorted(cache.rglob("*.npy"))
+    assert len(entries) == 2  # a and its copy share one entry
+    again = yamnet.embed_files([a, c], cache=cache)
+    np.testing.assert_allclose(again[0], first[0], rtol=2e-3, atol=2e-3)  # float16 on disk
+    # the cache key holds the model checksum: another model never reads these entries
+    assert entries[0].relative_to(cache).parts[0] == yamnet.load_embedder().key
+
+
+def test_training_inputs_use_the_cache_root(weights_dir, tmp_path):
+    a = write_wav(tmp_path / "a.wav", np.concatenate([tone(500, 1.0, 16000), np.zeros(48000, np.float32)]), 16000)
+    (X,) = yamnet.training_inputs([a], None, cache_dir=tmp_path / "cache")
+    assert X.shape[1] == 1024 and 1 <= len(X) < 8  # silent frames left out
+    assert list((tmp_path / "cache" / "embeddings").rglob("*.npy"))
+
+
+def test_class_names(yamnet_class_map):
+    names = yamnet.class_names(yamnet_class_map)
+    assert len(names) == 521 and names[0] == "Speech" and "Dog" in names
+
+
+# -- locating, downloading and verifying the file --------------------------------------------------
+
+def test_missing_model_is_a_clear_error():
+    with pytest.raises(ModelError, match=r"yamnet\.tflite.*SOUNDKIT_WEIGHTS_DIR"):
+        yamnet.model_path(allow_download=False)
+
+
+def test_corrupt_model_files_are_rejected(tmp_path, yamnet_path, monkeypatch):
+    wdir = tmp_path / "w"
+    wdir.mkdir()
+    monkeypatch.setenv("SOUNDKIT_WEIGHTS_DIR", str(wdir))
+    bad = wdir / "yamnet.tflite"
+    bad.write_bytes(os.urandom(2_000_000))  # plausible size, not a model
+    with pytest.raises(ModelError, match="corrupt or not"):
+        yamnet.model_path()
+    bad.write_bytes(yamnet_path.read_bytes()[:2_500_000])  # truncated
+    weights.forget(bad)
+    with pytest.raises(ModelError, match="corrupt"):
+        yamnet.load_embedder()
+    bad.write_bytes(b"tiny")
+    weights.forget(bad)
+    with pytest.raises(ModelError, match="bytes"):
+        yamnet.model_path()
+
+
+def test_download_from_kaggle_style_archive_is_verified_and_cached(tmp_path, yamnet_path):
+    # the Kaggle tfLite/tflite/1 download is a tar.gz holding 1.tflite
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(yamnet_path, arcname="1.tflite")
+    archive = tmp_path / "yamnet.tar.gz"
+    archive.write_bytes(buf.getvalue())
+    path = weights.fetch(weights.YAMNET_TFLITE, urls=[archive.as_uri()], validate=yamnet._validate)
+    assert path == weights.cache_dir() / "yamnet.tflite"
+    assert weights.sha256_file(path) == weights.sha256_file(yamnet_path)
+    assert yamnet.model_path() == path  # found in the cache from now on, verified against the record
+
+
+def test_serving_path_never_imports_tensorflow(yamnet_path):
+    code = (
+        "import sys, numpy as np\n"
+        "from soundkit.models import yamnet\n"
+        "t = np.arange(32000) / 16000\n"
+        "y = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)\n"
+        "X, starts = yamnet.clip_inputs(y, 16000, None, None)\n"
+        "top = yamnet.zero_shot(y, 16000, top_k=2)\n"
+        "assert X.shape[1] == 1024 and len(top) == 2\n"
+        "bad = [m for m in ('tensorflow', 'keras', 'librosa') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    env = dict(os.environ, SOUNDKIT_WEIGHTS_DIR=str(yamnet_path.parent), PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+# -- the trainable head -------------------------------------------------------------------------
+
+def test_head_builds_for_embeddings_only():
+    from soundkit.config import TrainConfig
+
+    model = yamnet.build((1024,), 4, TrainConfig(model="yamnet"))
+    assert model.output_shape == (None, 4) and model.input_shape == (None, 1024)
+    with pytest.raises(ModelError, match="1024"):
+        yamnet.build((128, 128, 1), 4, TrainConfig(model="yamnet"))
+
+
+@pytest.mark.slow
+def test_train_and_serve_a_yamnet_run(weights_dir, class_folders, tmp_path):
+    from soundkit import datasets, training
+    from soundkit.config import TrainConfig
+    from soundkit.predict import Predictor
+
+    ds = datasets.load(class_folders)
+    config = TrainConfig(model="yamnet", epochs=3, batch_size=8, validation_fraction=0.25, patience=3)
+    run = training.train(ds, out=tmp_path / "run", config=config, cache_dir=tmp_path / "cache")
+    report = run.report if hasattr(run, "report") else None
+    assert (tmp_path / "run" / "model.keras").is_file()
+    assert list((tmp_path / "cache" / "embeddings").rglob("*.npy"))
+    predictor = Predictor.load(tmp_path / "run")
+    pred = predictor.predict(tone(3000, 1.0, 22050), 22050, top_k=3)
+    assert set(pred.labels) == {"high", "low", "noise"}
+    assert pred.window_probabilities.shape[1] == 3 and len(pred.timeline) >= 1
+    assert report is None or 0.0 <= report.accuracy <= 1.0
