@@ -150,6 +150,11 @@ def test_train_tiny_model_in_background(app_url, page, shot):
     page.get_by_role("button", name="Start training").click()
     # the polling fragment shows progress, then the page redraws with the finished run
     page.get_by_text("Training cnn-").first.wait_for(timeout=60_000)
+    # the job lives in a child process: leaving the page and coming back finds it again
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Results").click()
+    page.get_by_role("heading", name="Results").first.wait_for()
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Train").click()
+    expect(page.get_by_text("Training cnn-").or_(page.get_by_text("finished: accuracy")).first).to_be_visible()
     page.get_by_text("finished: accuracy").wait_for(timeout=600_000)
     no_exception(page)
     page.locator('[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg').nth(1).wait_for()
