@@ -36,6 +36,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from soundkit import weights as weights_mod
 from soundkit.config import TrainConfig
 from soundkit.errors import ModelError, ParameterError
@@ -112,6 +114,30 @@ def _image_size(input_shape: Sequence[int], config: TrainConfig) -> tuple[int, i
     return int(h), int(w)
 
 
+def _load_base_weights(base: Any, path: Path) -> None:
+    """Load ``path`` into the base and check that every convolution kernel was actually replaced
+    (Keras can skip parts of a file that do not match and keep their random initialisation)."""
+    import warnings
+
+    import keras
+
+    convs = [layer for layer in base.layers if isinstance(layer, keras.layers.Conv2D)]
+    before = [layer.kernel.numpy().ravel()[:32].copy() for layer in convs]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            base.load_weights(os.fspath(path))
+    except Exception as exc:  # noqa: BLE001 - corrupt file, or weights of another network
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"{path}: not usable as Inception V3 weights without the top ({reason[:200]})") from None
+    kept = sum(np.array_equal(b, layer.kernel.numpy().ravel()[:32]) for b, layer in zip(before, convs, strict=True))
+    if kept:
+        raise ModelError(
+            f"{path}: left {kept} of {len(convs)} Inception V3 convolutions at their random initialisation; "
+            "it does not hold Inception V3 weights without the top"
+        )
+
+
 def build(input_shape: Sequence[int], n_classes: int, config: TrainConfig) -> Any:
     """Inception V3 base (frozen) + a new softmax head, uncompiled.
 
@@ -145,11 +171,7 @@ def build(input_shape: Sequence[int], n_classes: int, config: TrainConfig) -> An
     h, w = _image_size(input_shape, config)
     base = keras.applications.InceptionV3(include_top=False, weights=None, input_shape=(h, w, 3), pooling="avg")
     if path is not None:
-        try:
-            base.load_weights(os.fspath(path))
-        except Exception as exc:  # noqa: BLE001 - corrupt file, or weights of another network
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ModelError(f"{path}: not usable as Inception V3 weights without the top ({reason[:200]})") from None
+        _load_base_weights(base, path)
     else:
         log.warning("Inception V3 built from random weights: this run is NOT transfer learning")
     base.trainable = False
