@@ -53,6 +53,7 @@ __all__ = [
     "EmbeddingCache",
     "build",
     "fit",
+    "run_info",
     "training_inputs",
     "clip_inputs",
     "zero_shot",
@@ -524,6 +525,12 @@ def fit(model: Any, train_data: Any, val_data: Any, config: TrainConfig, callbac
     )
     return model.fit(X, y, sample_weight=w, batch_size=batch, epochs=config.epochs, shuffle=True,
                      validation_data=val_data, callbacks=list(callbacks), verbose=0)
+
+
+def run_info(config: TrainConfig) -> dict[str, Any]:
+    """What a run's meta.json should say about the pretrained part: {"pretrained", "transfer"}."""
+    embedder = load_embedder()
+    return {"pretrained": f"yamnet sha256:{embedder.sha256[:16]}", "transfer": True}
 
 
 def training_inputs(
