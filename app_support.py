@@ -477,7 +477,7 @@ def clip_table(records: list[Any]) -> Any:
     """DataFrame for the clip table (spectrogram thumbnails as PNG data URIs)."""
     import pandas as pd
 
-    return pd.DataFrame(
+    table = pd.DataFrame(
         [
             {
                 "spectrogram": spectrogram_thumb_uri(str(r.path), r.hash),
@@ -494,6 +494,9 @@ def clip_table(records: list[Any]) -> Any:
             for r in records
         ]
     )
+    table["fold"] = table["fold"].astype("Int64")  # blank, not "None", where a clip has no fold
+    table["confidence"] = table["confidence"].astype("Float64")
+    return table
 
 
 def _thumb_png(path: str, *, width: int, height: int) -> bytes:
