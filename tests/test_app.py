@@ -377,6 +377,17 @@ def _flac(y):
 # -- Spectrogram / Augment -------------------------------------------------------------------------------------
 
 
+def test_spectrogram_of_an_upload(app_home):
+    at = ok(open_page("spectrogram"))
+    assert "empty" in texts(at.info)  # nothing stored yet: a hint, not a traceback
+    at.radio(key="spec_source").set_value("Upload").run()
+    at.file_uploader(key="spec_upload").upload("chirp.wav", wav_bytes(tone(1000, 3.0, 44100), 44100), "audio/wav")
+    at.run()
+    ok(at)
+    assert "3.00 s at 44100 Hz · 128 bands × 130 frames" in texts(at.caption)
+    assert len(at.get("image")) == 1
+
+
 def test_spectrogram_parameters(populated):
     at = ok(open_page("spectrogram"))
     assert at.slider(key="spec_n_mels").value == 128
@@ -452,6 +463,26 @@ def test_results_compare_two_runs(populated, tiny_run_template):
 
 
 # -- Train -----------------------------------------------------------------------------------------------------
+
+
+def test_train_page_reads_a_dataset_folder(app_home, class_folders):
+    at = ok(open_page("train"))
+    assert "at least two classes" in texts(at.info)  # empty store
+    at.radio(key="train_source").set_value("A dataset folder on this server").run()
+    at.text_input(key="train_folder").input(str(class_folders)).run()
+    ok(at)
+    assert at.multiselect[0].value == ["high", "low", "noise"]
+    assert at.multiselect[0].options == ["high (4)", "low (4)", "noise (4)"]
+    at.text_input(key="train_folder").input(str(class_folders / "missing")).run()
+    assert len(at.error) == 1 and "missing" in at.error[0].value and not at.exception
+
+
+def test_train_rejects_a_bad_run_name(populated):
+    at = ok(open_page("train"))
+    at.text_input(key="train_run_name").input("../escape").run()
+    at.button(key="train_start").click().run()
+    assert len(at.error) == 1 and "run name" in at.error[0].value
+    assert not (populated[0] / "runs").exists() or not any((populated[0] / "runs").glob("*escape*"))
 
 
 def _wait(run_dir: Path, *, timeout: float = 300) -> dict:
