@@ -48,6 +48,12 @@ Progress = Callable[[dict], None]
 ShouldStop = Callable[[], bool]
 
 
+#: Random crops of each training clip per epoch (``options["crops_per_clip"]``).
+CROPS_PER_CLIP = 2
+#: Learning-rate schedule (``options["lr_schedule"]``): "cosine" or "plateau".
+LR_SCHEDULE = "cosine"
+
+
 class TrainingCancelled(ModelError):
     """Training stopped because ``should_stop()`` returned True."""
 
@@ -280,12 +286,14 @@ def _check_options(options: dict[str, Any]) -> None:
     o = options
     if not isinstance(o, dict):
         raise ParameterError(f"options must be a JSON object, got {type(o).__name__}")
-    if o.get("lr_schedule", "plateau") not in ("plateau", "cosine"):
+    if o.get("lr_schedule", LR_SCHEDULE) not in ("plateau", "cosine"):
         raise ParameterError(f"options.lr_schedule must be 'plateau' or 'cosine', got {o['lr_schedule']!r}")
     for key, lo in (("crops_per_clip", 1), ("min_epochs", 0), ("convs_per_block", 1)):
         v = o.get(key, lo)
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             raise ParameterError(f"options.{key} must be an integer >= {lo}, got {v!r}")
+    if o.get("head", "avg") not in ("avg", "avgmax"):
+        raise ParameterError(f"options.head must be 'avg' or 'avgmax', got {o['head']!r}")
     f = o.get("filters", [1])
     if not isinstance(f, (list, tuple)) or not f or not all(isinstance(x, int) and x > 0 for x in f):
         raise ParameterError(f"options.filters must be a non-empty list of positive integers, got {f!r}")
@@ -388,7 +396,7 @@ def _make_train_data(items: list[np.ndarray], y: np.ndarray, weights: np.ndarray
     batch = config.batch_size
     floor = -features.top_db
     frames = features.frames
-    crops = int(config.options.get("crops_per_clip", 1))
+    crops = int(config.options.get("crops_per_clip", CROPS_PER_CLIP))
     masks = None  # SpecAugment-style masks of the augmentation policy, drawn afresh for every crop
     if config.augment and fam.KIND == "logmel":
         from soundkit import augment
@@ -485,12 +493,12 @@ def compile_model(model, config: TrainConfig, *, learning_rate: float | None = N
 
 
 def _lr_schedule(config: TrainConfig, monitor: str):
-    """The learning-rate callback: ``options["lr_schedule"]`` "plateau" (halve after patience/3
-    epochs without improvement; the default) or "cosine" (warm up 3 epochs, cosine decay to 1/50
-    over ``epochs``)."""
+    """The learning-rate callback: ``options["lr_schedule"]`` "cosine" (the default: warm up 3
+    epochs, cosine decay to 1/50 over ``epochs``) or "plateau" (halve after patience/3 epochs
+    without improvement)."""
     import keras
 
-    kind = config.options.get("lr_schedule", "plateau")
+    kind = config.options.get("lr_schedule", LR_SCHEDULE)
     base = config.learning_rate
     if kind == "cosine":
         def lr(epoch: int, _lr: float) -> float:

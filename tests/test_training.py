@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 SR = 16000
 # Small features keep the synthetic runs fast: 1 s clips -> 32 mels x 63 frames -> 32x32 windows.
 FEATURES = FeatureConfig(sr=SR, n_fft=512, hop_length=256, n_mels=32, fmax=8000, frames=32, window_hop=16)
-FAST = TrainConfig(epochs=4, batch_size=4, learning_rate=3e-3, patience=4, test_fold=1, seed=0, options={"crops_per_clip": 3})
+FAST = TrainConfig(epochs=4, batch_size=4, learning_rate=3e-3, patience=4, test_fold=1, seed=0, options={"crops_per_clip": 3, "lr_schedule": "plateau"})
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +123,18 @@ def test_cross_validate_selected_folds(tones_vs_noise, tmp_path):
     assert {e["fold"] for e in events if e["stage"] == "train"} == {1, 2}
     d = json.loads(json.dumps(res.to_dict()))
     assert set(d["fold_accuracy"]) == {"1", "2"}
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    from soundkit.training import _lr_schedule
+
+    cb = _lr_schedule(TrainConfig(epochs=23, learning_rate=1e-3), "val_loss")  # cosine is the default
+    lrs = [cb.schedule(e, 0.0) for e in range(23)]
+    assert lrs[0] == pytest.approx(1e-3 / 3) and lrs[2] == pytest.approx(1e-3) and lrs[3] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(lrs[3:], lrs[4:], strict=False))
+    assert lrs[-1] == pytest.approx(1e-3 * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * 19 / 20))))
+    plateau = _lr_schedule(TrainConfig(options={"lr_schedule": "plateau"}), "val_loss")
+    assert type(plateau).__name__ == "ReduceLROnPlateau"
 
 
 def test_validation_split_grouped_by_source(tones_vs_noise):

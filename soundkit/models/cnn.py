@@ -16,6 +16,8 @@ FILTERS = (16, 32, 64, 128)
 CONVS_PER_BLOCK = 1
 #: Average-pooling of the input (mel bands, frames) before the first convolution.
 INPUT_POOL = (2, 2)
+#: Pooling before the classifier: "avg" (global average) or "avgmax" (average and max concatenated).
+HEAD = "avg"
 
 
 def build(input_shape: tuple[int, int, int], n_classes: int, config: TrainConfig):
@@ -35,8 +37,11 @@ def build(input_shape: tuple[int, int, int], n_classes: int, config: TrainConfig
             x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=reg, name=f"conv{name}")(x)
             x = layers.BatchNormalization(momentum=0.9, name=f"bn{name}")(x)  # few steps per epoch
             x = layers.Activation("relu", name=f"relu{name}")(x)
-        x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
+        x = layers.MaxPooling2D(2, padding="same", name=f"pool{i}")(x)  # "same": small inputs never reach 0
+    if config.options.get("head", HEAD) == "avgmax":
+        x = layers.Concatenate(name="gap")([layers.GlobalAveragePooling2D()(x), layers.GlobalMaxPooling2D()(x)])
+    else:
+        x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(config.dropout, name="dropout")(x)
     outputs = layers.Dense(n_classes, activation="softmax", kernel_regularizer=reg, name="probabilities")(x)
     return keras.Model(inputs, outputs, name="soundkit_cnn")
