@@ -352,6 +352,22 @@ def compare_reports(a: Any, b: Any, *, name_a: str, name_b: str) -> Any:
     return pd.DataFrame(rows, columns=["class", name_a, name_b, "difference"])
 
 
+def compare_png(path_a: str, path_b: str, name_a: str, name_b: str) -> bytes | None:
+    """PNG: per-class accuracy of two runs side by side (soundkit.plots), cached per run state."""
+    return _compare_png(path_a, path_b, name_a, name_b, _stamp(Path(path_a)), _stamp(Path(path_b)))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _compare_png(path_a: str, path_b: str, name_a: str, name_b: str, stamp_a: float, stamp_b: float) -> bytes | None:
+    plots = optional("plots")
+    if plots is None:
+        return None
+    from soundkit.runs import Run
+
+    a, b = Run(Path(path_a)).load_report(), Run(Path(path_b)).load_report()
+    return fig_png(plots.per_class_accuracy(a, b, names=(name_a, name_b)))
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def confusion_png(path: str, stamp: float, normalize: bool) -> bytes:
     """PNG of the run's confusion matrix (soundkit.plots), cached per run and file state."""

@@ -150,9 +150,11 @@ with tab_compare:
                     f"Per-class accuracy of **{name_a}** minus **{name_b}**: positive bars are classes the selected run "
                     "gets right more often."
                 )
-                st.bar_chart(
+                left, right = st.columns(2)
+                left.bar_chart(
                     cmp, x="class", y="difference", horizontal=True, sort="-difference", height=max(240, 28 * len(cmp))
                 )
+                app.image(right, app.compare_png(path, other_path, name_a, name_b))
                 st.dataframe(cmp, hide_index=True, key="results_compare_table")
 
 st.divider()

@@ -460,6 +460,7 @@ def test_results_compare_two_runs(populated, tiny_run_template):
     cmp = table_with(at, "difference").set_index("class")
     assert cmp.loc["high", "difference"] == pytest.approx(0.5 - 1.0)
     assert cmp.loc["low", "difference"] == pytest.approx(0.0)
+    assert len(at.get("image")) == 2  # confusion matrix + the two runs' per-class accuracy side by side
 
 
 # -- Train -----------------------------------------------------------------------------------------------------
