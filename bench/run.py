@@ -33,6 +33,8 @@ SHARED = Path(os.environ.get("SOUNDKIT_SHARED") or ROOT.parent / "shared")
 ESC10 = SHARED / "data" / "ESC-10"
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if (SHARED / "weights" / "yamnet.tflite").is_file():
+    os.environ.setdefault("SOUNDKIT_WEIGHTS_DIR", str(SHARED / "weights"))
 
 SECTIONS: dict[str, callable] = {}
 
@@ -202,6 +204,146 @@ def _serving(run: Path) -> dict:
 def predict() -> dict:
     """CNN serving: warm latency of a 5 s clip and a cold process to first prediction, LiteRT vs Keras."""
     return _serving(_train_run("cnn"))
+
+
+@section
+def yamnet_cv() -> dict:
+    """ESC-10 official 5-fold CV of the YAMNet embedding head (embedding extraction included)."""
+    import soundkit.models.yamnet as ym
+
+    shutil.rmtree(WORK / "cache" / "embeddings", ignore_errors=True)  # first fold pays for extraction
+    t = time.perf_counter()
+    paths = [str(c.path) for c in __import__("soundkit.datasets", fromlist=["load"]).load(ESC10).clips[:20]]
+    emb = ym.load_embedder()
+    for path in paths:
+        from soundkit import audio
+
+        y, sr = audio.load(path, sr=16000)
+        emb.run(y, sr)
+    per_clip = (time.perf_counter() - t) / len(paths)
+    out = _cv("yamnet")
+    out["embedding_seconds_per_clip"] = per_clip
+    return out
+
+
+@section
+def predict_yamnet() -> dict:
+    """YAMNet-head serving: warm latency, cold process, LiteRT vs Keras."""
+    return _serving(_train_run("yamnet"))
+
+
+@section
+def inception() -> dict:
+    """Inception V3: ImageNet weights present? If so 5-fold CV; else memory of a short training from a
+    self-saved weights file (weights=None) so the transfer path's footprint is still measured."""
+    from soundkit.models import inception as inc
+
+    out: dict = {}
+    try:
+        inc.resolve_weights("imagenet")  # ModelError when neither local nor downloadable
+        out["imagenet_weights"] = True
+    except Exception as exc:  # noqa: BLE001
+        out["imagenet_weights"] = False
+        out["reason"] = str(exc)
+    if out["imagenet_weights"]:
+        out.update(_cv("inception"))
+    return out
+
+
+@section
+def augment_throughput() -> dict:
+    """Augmented copies per second: Rubber Band vs the librosa fallback, 1 and 2 workers."""
+    from soundkit import augment, datasets
+
+    clips = datasets.load(ESC10).clips[:24]
+    out: dict = {"clips": len(clips)}
+    for engine in ("rubberband", "librosa"):
+        policy = augment.Policy(name="bench", copies=1, transforms=[
+            {"type": "time_stretch", "min_ratio": 0.8, "max_ratio": 1.25, "engine": engine},
+            {"type": "pitch_shift", "min_semitones": -2.5, "max_semitones": 2.5, "engine": engine}])
+        for workers in (1, 2):
+            root = Path(tempfile.mkdtemp(prefix="bench-aug-"))
+            t = time.perf_counter()
+            augment.augment_clips(clips, policy, cache_dir=root, workers=workers)
+            dt = time.perf_counter() - t
+            shutil.rmtree(root)
+            out[f"{engine}_{workers}"] = {"seconds": dt, "clips_per_s": len(clips) / dt}
+    return out
+
+
+@section
+def augment_study() -> dict:
+    """ESC-10 5-fold: CNN without augmentation, with stretch+pitch, and with the class-conditional
+    policy chosen on training folds only, in one run."""
+    from soundkit import augment, datasets
+    from soundkit.config import TrainConfig
+
+    res = augment.study(datasets.load(ESC10), sets=("none", "stretch+pitch"), copies=2,
+                        config=TrainConfig(), cache_dir=WORK / "cache")
+    res["peak_rss_mb"] = peak_rss_mb()
+    return res
+
+
+APP_CLASSIFY = r"""
+import sys, time, psutil, pathlib
+from playwright.sync_api import sync_playwright
+url, pid, clip = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+server = psutil.Process(pid)
+def rss():
+    return sum(p.memory_info().rss for p in [server, *server.children(recursive=True)]) / 2**20
+idle = rss()
+with sync_playwright() as pw:
+    b = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox", "--disable-gpu",
+        "--disable-background-networking", "--disable-component-update", "--no-first-run"])
+    page = b.new_page()
+    page.goto(url)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.wait_for(timeout=60000)
+    after_load = rss()
+    t = time.perf_counter()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files([clip])
+    page.get_by_text("Heard:").first.wait_for(timeout=120000)
+    dt = time.perf_counter() - t
+    time.sleep(1)
+    print(idle, after_load, rss(), dt)
+    b.close()
+"""
+
+
+@section
+def app_memory() -> dict:
+    """RSS of `streamlit run` idle, with a page open, and after classifying an ESC-10 clip with the
+    CNN run (LiteRT); plus the peak RSS of a training child process (train_memory)."""
+    import socket
+
+    home = Path(tempfile.mkdtemp(prefix="bench-home-"))
+    run = _train_run("cnn")
+    shutil.copytree(run, home / "runs" / "esc10-cnn")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, SOUNDKIT_HOME=str(home))
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+                             "--server.headless", "true", "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import urllib.request
+
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        time.sleep(2)
+        r = subprocess.run([sys.executable, "-c", APP_CLASSIFY, f"http://127.0.0.1:{port}/", str(proc.pid), str(esc10_clip())],
+                           capture_output=True, text=True, check=True)
+        idle, loaded, classified, seconds = map(float, r.stdout.split())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(home, ignore_errors=True)
+    return {"idle_rss_mb": idle, "page_open_rss_mb": loaded, "after_classify_rss_mb": classified,
+            "upload_to_label_s": seconds}
 
 
 def render() -> str:
