@@ -107,7 +107,7 @@ def test_zero_shot_on_a_real_dog_bark(weights_dir, esc10_dir):
     assert names[0] != "Silence"  # padding is left out of the clip score
 
 
-def test_predictor_interface(weights_dir):
+def test_predictor_interface(weights_dir, tmp_path):
     from soundkit.predict import Prediction
 
     p = yamnet.YamnetPredictor.load()
@@ -119,6 +119,8 @@ def test_predictor_interface(weights_dir):
     assert pred.window_probabilities.shape == (len(pred.timeline), 521) == (8, 521)
     assert pred.timeline[-1].label == "Silence" and pred.top[0][0] != "Silence"
     assert pred.to_dict()["label"] == pred.top[0][0]
+    wav = write_wav(tmp_path / "beep.wav", y, 16000)
+    assert p.predict_file(wav, top_k=3).top[0][0] == pred.top[0][0]
 
 
 def test_sounding_frames_leave_out_digital_silence(weights_dir):

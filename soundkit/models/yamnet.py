@@ -613,6 +613,7 @@ class YamnetPredictor:
     every frame.
     """
 
+    name = "yamnet-audioset"
     family = "yamnet"
     backend = "litert"
     features = None
@@ -626,6 +627,13 @@ class YamnetPredictor:
     def load(cls, model: str | os.PathLike | None = None) -> YamnetPredictor:
         embedder = load_embedder(model)
         return cls(embedder, class_names(model=embedder.path))
+
+    def predict_file(self, path: str | os.PathLike, *, top_k: int = 5) -> Any:
+        """Load an audio file at 16 kHz and :meth:`predict` it."""
+        from soundkit import audio
+
+        y, sr = audio.load(path, sr=SAMPLE_RATE)
+        return self.predict(y, sr, top_k=top_k)
 
     def predict(self, y: np.ndarray, sr: int, *, top_k: int = 5) -> Any:
         """Top-k AudioSet classes of a clip and a per-frame timeline (see Predictor.predict)."""
