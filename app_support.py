@@ -899,6 +899,13 @@ def model_families() -> dict[str, str]:
     }
 
 
+def default_epochs() -> int:
+    """The recipe's number of epochs (TrainConfig's default)."""
+    from soundkit.config import TrainConfig
+
+    return TrainConfig().epochs
+
+
 def test_fold_choices() -> dict[str, str]:
     """{--test-fold value: title} for the Train page ("auto" leaves the CLI's default)."""
     choices = {

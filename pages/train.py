@@ -50,7 +50,9 @@ classes = st.multiselect(
 c1, c2, c3 = st.columns(3)
 families = app.model_families()
 family = c1.selectbox("Model family", list(families), format_func=families.get, key="train_model")
-epochs = c2.number_input("Epochs (at most; early stopping may end sooner)", 1, 500, 30, key="train_epochs")
+epochs = c2.number_input(
+    "Epochs", 1, 500, app.default_epochs(), key="train_epochs", help="At most; training keeps the best epoch."
+)
 folds = app.test_fold_choices()
 test_fold = c3.selectbox("Held-out test fold", list(folds), format_func=folds.get, key="train_test_fold")
 c4, c5 = st.columns([2, 1])

@@ -143,7 +143,7 @@ def test_label_clips_by_uploading(app_url, page, shot, esc10, e2e_home):
 
 def test_train_tiny_model_in_background(app_url, page, shot):
     goto(page, f"{app_url}/train")
-    epochs = page.get_by_label("Epochs (at most; early stopping may end sooner)")
+    epochs = page.get_by_label("Epochs", exact=True)
     epochs.fill("3")
     epochs.press("Enter")
     wait_idle(page)
