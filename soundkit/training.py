@@ -572,6 +572,8 @@ def _fit_evaluate(fam, labels, fit_clips, val_clips, test_clips, inputs: _Inputs
          message=f"accuracy {report.accuracy:.3f}")
     best = _best_epoch(history, monitor)
     info = {"epochs_run": len(history), "best_epoch": best, "train_seconds": round(train_seconds, 2), "family": config.model}
+    if hasattr(fam, "run_info"):  # pretrained families: {"pretrained", "transfer"} in meta.json
+        info.update(fam.run_info(config))
     return model, report, history, info
 
 
