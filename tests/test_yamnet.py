@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -243,6 +244,8 @@ def test_train_and_serve_a_yamnet_run(weights_dir, class_folders, tmp_path):
     run = training.train(ds, out=tmp_path / "run", config=config, cache_dir=tmp_path / "cache")
     report = run.report if hasattr(run, "report") else None
     assert (tmp_path / "run" / "model.keras").is_file()
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["transfer"] is True and meta["pretrained"].startswith("yamnet sha256:")
     assert list((tmp_path / "cache" / "embeddings").rglob("*.npy"))
     predictor = Predictor.load(tmp_path / "run")
     pred = predictor.predict(tone(3000, 1.0, 22050), 22050, top_k=3)
