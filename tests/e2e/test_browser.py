@@ -186,11 +186,14 @@ def test_classify_uploaded_esc10_clip(app_server, page, shot, esc10_dir):
     page.locator('[data-testid="stImage"] img').first.wait_for()
     no_exception(page)
     screenshot(page, shot, "classify")
-    # the web process serves the model through LiteRT (no TensorFlow) and stays small
+    # the web process serves the model through LiteRT: TensorFlow's library is never mapped into it
+    # (its memory is measured in bench/run.py's app_memory section, not asserted here)
     import psutil
 
-    rss = psutil.Process(server.pid).memory_info().rss
-    assert rss < 1 << 30, f"streamlit server RSS {rss / 2**20:.0f} MiB after a classification"
+    proc = psutil.Process(server.pid)
+    tf_libs = sorted({m.path for m in proc.memory_maps() if "tensorflow" in m.path.lower()})
+    assert not tf_libs, f"the streamlit server loaded TensorFlow: {tf_libs[:3]}"
+    rss = proc.memory_info().rss
     (ROOT / "artifacts" / "memory.txt").write_text(f"server RSS after classification: {rss / 2**20:.0f} MiB\n")
 
 
