@@ -73,6 +73,7 @@ def test_weights_file_errors(tmp_path):
         inception.resolve_weights(other)
 
 
+@pytest.mark.slow
 def test_weights_file_of_another_network_is_rejected(tmp_path):
     import keras
 
@@ -108,6 +109,7 @@ def test_random_init_only_when_asked_and_labelled():
         inception.build((75, 75, 3), 2, cfg(weights=None))
 
 
+@pytest.mark.slow
 def test_preprocessing_matches_inception_range():
     """-80 dB -> -1 and 0 dB -> +1 on three equal channels, as preprocess_input gives for 0..255."""
     import keras
