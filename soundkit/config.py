@@ -106,14 +106,15 @@ class FeatureConfig(_JsonConfig):
 class TrainConfig(_JsonConfig):
     """How a model is trained. ``augment`` is a policy as a dict (see soundkit.augment).
 
-    The defaults are the CNN settings measured on ESC-10 (official 5-fold CV, no augmentation):
-    50 epochs of a cosine learning-rate schedule, keeping the weights of the epoch with the lowest
-    validation loss (``patience`` = ``epochs``: the schedule runs to its end).
+    The defaults are the CNN settings measured on ESC-10 (official 5-fold CV, no augmentation,
+    mean accuracy 85.5%): batches of 16, 50 epochs of a cosine learning-rate schedule, keeping the
+    weights of the epoch with the lowest validation loss (``patience`` = ``epochs``: the schedule
+    runs to its end).
     """
 
     model: str = "cnn"
     epochs: int = 50
-    batch_size: int = 32
+    batch_size: int = 16
     learning_rate: float = 1e-3
     patience: int = 50
     validation_fraction: float = 0.15
