@@ -131,12 +131,12 @@ def _augment_policy(arg: str | None) -> dict[str, Any] | None:
     return d or None
 
 
-def _load_dataset(path: str, labels: list[str] | None = None):
+def _load_dataset(path: str, labels: list[str] | None = None, limit_per_class: int | None = None):
     from soundkit import datasets
 
     ds = datasets.load(path)
-    if labels:
-        ds = ds.select(labels)
+    if labels or limit_per_class:
+        ds = ds.select(labels, limit_per_class=limit_per_class)
     return ds
 
 
@@ -209,6 +209,11 @@ def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment", metavar="POLICY", default=None,
                    help="augmentation of the training clips: none, stretch, pitch, stretch+pitch, ... or a JSON file")
     p.add_argument("--labels", type=_label_list, default=None, metavar="a,b,c", help="train on these labels only")
+    p.add_argument("--limit-per-class", type=_positive_int, default=None, metavar="N",
+                   help="use at most N clips of each label (the first N in the dataset's order)")
+    p.add_argument("--weights", default=None, metavar="imagenet|none|FILE",
+                   help="inception only: ImageNet weights (default, from $SOUNDKIT_WEIGHTS_DIR or Keras' cache), "
+                        "a local .h5 weights file, or none (random initialisation: not transfer learning)")
     p.add_argument("--batch-size", type=_positive_int, default=None, help="batch size (default 32)")
     p.add_argument("--status", metavar="FILE", default=None, help="keep a JSON job status in FILE (used by the app)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
@@ -237,7 +242,7 @@ def _train_setup(args: argparse.Namespace):
     from soundkit import config as cfg
     from soundkit.config import TrainConfig
 
-    dataset = _load_dataset(args.dataset, args.labels)
+    dataset = _load_dataset(args.dataset, args.labels, args.limit_per_class)
     if len(dataset.labels) < 2:
         raise ParameterError(f"{args.dataset}: training needs at least 2 labels, found {len(dataset.labels)}")
     test_fold = _resolve_test_fold(dataset, args.test_fold, args.seed)
@@ -247,6 +252,14 @@ def _train_setup(args: argparse.Namespace):
         options["epochs"] = args.epochs
     if args.batch_size is not None:
         options["batch_size"] = args.batch_size
+    if args.weights is not None:
+        if args.model != "inception":
+            raise ParameterError(f"--weights applies to --model inception only, not {args.model}")
+        if args.weights not in ("imagenet", "none"):
+            from soundkit.models.inception import resolve_weights
+
+            resolve_weights(args.weights)  # a missing or foreign file fails now, before any work
+        options["options"] = {"weights": args.weights}
     out = Path(args.out) if args.out else cfg.runs_dir() / f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     if (out / "model.keras").exists():
         raise ParameterError(f"{out}: already holds a trained model; choose another --out")
@@ -426,6 +439,8 @@ def add_cv(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment", metavar="POLICY", default=None, help="augmentation policy for the training folds")
     p.add_argument("--seed", type=_int, default=0, help="random seed")
     p.add_argument("--labels", type=_label_list, default=None, metavar="a,b,c", help="use these labels only")
+    p.add_argument("--limit-per-class", type=_positive_int, default=None, metavar="N",
+                   help="use at most N clips of each label (a quick look at a big dataset)")
     p.add_argument("--json", action="store_true", help='print {"mean_accuracy", "std_accuracy", "fold_accuracy", "seconds"}')
 
 
@@ -433,7 +448,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
     from soundkit import config as cfg
     from soundkit.config import FeatureConfig, TrainConfig
 
-    dataset = _load_dataset(args.dataset, args.labels)
+    dataset = _load_dataset(args.dataset, args.labels, args.limit_per_class)
     if len(dataset.labels) < 2:
         raise ParameterError(f"{args.dataset}: cross-validation needs at least 2 labels, found {len(dataset.labels)}")
     options: dict[str, Any] = {"model": args.model, "seed": args.seed, "augment": _augment_policy(args.augment)}
