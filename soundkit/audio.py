@@ -227,14 +227,6 @@ def to_wav_bytes(y: np.ndarray, sr: int) -> bytes:
 
 def save_wav(path: str | os.PathLike, y: np.ndarray, sr: int) -> Path:
     """Write a WAV atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".wav")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(to_wav_bytes(y, sr))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from soundkit.fileio import write_atomic
+
+    return write_atomic(path, to_wav_bytes(y, sr))

@@ -32,6 +32,7 @@ from typing import Any
 
 from soundkit.audio import AUDIO_EXTENSIONS
 from soundkit.errors import DatasetError, ParameterError
+from soundkit.fileio import write_atomic
 
 __all__ = ["Clip", "Dataset", "load", "detect_layout", "assign_folds", "ESC_NAME", "DOWNLOADS", "download"]
 
@@ -353,7 +354,7 @@ def download(
 
         record = {"name": spec.title, "url": source, "bytes": size, "sha256": sha256, "licence": spec.licence,
                   "downloaded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
-        _atomic_text(record_path, json.dumps(record, indent=2) + "\n")
+        write_atomic(record_path, json.dumps(record, indent=2) + "\n")
     log.info("%s ready in %s (%d bytes, sha256 %s)", spec.title, target, size, sha256[:12])
     return target
 
@@ -526,12 +527,3 @@ def _install(root: Path, target: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from soundkit.errors import ModelError, ParameterError
+from soundkit.fileio import atomic_path
 
 __all__ = ["export_tflite", "verify", "Verification", "TFLITE_NAME", "KERAS_NAME"]
 
@@ -55,20 +55,14 @@ def export_tflite(model: Any, path: str | os.PathLike) -> Path:
     if path.suffix != ".tflite":
         raise ParameterError(f"export path must end in .tflite, got {path}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".tflite")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         try:
-            model.export(tmp, format="litert", verbose=False)
+            model.export(str(tmp), format="litert", verbose=False)
         except Exception as exc:  # noqa: BLE001 - any converter failure becomes one ModelError line
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ModelError(f"cannot export model {getattr(model, 'name', '?')!r} to LiteRT: {first}") from exc
-        if os.path.getsize(tmp) == 0:
+        if tmp.stat().st_size == 0:
             raise ModelError(f"LiteRT export of model {getattr(model, 'name', '?')!r} produced an empty file")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     log.info("exported %s (%.1f kB)", path, path.stat().st_size / 1024)
     return path
 

@@ -10,7 +10,6 @@ import functools
 import hashlib
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 from soundkit.config import FeatureConfig
 from soundkit.errors import ParameterError
+from soundkit.fileio import atomic_path
 
 __all__ = [
     "mel_filterbank",
@@ -244,16 +244,9 @@ class FeatureCache:
     def put(self, digest: str, config: FeatureConfig, S: np.ndarray) -> np.ndarray:
         """Store ``S``; returns what :meth:`get` will return for it (float16-rounded float32)."""
         path = self._path(digest, config)
-        path.parent.mkdir(parents=True, exist_ok=True)
         stored = np.asarray(S).astype(np.float16)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, stored)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp:
+            np.save(tmp, stored)
         return stored.astype(np.float32)
 
 

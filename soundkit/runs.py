@@ -17,7 +17,6 @@ import io
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,27 +25,13 @@ from typing import Any
 
 from soundkit.config import RunConfig
 from soundkit.errors import ModelError, ParameterError
+from soundkit.fileio import atomic_path, write_atomic
 
 __all__ = ["Run", "save_run", "list_runs", "write_atomic", "HISTORY_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
-
-
-def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _json_dump(obj: Any) -> str:
@@ -223,14 +208,8 @@ def save_run(
     """
     run = Run(Path(out))
     run.path.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=run.path, prefix=".tmp-model-", suffix=".keras")
-    os.close(fd)
-    try:
+    with atomic_path(run.model_path) as tmp:
         model.save(tmp)
-        os.replace(tmp, run.model_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     write_atomic(run.history_path, history_csv(history))
     if report is not None:
         write_atomic(run.report_path, _json_dump(report.to_dict()))

@@ -83,6 +83,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from soundkit.errors import AudioError, DatasetError, ParameterError, StoreError
+from soundkit.fileio import write_atomic
 
 __all__ = [
     "Store",
@@ -270,17 +271,7 @@ def _atomic_write(path: Path, data: bytes) -> bool:
     """Write ``data`` to ``path`` via a temporary file + rename. False when it already existed."""
     if path.is_file() and path.stat().st_size == len(data):
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data, fsync=True)
     return True
 
 

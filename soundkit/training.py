@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -610,22 +609,11 @@ def _best_epoch(history: list[dict[str, float]], monitor: str) -> int | None:
 
 def _export(model, out: Path) -> dict[str, Any]:
     """LiteRT export through soundkit.export when it exists; failures are recorded, not raised."""
+    from soundkit import export
+
     try:
-        from soundkit import export
-    except ModuleNotFoundError as exc:
-        if exc.name == "soundkit.export":
-            return {"export": "unavailable"}
-        raise
-    if not hasattr(export, "export_tflite"):
-        return {"export": "unavailable"}
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".tmp-model-", suffix=".tflite")
-    os.close(fd)
-    try:
-        export.export_tflite(model, tmp)
-        os.replace(tmp, out / "model.tflite")
+        export.export_tflite(model, out / "model.tflite")  # atomic
         return {"export": "ok"}
     except Exception as exc:  # noqa: BLE001 - the .keras model is the source of truth; export is a bonus
         log.warning("LiteRT export failed: %s", exc)
         return {"export": "failed", "export_error": f"{type(exc).__name__}: {exc}"[:500]}
-    finally:
-        Path(tmp).unlink(missing_ok=True)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from soundkit.errors import ModelError
+from soundkit.fileio import write_atomic
 
 __all__ = [
     "WeightsSpec",
@@ -197,23 +198,11 @@ def _read_records() -> dict[str, dict]:
         return {}
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _record(path: Path, sha: str, size: int, source: str) -> None:
     records = _read_records()
     records[str(path.resolve())] = {"sha256": sha, "size": size, "source": source, "recorded": time.time()}
     try:
-        _atomic_write_text(_records_path(), json.dumps(records, indent=2, sort_keys=True) + "\n")
+        write_atomic(_records_path(), json.dumps(records, indent=2, sort_keys=True) + "\n")
     except OSError as exc:  # a read-only cache must not stop inference
         log.warning("cannot record the checksum of %s in %s (%s)", path, _records_path(), exc)
 
@@ -222,7 +211,7 @@ def forget(path: str | os.PathLike) -> None:
     """Drop the recorded checksum of ``path`` (after replacing the file on purpose)."""
     records = _read_records()
     if records.pop(str(Path(path).resolve()), None) is not None:
-        _atomic_write_text(_records_path(), json.dumps(records, indent=2, sort_keys=True) + "\n")
+        write_atomic(_records_path(), json.dumps(records, indent=2, sort_keys=True) + "\n")
 
 
 def verify(
