@@ -16,7 +16,7 @@ import pytest
 from synth import noise, tone, write_wav
 
 from soundkit import weights
-from soundkit.errors import ModelError
+from soundkit.errors import ModelError, ParameterError
 from soundkit.models import yamnet
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -231,6 +231,44 @@ def test_head_builds_for_embeddings_only():
     assert model.output_shape == (None, 4) and model.input_shape == (None, 1024)
     with pytest.raises(ModelError, match="1024"):
         yamnet.build((128, 128, 1), 4, TrainConfig(model="yamnet"))
+
+
+def test_ensemble_head_averages_differently_initialised_heads():
+    from soundkit.config import TrainConfig
+
+    config = TrainConfig(model="yamnet", options={"heads": 3, "hidden": 16, "input_dropout": 0.1})
+    model = yamnet.build((1024,), 4, config)
+    hidden = [layer for layer in model.layers if layer.name.startswith("hidden")]
+    assert len(hidden) == 3 and model.output_shape == (None, 4)
+    k0, k1 = (h.get_weights()[0] for h in hidden[:2])
+    assert not np.allclose(k0, k1)  # different initialisations, or the ensemble is one head thrice
+    X = np.random.default_rng(0).normal(size=(5, 1024)).astype(np.float32)
+    P = model.predict(X, verbose=0)
+    heads = [model.get_layer(f"probabilities_{k}").output for k in range(3)]
+    import keras
+
+    each = keras.Model(model.input, heads).predict(X, verbose=0)
+    np.testing.assert_allclose(P, np.mean(each, axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-5)
+    with pytest.raises(ParameterError, match="heads"):
+        yamnet.build((1024,), 4, TrainConfig(model="yamnet", options={"heads": 0}))
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_fit_learns_separable_embeddings(smoothing):
+    """A couple of epochs on two well-separated frame clouds: both losses train the head."""
+    from soundkit.config import TrainConfig
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(2, 1024)).astype(np.float32)
+    y = np.repeat([0, 1], 64)
+    X = centres[y] + 0.3 * rng.normal(size=(128, 1024)).astype(np.float32)
+    w = np.ones(128, dtype=np.float32)
+    config = TrainConfig(model="yamnet", epochs=3, options={"heads": 2, "hidden": 16, "label_smoothing": smoothing})
+    model = yamnet.build((1024,), 2, config)
+    hist = yamnet.fit(model, [(X, y, w)], (X[:16], y[:16]), config, [])
+    assert len(hist.history["loss"]) == 3 and "val_loss" in hist.history
+    assert (model.predict(X, verbose=0).argmax(axis=1) == y).mean() > 0.9
 
 
 @pytest.mark.slow

@@ -467,15 +467,35 @@ def pool(E: np.ndarray) -> np.ndarray:
 
 # -- the model family ("embedding" kind) ----------------------------------------------------------
 
+#: The head's defaults, chosen by ESC-10's official 5-fold CV (see :func:`build`); each is an
+#: ``options`` key, so a run can change it.
+HEAD_DEFAULTS: dict[str, Any] = {
+    "hidden": 256,
+    "heads": 1,
+    "input_dropout": 0.0,
+    "label_smoothing": 0.0,
+    "frame_batch_size": 128,
+}
+
+
+def _option(config: TrainConfig, key: str) -> Any:
+    return config.options.get(key, HEAD_DEFAULTS[key])
+
+
 def build(input_shape: Sequence[int], n_classes: int, config: TrainConfig) -> Any:
     """A small classifier head on YAMNet frame embeddings (uncompiled, softmax output).
+
+    ``options["heads"]`` heads, each Dropout(``input_dropout``) -> Dense(``hidden``, relu) ->
+    Dropout(``config.dropout``) -> Dense(softmax), are built with different initialisations and
+    their probabilities averaged by a layer: one Keras model, one ``.tflite``.
 
     Parameters
     ----------
     input_shape : (1024,)
     n_classes : int
     config : TrainConfig
-        ``dropout``, ``l2``; ``options["hidden"]`` (default 256, 0 for a linear head).
+        ``dropout``, ``l2``; ``options`` ``hidden`` (0 for a linear head), ``heads``,
+        ``input_dropout`` (defaults: :data:`HEAD_DEFAULTS`).
     """
     import keras
     from keras import layers
@@ -484,14 +504,23 @@ def build(input_shape: Sequence[int], n_classes: int, config: TrainConfig) -> An
         raise ModelError(f"the yamnet head takes {EMBEDDING_SIZE}-d embeddings, got input shape {tuple(input_shape)}")
     if n_classes < 2:
         raise ModelError(f"need at least 2 classes to train, got {n_classes}")
-    hidden = int(config.options.get("hidden", 256))
+    hidden = int(_option(config, "hidden"))
+    n_heads = int(_option(config, "heads"))
+    in_drop = float(_option(config, "input_dropout"))
+    if n_heads < 1 or hidden < 0 or not 0 <= in_drop < 1:
+        raise ParameterError(f"options: heads must be >= 1, hidden >= 0, input_dropout in [0, 1); got {n_heads}, {hidden}, {in_drop}")
     reg = keras.regularizers.l2(config.l2) if config.l2 else None
     inputs = keras.Input(shape=(EMBEDDING_SIZE,), name="embedding")
-    x = inputs
-    if hidden > 0:
-        x = layers.Dense(hidden, activation="relu", kernel_regularizer=reg, name="hidden")(x)
-    x = layers.Dropout(config.dropout, name="dropout")(x)
-    outputs = layers.Dense(n_classes, activation="softmax", kernel_regularizer=reg, name="probabilities")(x)
+    outs = []
+    for k in range(n_heads):
+        sfx = "" if n_heads == 1 else f"_{k}"
+        x = layers.Dropout(in_drop, name=f"input_dropout{sfx}")(inputs) if in_drop > 0 else inputs
+        if hidden > 0:
+            x = layers.Dense(hidden, activation="relu", kernel_regularizer=reg, name=f"hidden{sfx}")(x)
+        x = layers.Dropout(config.dropout, name=f"dropout{sfx}")(x)
+        name = "probabilities" if n_heads == 1 else f"probabilities{sfx}"
+        outs.append(layers.Dense(n_classes, activation="softmax", kernel_regularizer=reg, name=name)(x))
+    outputs = outs[0] if n_heads == 1 else layers.Average(name="probabilities")(outs)
     return keras.Model(inputs, outputs, name="yamnet_head")
 
 
@@ -501,8 +530,8 @@ def fit(model: Any, train_data: Any, val_data: Any, config: TrainConfig, callbac
     The training data (a keras PyDataset of ``config.batch_size``-frame batches) is gathered once
     into arrays and fitted with ``options["frame_batch_size"]`` frames per step (default 128: a
     clip gives about ten frames, so this is about a dozen clips per step), which makes an epoch
-    several times faster than 32-frame steps. Compiled as every family is (Adam, sparse categorical
-    cross-entropy, accuracy).
+    several times faster than 32-frame steps. Adam, cross-entropy with ``options["label_smoothing"]``
+    (one-hot targets when it is > 0), accuracy.
 
     Returns
     -------
@@ -514,12 +543,23 @@ def fit(model: Any, train_data: Any, val_data: Any, config: TrainConfig, callbac
     X = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
     w = np.concatenate([p[2] for p in parts]) if len(parts[0]) > 2 else None
-    batch = int(config.options.get("frame_batch_size", 128))
+    batch = int(_option(config, "frame_batch_size"))
     if batch < 1:
         raise ParameterError(f"frame_batch_size must be >= 1, got {batch}")
+    smoothing = float(_option(config, "label_smoothing"))
+    if not 0 <= smoothing < 1:
+        raise ParameterError(f"label_smoothing must be within [0, 1), got {smoothing}")
+    if smoothing > 0:
+        n_classes = int(model.output_shape[-1])
+        y = np.eye(n_classes, dtype=np.float32)[y]
+        if val_data is not None:
+            val_data = (val_data[0], np.eye(n_classes, dtype=np.float32)[np.asarray(val_data[1], dtype=np.int64)])
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy()
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
+        loss=loss,
         metrics=["accuracy"],
         jit_compile=False,
     )
