@@ -254,6 +254,18 @@ def test_ensemble_head_averages_differently_initialised_heads():
         yamnet.build((1024,), 4, TrainConfig(model="yamnet", options={"heads": 0}))
 
 
+def test_head_l2_family_default_and_overrides():
+    from soundkit.config import TrainConfig
+
+    def l2_of(config):
+        reg = yamnet.build((1024,), 3, config).get_layer("hidden").kernel_regularizer
+        return None if reg is None else float(reg.get_config()["l2"])
+
+    assert l2_of(TrainConfig(model="yamnet")) == pytest.approx(yamnet.HEAD_DEFAULTS["l2"])
+    assert l2_of(TrainConfig(model="yamnet", l2=1e-3)) == pytest.approx(1e-3)  # an explicit l2 wins
+    assert l2_of(TrainConfig(model="yamnet", options={"l2": 0})) is None
+
+
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 def test_fit_learns_separable_embeddings(smoothing):
     """A couple of epochs on two well-separated frame clouds: both losses train the head."""

@@ -468,8 +468,10 @@ def pool(E: np.ndarray) -> np.ndarray:
 # -- the model family ("embedding" kind) ----------------------------------------------------------
 
 #: The head's defaults, chosen by ESC-10's official 5-fold CV (see :func:`build`); each is an
-#: ``options`` key, so a run can change it.
+#: ``options`` key, so a run can change it. ``l2`` is the family's own default for ``TrainConfig.l2``:
+#: it applies while ``TrainConfig.l2`` keeps the shared (CNN) default.
 HEAD_DEFAULTS: dict[str, Any] = {
+    "l2": 3e-3,
     "hidden": 256,
     "heads": 1,
     "input_dropout": 0.0,
@@ -480,6 +482,23 @@ HEAD_DEFAULTS: dict[str, Any] = {
 
 def _option(config: TrainConfig, key: str) -> Any:
     return config.options.get(key, HEAD_DEFAULTS[key])
+
+
+def _l2(config: TrainConfig) -> float:
+    """``options["l2"]``, else ``config.l2`` where it was changed from the shared default, else the
+    family's default."""
+    import dataclasses
+
+    from soundkit.config import TrainConfig
+
+    if "l2" in config.options:
+        value = config.options["l2"]
+    else:
+        shared = {f.name: f.default for f in dataclasses.fields(TrainConfig)}["l2"]
+        value = HEAD_DEFAULTS["l2"] if config.l2 == shared else config.l2
+    if not isinstance(value, (int, float)) or value < 0:
+        raise ParameterError(f"l2 must be a number >= 0, got {value!r}")
+    return float(value)
 
 
 def build(input_shape: Sequence[int], n_classes: int, config: TrainConfig) -> Any:
@@ -494,8 +513,8 @@ def build(input_shape: Sequence[int], n_classes: int, config: TrainConfig) -> An
     input_shape : (1024,)
     n_classes : int
     config : TrainConfig
-        ``dropout``, ``l2``; ``options`` ``hidden`` (0 for a linear head), ``heads``,
-        ``input_dropout`` (defaults: :data:`HEAD_DEFAULTS`).
+        ``dropout``; ``l2`` (see :func:`_l2`); ``options`` ``hidden`` (0 for a linear head),
+        ``heads``, ``input_dropout`` (defaults: :data:`HEAD_DEFAULTS`).
     """
     import keras
     from keras import layers
@@ -509,7 +528,8 @@ def build(input_shape: Sequence[int], n_classes: int, config: TrainConfig) -> An
     in_drop = float(_option(config, "input_dropout"))
     if n_heads < 1 or hidden < 0 or not 0 <= in_drop < 1:
         raise ParameterError(f"options: heads must be >= 1, hidden >= 0, input_dropout in [0, 1); got {n_heads}, {hidden}, {in_drop}")
-    reg = keras.regularizers.l2(config.l2) if config.l2 else None
+    l2 = _l2(config)
+    reg = keras.regularizers.l2(l2) if l2 else None
     inputs = keras.Input(shape=(EMBEDDING_SIZE,), name="embedding")
     outs = []
     for k in range(n_heads):
