@@ -467,7 +467,11 @@ def pool(E: np.ndarray) -> np.ndarray:
 
 # -- the model family ("embedding" kind) ----------------------------------------------------------
 
-#: The head's defaults, chosen by ESC-10's official 5-fold CV (see :func:`build`); each is an
+#: The head's defaults, chosen by ESC-10's official 5-fold CV, seeds 0/1/2: l2 3e-3 with 256-frame
+#: steps gives 98.5/98.25/98.0 % (mean 98.25 %, about 10 s a fold on 2 shared cores) against
+#: 97.75 % (seed 0) for l2 1e-4 with 128-frame steps. Tried and not kept (seed 0): 5 averaged
+#: heads (98.0 % at l2 1e-4, twice as slow), 5 heads + input dropout 0.2 + label smoothing 0.1
+#: (97.5 %), input dropout 0.2 (97.75 %). Each is an
 #: ``options`` key, so a run can change it. ``l2`` is the family's own default for ``TrainConfig.l2``:
 #: it applies while ``TrainConfig.l2`` keeps the shared (CNN) default.
 HEAD_DEFAULTS: dict[str, Any] = {
@@ -476,7 +480,7 @@ HEAD_DEFAULTS: dict[str, Any] = {
     "heads": 1,
     "input_dropout": 0.0,
     "label_smoothing": 0.0,
-    "frame_batch_size": 128,
+    "frame_batch_size": 256,
 }
 
 
@@ -548,8 +552,8 @@ def fit(model: Any, train_data: Any, val_data: Any, config: TrainConfig, callbac
     """Train the head on frame embeddings with a frame-sized batch.
 
     The training data (a keras PyDataset of ``config.batch_size``-frame batches) is gathered once
-    into arrays and fitted with ``options["frame_batch_size"]`` frames per step (default 128: a
-    clip gives about ten frames, so this is about a dozen clips per step), which makes an epoch
+    into arrays and fitted with ``options["frame_batch_size"]`` frames per step (default 256: a
+    clip gives about ten frames, so this is about 25 clips per step), which makes an epoch
     several times faster than 32-frame steps. Adam, cross-entropy with ``options["label_smoothing"]``
     (one-hot targets when it is > 0), accuracy.
 
