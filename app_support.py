@@ -960,6 +960,7 @@ def launch_training(
     epochs: int,
     test_fold: str,
     augment: str,
+    limit_per_class: int | None = None,
     name: str = "",
 ) -> Path:
     """Start ``python -m soundkit train`` in the background; the run directory it will write.
@@ -982,6 +983,8 @@ def launch_training(
         args += ["--test-fold", test_fold]
     if augment and augment != "none":
         args += ["--augment", augment]
+    if limit_per_class:
+        args += ["--limit-per-class", str(limit_per_class)]
     run_dir = home() / "runs" / name
     jobs.start_training(home(), args, run_dir)
     return run_dir

@@ -55,13 +55,17 @@ epochs = c2.number_input(
 )
 folds = app.test_fold_choices()
 test_fold = c3.selectbox("Held-out test fold", list(folds), format_func=folds.get, key="train_test_fold")
-c4, c5 = st.columns([2, 1])
+c4, c5, c6 = st.columns([2, 1, 1])
 policies = app.policy_choices()
 policy = c4.selectbox(
     "Augmentation policy", list(policies), format_func=policies.get, key="train_augment",
     help="Augmented copies are made of the training clips only. Save your own on the Augment page.",
 )  # fmt: skip
-run_name = c5.text_input("Run name", key="train_run_name", placeholder=f"{family}-<time>")
+limit = c5.number_input(
+    "Clips per class (max)", 0, 100000, 0, key="train_limit",
+    help="0 uses every clip. A smaller number gives a quick first model on a big dataset.",
+)  # fmt: skip
+run_name = c6.text_input("Run name", key="train_run_name", placeholder=f"{family}-<time>")
 
 if st.button(
     "Start training", key="train_start", type="primary", icon=":material/play_arrow:", disabled=len(classes) < 2
@@ -74,6 +78,7 @@ if st.button(
             epochs=int(epochs),
             test_fold=test_fold,
             augment=policy,
+            limit_per_class=int(limit) or None,
             name=run_name,
         )
     st.session_state["train_run"] = str(run_dir)

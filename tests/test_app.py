@@ -504,6 +504,7 @@ def test_train_tiny_run_then_results_and_classify(populated):
     at = ok(open_page("train"))
     at.number_input(key="train_epochs").set_value(2)
     at.selectbox(key="train_test_fold").set_value("0")
+    at.number_input(key="train_limit").set_value(4)  # "low" has 5 clips, "high" 3
     at.text_input(key="train_run_name").input("app-tiny").run()
     click(at, "train_start")
     ok(at)
@@ -518,6 +519,8 @@ def test_train_tiny_run_then_results_and_classify(populated):
     status = _wait(run_dir)
     assert status["state"] == "done", status
     assert not (home / "runs" / "app-tiny-2" / "model.keras").exists()
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["n_train"] + meta["n_val"] == 4 + 3, meta  # at most 4 clips per class were used
     at.run()
     ok(at)
     assert "app-tiny" in texts(at.success)
