@@ -187,7 +187,7 @@ def _serving(run: Path) -> dict:
             t = time.perf_counter()
             r = subprocess.run([sys.executable, "-c", COLD, str(run), backend, str(clip)], capture_output=True, text=True, cwd=ROOT, check=True)
             wall = time.perf_counter() - t
-            first, peak, tf_loaded, _label = r.stdout.split()
+            first, peak, tf_loaded, _label = r.stdout.split(maxsplit=3)
             cold.append(wall)
             rss.append(float(peak))
         out[backend] = {
@@ -297,7 +297,7 @@ with sync_playwright() as pw:
         "--disable-background-networking", "--disable-component-update", "--no-first-run"])
     page = b.new_page()
     page.goto(url)
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.wait_for(timeout=60000)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.wait_for(state="attached", timeout=60000)
     after_load = rss()
     t = time.perf_counter()
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files([clip])
@@ -336,7 +336,9 @@ def app_memory() -> dict:
                 time.sleep(0.5)
         time.sleep(2)
         r = subprocess.run([sys.executable, "-c", APP_CLASSIFY, f"http://127.0.0.1:{port}/", str(proc.pid), str(esc10_clip())],
-                           capture_output=True, text=True, check=True)
+                           capture_output=True, text=True)
+        if r.returncode:
+            raise RuntimeError(f"browser session failed: {r.stderr[-2000:]}")
         idle, loaded, classified, seconds = map(float, r.stdout.split())
     finally:
         proc.terminate()
