@@ -154,7 +154,7 @@ def train_memory() -> dict:
 
 
 COLD = r"""
-import resource, sys, time
+import sys, time
 t0 = time.perf_counter()
 from soundkit import audio
 from soundkit.predict import Predictor
@@ -162,7 +162,9 @@ p = Predictor.load(sys.argv[1], backend=sys.argv[2])
 y, sr = audio.load(sys.argv[3])
 pred = p.predict(y, sr)
 dt = time.perf_counter() - t0
-print(dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "tensorflow" in sys.modules, pred.label)
+# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across fork+exec, so a child would report its parent's peak
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print(dt, hwm / 1024, "tensorflow" in sys.modules, pred.label)
 """
 
 

@@ -285,15 +285,36 @@ def _validate(path: Path) -> None:
     Embedder(path)
 
 
+#: (where was asked, env) -> (verified path, (size, mtime_ns)): verification runs once per file version
+_VERIFIED: dict[tuple, tuple[Path, tuple[int, int]]] = {}
+
+
 def model_path(path: str | os.PathLike | None = None, *, allow_download: bool = True) -> Path:
     """A verified YAMNet ``.tflite``: ``path``, $SOUNDKIT_WEIGHTS_DIR, the cache, or a download once.
+
+    The search and verification (checksum, test inference) run once per process for an unchanged
+    file, so serving does not repeat them on every prediction.
 
     Raises
     ------
     ModelError
         Missing (the message says where to put it) or corrupt.
     """
-    return weights.fetch(weights.YAMNET_TFLITE, path=path, allow_download=allow_download, validate=_validate)
+    key = (os.fspath(path) if path is not None else None,
+           *(os.environ.get(v) for v in ("SOUNDKIT_WEIGHTS_DIR", "SOUNDKIT_WEIGHTS_CACHE", "XDG_CACHE_HOME")))
+    hit = _VERIFIED.get(key)
+    if hit is not None:
+        found, stamp = hit
+        try:
+            st = found.stat()
+            if (st.st_size, st.st_mtime_ns) == stamp:
+                return found
+        except OSError:
+            pass
+    found = weights.fetch(weights.YAMNET_TFLITE, path=path, allow_download=allow_download, validate=_validate)
+    st = found.stat()
+    _VERIFIED[key] = (found, (st.st_size, st.st_mtime_ns))
+    return found
 
 
 @functools.lru_cache(maxsize=4)
