@@ -98,7 +98,10 @@ def render_markdown(results: dict) -> str:
         lines += _cv_table(r, "YAMNet head")
         lines += [f"Embedding extraction (LiteRT, decode + resample to 16 kHz included): "
                   f"{1000 * r['embedding_seconds_per_clip']:.0f} ms per 5 s clip; embeddings are cached, so only the "
-                  "first fold pays for them.", ""]
+                  "first fold pays for them.", "",
+                  "Seed spread (measured while tuning the head's defaults, same settings): seeds 0, 1, 2 gave 98.5%, "
+                  "98.25% and 98.0%, a mean of 98.25%; the 98.5% target holds for the default seed 0, not for every "
+                  "seed.", ""]
         slowest = max(r["fold_seconds"].values())
         targets.append(f"| YAMNet ESC-10 5-fold mean >= 98.5% | {_pct(r['mean_accuracy'])} | {_ok(r['mean_accuracy'] >= 0.985)} |")
         targets.append(f"| YAMNet each fold < 15 s incl. embeddings | slowest {slowest:.1f} s | {_ok(slowest < 15)} |")
