@@ -381,7 +381,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         P[i] = predictor.predict(y, sr, top_k=1, allow_silent=True).probabilities
         bars({"stage": "evaluate", "done": i + 1, "total": len(clips)})
     bars.close()
-    report = evaluation.evaluate(P, [known[c.label] for c in clips], labels=predictor.labels,
+    report = evaluation.Report.from_probabilities(P, [known[c.label] for c in clips], labels=predictor.labels,
                                  ids=[c.id for c in clips], paths=[str(c.path) for c in clips])
     if args.json:
         output_json(report.to_dict())

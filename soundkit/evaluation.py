@@ -15,7 +15,7 @@ import numpy as np
 
 from soundkit.errors import ParameterError
 
-__all__ = ["Report", "evaluate", "window_weights", "pool_windows"]
+__all__ = ["Report", "window_weights", "pool_windows"]
 
 _KEYS = (
     "accuracy",
@@ -187,19 +187,6 @@ class Report:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as exc:
             raise ParameterError(f"invalid report JSON: {exc.msg}") from None
-
-
-def evaluate(
-    probabilities: np.ndarray,
-    y_true: Sequence[int] | np.ndarray,
-    *,
-    labels: Sequence[str],
-    ids: Sequence[str] | None = None,
-    paths: Sequence[str] | None = None,
-    top_k: int = 3,
-) -> Report:
-    """Shorthand for :meth:`Report.from_probabilities`."""
-    return Report.from_probabilities(probabilities, y_true, labels=labels, ids=ids, paths=paths, top_k=top_k)
 
 
 def window_weights(W: np.ndarray, *, floor: float = -80.0, margin: float = 1.0) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from soundkit.errors import ParameterError
-from soundkit.evaluation import Report, evaluate, pool_windows, window_weights
+from soundkit.evaluation import Report, pool_windows, window_weights
 
 LABELS = ["cat", "dog", "owl"]
 
@@ -25,7 +25,7 @@ def report() -> Report:
     # predicted: cat cat dog dog owl owl
     y = [0, 0, 0, 1, 1, 2]
     P = _onehot([0, 0, 1, 1, 2, 2])
-    return evaluate(P, y, labels=LABELS, ids=[f"c{i}" for i in range(6)], paths=[f"/x/{i}.wav" for i in range(6)])
+    return Report.from_probabilities(P, y, labels=LABELS, ids=[f"c{i}" for i in range(6)], paths=[f"/x/{i}.wav" for i in range(6)])
 
 
 def test_hand_computed_metrics(report):
@@ -61,7 +61,7 @@ def test_json_round_trip_matches_schema(report):
 
 
 def test_class_absent_from_test_set_gets_zero_support():
-    r = evaluate(_onehot([0, 1]), [0, 1], labels=LABELS)
+    r = Report.from_probabilities(_onehot([0, 1]), [0, 1], labels=LABELS)
     assert r.support["owl"] == 0 and r.per_class_accuracy["owl"] == 0.0
     assert r.confusion_matrix[2] == [0, 0, 0]
     assert r.accuracy == 1.0 and r.misclassified == []
@@ -78,7 +78,7 @@ def test_class_absent_from_test_set_gets_zero_support():
 )
 def test_bad_inputs_raise_parameter_error(P, y, match):
     with pytest.raises(ParameterError, match=match):
-        evaluate(P, y, labels=LABELS)
+        Report.from_probabilities(P, y, labels=LABELS)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 
 from soundkit import plots
 from soundkit.errors import ParameterError
-from soundkit.evaluation import evaluate
+from soundkit.evaluation import Report
 from soundkit.features import log_mel
 
 LABELS = ["cat", "dog", "owl"]
@@ -18,7 +18,7 @@ LABELS = ["cat", "dog", "owl"]
 @pytest.fixture
 def report():
     P = np.eye(3)[[0, 0, 1, 1, 2, 0]]
-    return evaluate(P, [0, 0, 1, 2, 2, 2], labels=LABELS)
+    return Report.from_probabilities(P, [0, 0, 1, 2, 2, 2], labels=LABELS)
 
 
 def _png(fig, tmp_path, name):
@@ -73,7 +73,7 @@ def test_per_class_accuracy_one_and_two_reports(report, tmp_path):
     fig = plots.per_class_accuracy(report)
     widths = [p.get_width() for p in fig.axes[0].patches]
     assert widths == pytest.approx([report.per_class_accuracy[lab] for lab in LABELS])
-    other = evaluate(np.eye(3)[[0, 0, 1, 2, 2, 2]], [0, 0, 1, 2, 2, 2], labels=LABELS)
+    other = Report.from_probabilities(np.eye(3)[[0, 0, 1, 2, 2, 2]], [0, 0, 1, 2, 2, 2], labels=LABELS)
     both = plots.per_class_accuracy(report, other, names=("no aug", "aug"))
     assert len(both.axes[0].patches) == 6
     legend = [t.get_text() for t in both.axes[0].get_legend().get_texts()]

@@ -10,7 +10,7 @@ import pytest
 
 from soundkit.config import FeatureConfig, RunConfig, TrainConfig
 from soundkit.errors import ModelError
-from soundkit.evaluation import evaluate
+from soundkit.evaluation import Report
 from soundkit.runs import HISTORY_COLUMNS, Run, list_runs, save_run, write_atomic
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -28,7 +28,7 @@ def model():
 def _save(out, model, **kw):
     config = RunConfig(features=FeatureConfig(sr=16000, n_mels=32, fmax=8000, frames=16, window_hop=8),
                        train=TrainConfig(epochs=3, test_fold=1))
-    report = evaluate(np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]]), [0, 1, 1], labels=LABELS, ids=["a", "b", "c"])
+    report = Report.from_probabilities(np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]]), [0, 1, 1], labels=LABELS, ids=["a", "b", "c"])
     history = [{"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.2, "val_accuracy": 0.4},
                {"epoch": 2, "loss": 0.5, "accuracy": 0.75}]
     args = dict(model=model, config=config, labels=LABELS, report=report, history=history, meta={"n_train": 10})
