@@ -302,3 +302,29 @@ def test_train_and_serve_a_yamnet_run(weights_dir, class_folders, tmp_path):
     assert set(pred.labels) == {"high", "low", "noise"}
     assert pred.window_probabilities.shape[1] == 3 and len(pred.timeline) >= 1
     assert report is None or 0.0 <= report.accuracy <= 1.0
+
+
+def test_model_file_is_verified_once_per_unchanged_file(yamnet_path, tmp_path, monkeypatch):
+    """Serving must not re-run the checksum and test inference on every prediction, but a file that
+    changes on disk is verified again."""
+    wdir = tmp_path / "w"
+    wdir.mkdir()
+    local = wdir / "yamnet.tflite"
+    shutil.copy(yamnet_path, local)
+    monkeypatch.setenv("SOUNDKIT_WEIGHTS_DIR", str(wdir))
+    calls = []
+    real_fetch = weights.fetch
+
+    def counting_fetch(*args, **kwargs):
+        calls.append(1)
+        return real_fetch(*args, **kwargs)
+
+    monkeypatch.setattr(weights, "fetch", counting_fetch)
+    monkeypatch.setattr(yamnet, "_VERIFIED", {})
+    first = yamnet.model_path()
+    assert yamnet.model_path() == first and len(calls) == 1
+    os.utime(local, ns=(local.stat().st_atime_ns, local.stat().st_mtime_ns + 10**9))
+    assert yamnet.model_path() == first and len(calls) == 2
+    local.write_bytes(b"not a model")
+    with pytest.raises(ModelError):
+        yamnet.model_path(allow_download=False)
