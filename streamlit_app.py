@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-import app_support
+import soundkit_app
 
 HERE = Path(__file__).resolve().parent
 #: (page file, title, icon), in menu order; the first is the default page.
@@ -32,13 +32,13 @@ def navigation() -> st.navigation:
 def configure() -> None:
     """Page config and session state, once per script run."""
     st.set_page_config(page_title="soundkit", page_icon=":material/graphic_eq:", layout="wide")
-    app_support.init_state()
+    soundkit_app.init_state()
 
 
 def run() -> None:
     configure()
     page = navigation()
-    with app_support.navigation_scope():
+    with soundkit_app.navigation_scope():
         page.run()
 
 

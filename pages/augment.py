@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-import app_support as app
+import soundkit_app as app
+from soundkit_app import augment as ui
+from soundkit_app import rendering, training
 
 app.header("Augment", "Hear and see what each augmentation does before training with it.")
 augment = app.need("augment", "preview", "engine")
@@ -17,7 +19,7 @@ else:
         icon=":material/warning:",
     )
 
-picked = app.clip_input(key="aug")
+picked = ui.clip_input(key="aug")
 if picked is None:
     st.stop()
 data, name = picked
@@ -45,18 +47,18 @@ settings = {
     "seed": int(seed),
 }
 with app.show_errors():
-    y, sr = app.load_audio(data, name)
-    aug_wav, params = app.augmented(data, name, settings)
+    y, sr = rendering.load_audio(data, name)
+    aug_wav, params = ui.augmented(data, name, settings)
 
 left, right = st.columns(2)
 with left:
     st.markdown(f"**Original** · {len(y) / sr:.2f} s")
-    st.audio(data, format=app.audio_mime(name))
-    app.image(st, app.spectrogram_figure(data, name, None))
+    st.audio(data, format=rendering.audio_mime(name))
+    rendering.image(st, ui.spectrogram_figure(data, name, None))
 with right:
     st.markdown(f"**Augmented** · {params['seconds_out']:.2f} s · engine {params['engine']}")
     st.audio(aug_wav, format="audio/wav")
-    app.image(st, app.spectrogram_figure(aug_wav, "augmented.wav", None))
+    rendering.image(st, ui.spectrogram_figure(aug_wav, "augmented.wav", None))
 applied = ", ".join(t["type"] for t in params.get("transforms", [])) or "nothing (all settings neutral)"
 st.caption(f"Applied: {applied}.")
 
@@ -73,14 +75,14 @@ with s1, st.container(border=True):
     copies = p2.number_input("Copies per clip", 1, 16, 2, key="aug_copies")
     if st.button("Save policy", key="aug_save", icon=":material/save:", disabled=not policy_name.strip()):
         with app.show_errors(stop=False):
-            path = app.save_policy(app.policy_from_settings(settings, name=policy_name.strip(), copies=int(copies)))
+            path = training.save_policy(ui.policy_from_settings(settings, name=policy_name.strip(), copies=int(copies)))
             st.session_state["augment_policy"] = str(path)
             st.toast(f"Saved policy {path.stem}", icon=":material/check:")
 with s2, st.container(border=True):
     st.markdown("**Add augmented copy to the dataset**")
     st.caption("The copy keeps the original's label and source, so it always lands in the same fold.")
-    label = app.augmented_copy_label(key="aug_label")
+    label = ui.augmented_copy_label(key="aug_label")
     if st.button("Add copy", key="aug_add", icon=":material/add:"):
         with app.show_errors(stop=False):
-            rec = app.add_augmented_copy(aug_wav, name=name, original=data, label=label, params=params)
+            rec = ui.add_augmented_copy(aug_wav, name=name, original=data, label=label, params=params)
             st.toast(f"Added {rec.name}" + (f" as {rec.label}" if rec.label else ""), icon=":material/check:")

@@ -2,11 +2,13 @@
 
 import streamlit as st
 
-import app_support as app
+import soundkit_app as app
+from soundkit_app import classify as ui
+from soundkit_app import rendering
 
 app.header("Classify", "Upload or record a sound and see what a model hears in it.")
 
-models = app.model_choices()
+models = ui.model_choices()
 if not models:
     st.info("No model yet. Label some clips, then train one on the **Train** page.", icon=":material/info:")
     app.page_link(st, "train", label="Go to Train", icon=":material/model_training:")
@@ -27,13 +29,13 @@ if source == "Upload":
     files = st.file_uploader(
         "Audio clips (wav, flac, ogg, mp3)", type=app.AUDIO_TYPES, accept_multiple_files=True, key="classify_upload"
     )
-    clips = [app.uploaded_bytes(f) for f in files or []]
+    clips = [rendering.uploaded_bytes(f) for f in files or []]
 elif source == "Record":
     recording = st.audio_input("Record a sound", sample_rate=app.RECORD_SR, key="classify_record")
     if recording is not None:
-        clips = [(recording.getvalue(), app.recording_name())]
+        clips = [(recording.getvalue(), rendering.recording_name())]
 else:
-    picked = app.stored_clip_picker(key="classify_stored")
+    picked = ui.stored_clip_picker(key="classify_stored")
     if picked is not None:
         clips = [picked]
 
@@ -47,21 +49,21 @@ if len(clips) > MAX_CLIPS:
 for i, (data, name) in enumerate(clips[:MAX_CLIPS]):
     with st.container(border=True):
         with app.show_errors(stop=False):
-            y, sr = app.load_audio(data, name)
-            pred, window_s = app.classify(data, name, model_key)
+            y, sr = rendering.load_audio(data, name)
+            pred, window_s = ui.classify(data, name, model_key)
             label, prob = pred.top[0]
-            st.markdown(f"#### {app.safe_name(name)}")
+            st.markdown(f"#### {rendering.safe_name(name)}")
             st.markdown(f"Heard: **{label}** · {prob:.0%}")
             left, right = st.columns([2, 3])
             with left:
-                st.audio(data, format=app.audio_mime(name))
+                st.audio(data, format=rendering.audio_mime(name))
                 st.caption(f"{len(y) / sr:.1f} s")
                 st.bar_chart(
-                    app.top_table(pred), x="label", y="probability", horizontal=True, sort="-probability", height=220
+                    ui.top_table(pred), x="label", y="probability", horizontal=True, sort="-probability", height=220
                 )
             with right:
-                app.image(st, app.logmel_png(data, name, model_key))
+                rendering.image(st, ui.logmel_png(data, name, model_key))
             if len(pred.timeline) > 1:
                 st.caption(f"Top label per {window_s:.2f} s window")
-                st.vega_lite_chart(app.timeline_table(pred), app.TIMELINE_SPEC, width="stretch")
-            app.add_to_dataset(data, name, suggested=label, key=f"classify_add_{i}")
+                st.vega_lite_chart(ui.timeline_table(pred), ui.TIMELINE_SPEC, width="stretch")
+            ui.add_to_dataset(data, name, suggested=label, key=f"classify_add_{i}")

@@ -2,10 +2,12 @@
 
 import streamlit as st
 
-import app_support as app
+import soundkit_app as app
+from soundkit_app import label as ui
+from soundkit_app import rendering, resources
 
 app.header("Label", "Build the dataset: add clips, name the classes, label quickly.")
-store = app.store()
+store = resources.store()
 stats = store.stats()
 labels = store.labels()
 
@@ -39,32 +41,32 @@ with tab_add:
     files = st.file_uploader(
         "Clips or zips", type=[*app.AUDIO_TYPES, "zip"], accept_multiple_files=True, key=f"label_upload_{gen}"
     )
-    target = app.label_picker("Label for the uploaded clips", labels, key="label_upload_label", allow_none=True)
+    target = ui.label_picker("Label for the uploaded clips", labels, key="label_upload_label", allow_none=True)
     if st.button(
         "Add to dataset", key="label_upload_add", type="primary", disabled=not files, icon=":material/upload:"
     ):
         bar = st.progress(0.0, text="Adding clips...")
         with app.show_errors():
-            result = app.add_uploads(store, files, label=target, progress=app.progress_callback(bar))
+            result = ui.add_uploads(store, files, label=target, progress=ui.progress_callback(bar))
         bar.empty()
-        app.report_import(result)
+        ui.report_import(result)
         st.session_state["label_upload_gen"] = gen + 1
         app.changed()
 
     st.subheader("Record")
     rec_gen = st.session_state.setdefault("label_record_gen", 0)
     recording = st.audio_input("Record a clip", sample_rate=app.RECORD_SR, key=f"label_record_{rec_gen}")
-    rec_label = app.label_picker("Label for the recording", labels, key="label_record_label", allow_none=True)
+    rec_label = ui.label_picker("Label for the recording", labels, key="label_record_label", allow_none=True)
     if st.button("Add recording", key="label_record_add", disabled=recording is None, icon=":material/mic:"):
-        data, name = app.uploaded_bytes(recording)
+        data, name = rendering.uploaded_bytes(recording)
         with app.show_errors():
-            rec = store.add(data, name=app.recording_name(), label=rec_label, origin="record")
+            rec = store.add(data, name=rendering.recording_name(), label=rec_label, origin="record")
         st.toast(f"Added {rec.name}" + (f" as {rec.label}" if rec.label else ""), icon=":material/check:")
         st.session_state["label_record_gen"] = rec_gen + 1
         app.changed()
 
     st.subheader("Import a dataset")
-    app.dataset_import_section(store)
+    ui.dataset_import_section(store)
 
 # ---------------------------------------------------------------------------------------------- classes
 with tab_classes:
@@ -127,10 +129,10 @@ with tab_export:
         bar = st.progress(0.0, text="Writing the zip...")
         with app.show_errors(stop=False):
             st.session_state["label_export_path"] = str(
-                app.export_dataset(store, include_unlabelled=with_unlabelled, progress=app.progress_callback(bar))
+                ui.export_dataset(store, include_unlabelled=with_unlabelled, progress=ui.progress_callback(bar))
             )
         bar.empty()
-    ready = app.export_ready(st.session_state.get("label_export_path"))
+    ready = ui.export_ready(st.session_state.get("label_export_path"))
     if ready is not None:
         st.download_button(
             f"Download {ready.name} ({ready.stat().st_size / 1e6:.1f} MB)",
@@ -156,7 +158,7 @@ with tab_clips:
     sources = f3.text_input("Source (exact)", key="label_source", placeholder="recording id")
     orders = {"Oldest first": "created", "Name": "name", "Label": "label", "Least confident suggestion": "uncertainty"}
     order = f4.selectbox("Sort by", list(orders), key="label_order", help="Suggestions come from the model below.")
-    query = app.clip_query(shown, search=search, source=sources.strip() or None)
+    query = ui.clip_query(shown, search=search, source=sources.strip() or None)
     total = store.count(**query)
     page_size = 25
     n_pages = max(1, -(-total // page_size))
@@ -165,7 +167,7 @@ with tab_clips:
     if not records:
         st.info("No clips match these filters.", icon=":material/filter_alt_off:")
     else:
-        table = app.clip_table(records)
+        table = ui.clip_table(records)
         event = st.dataframe(
             table,
             # a new key (fresh selection) whenever the rows change: after an action, a stale selection
@@ -174,7 +176,7 @@ with tab_clips:
             on_select="rerun",
             selection_mode="multi-row",
             hide_index=True,
-            column_config=app.CLIP_COLUMNS,
+            column_config=ui.CLIP_COLUMNS,
             row_height=48,
         )
         chosen = [records[i] for i in event.selection.rows]
@@ -221,10 +223,10 @@ with tab_clips:
                 p1.markdown(f"**{r.name}** · {r.label or 'unlabelled'}")
                 if r.pred_label:
                     p1.caption(f"model suggests {r.pred_label} ({r.pred_confidence or 0:.0%})")
-                app.play(p1, r.path)
-                p2.image(app.spectrogram_thumb(str(r.path), r.hash, large=True), width="stretch")
+                rendering.play(p1, r.path)
+                p2.image(ui.spectrogram_thumb(str(r.path), r.hash, large=True), width="stretch")
         if len(chosen) > 4:
             st.caption(f"Players shown for the first 4 of {len(chosen)} selected clips.")
 
     with st.expander("Model suggestions for unlabelled clips", icon=":material/auto_awesome:"):
-        app.suggestions_section(store)
+        ui.suggestions_section(store)

@@ -3,11 +3,13 @@
 import pandas as pd
 import streamlit as st
 
-import app_support as app
+import soundkit_app as app
+from soundkit_app import rendering, resources
+from soundkit_app import runs as ui
 
 app.header("Results", "How well each trained model does, class by class, on clips it never saw in training.")
 
-runs = app.list_runs()
+runs = resources.list_runs()
 if not runs:
     st.info("No finished runs yet. Train a model on the **Train** page.", icon=":material/info:")
     app.page_link(st, "train", label="Go to Train", icon=":material/model_training:")
@@ -15,15 +17,15 @@ if not runs:
 
 by_path = {str(r.path): r for r in runs}
 path = st.selectbox(
-    "Run", list(by_path), format_func=lambda p: app.run_title(by_path[p]), key="results_run", help="Newest first."
+    "Run", list(by_path), format_func=lambda p: resources.run_title(by_path[p]), key="results_run", help="Newest first."
 )
 run = by_path[path]
-info = app.run_info(run)
+info = resources.run_info(run)
 if "error" in info:
     st.error(info["error"], icon=":material/error:")
     st.stop()
 with app.show_errors():
-    report = app.run_report(run)
+    report = ui.run_report(run)
 if report is None:
     st.info("This run has no evaluation report (it was trained without held-out clips).", icon=":material/info:")
     st.stop()
@@ -33,7 +35,7 @@ c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric("Accuracy", f"{report.accuracy:.1%}", border=True)
 c2.metric("Test clips", report.n_test, border=True)
 c3.metric("Model", info.get("family", "?"), border=True)
-c4.metric("Augmentation", app.policy_name(info.get("augment")), border=True)
+c4.metric("Augmentation", ui.policy_name(info.get("augment")), border=True)
 c5.metric("Test fold", "validation" if info.get("test_fold") is None else info["test_fold"], border=True)
 st.caption(
     f"Created {info['created']} · {len(report.labels)} classes · trained on {meta.get('n_train', '?')} clips"
@@ -46,7 +48,7 @@ tab_class, tab_cm, tab_wrong, tab_curves, tab_compare = st.tabs(
 )
 
 with tab_class:
-    table = app.metrics_table(report)
+    table = ui.metrics_table(report)
     left, right = st.columns([3, 2])
     with left:
         st.subheader("Per-class accuracy")
@@ -75,7 +77,7 @@ with tab_cm:
     else:
         normalize = st.toggle("Show fractions of each true class", value=False, key="results_cm_normalize")
         cm_col, _ = st.columns([3, 2] if len(report.labels) <= 12 else [1, 0.001])
-        cm_col.image(app.confusion_png(path, app.run_stamp(run), normalize), width="stretch")
+        cm_col.image(ui.confusion_png(path, ui.run_stamp(run), normalize), width="stretch")
         cm_col.caption("Rows: true class. Columns: predicted class.")
 
 with tab_wrong:
@@ -87,7 +89,7 @@ with tab_wrong:
             f"{len(wrong)} of {report.n_test} test clips were misclassified. Listen, and fix a wrong label in one click "
             "(the next training run uses it)."
         )
-        store = app.store_or_none()
+        store = resources.store_or_none()
         limit = len(wrong)
         if len(wrong) > 10:
             limit = st.slider("Show", 10, len(wrong), min(20, len(wrong)), step=5, key="results_wrong_limit")
@@ -97,24 +99,24 @@ with tab_wrong:
                 top = ", ".join(f"{t['label']} {t['probability']:.0%}" for t in item.get("top", [])[:3])
                 a.markdown(f"**{item['true']}** heard as **{item['predicted']}**")
                 a.caption(top)
-                audio_bytes = app.clip_bytes(item, store)
+                audio_bytes = ui.clip_bytes(item, store)
                 if audio_bytes is not None:
                     b.audio(audio_bytes)
                 else:
                     b.caption("audio not found")
                 clip_id = item.get("id")
-                if store is not None and app.store_has(store, clip_id):
+                if store is not None and ui.store_has(store, clip_id):
                     if c.button(
                         f"Relabel as {item['predicted']}", key=f"results_relabel_{path}_{i}", icon=":material/edit:"
                     ):
                         with app.show_errors(stop=False):
-                            app.relabel(store, [clip_id], item["predicted"])
+                            ui.relabel(store, [clip_id], item["predicted"])
                             st.toast(f"Relabelled as {item['predicted']}", icon=":material/check:")
                 else:
                     c.caption("not in the label store")
 
 with tab_curves:
-    history = app.run_history(run)
+    history = ui.run_history(run)
     if not history:
         st.info("No training history recorded for this run.", icon=":material/info:")
     else:
@@ -134,18 +136,17 @@ with tab_compare:
         )
     else:
         other_path = st.selectbox(
-            "Compare with", others, format_func=lambda p: app.run_title(by_path[p]), key="results_compare_run"
+            "Compare with", others, format_func=lambda p: resources.run_title(by_path[p]), key="results_compare_run"
         )
         with app.show_errors(stop=False):
-            other = app.run_report(by_path[other_path])
+            other = ui.run_report(by_path[other_path])
             if other is None:
                 st.info("That run has no evaluation report.", icon=":material/info:")
             else:
-                name_a = f"{run.name} ({app.policy_name(info.get('augment'))})"
-                name_b = (
-                    f"{by_path[other_path].name} ({app.policy_name(app.run_info(by_path[other_path]).get('augment'))})"
-                )
-                cmp = app.compare_reports(report, other, name_a=name_a, name_b=name_b)
+                name_a = f"{run.name} ({ui.policy_name(info.get('augment'))})"
+                other_info = resources.run_info(by_path[other_path])
+                name_b = f"{by_path[other_path].name} ({ui.policy_name(other_info.get('augment'))})"
+                cmp = ui.compare_reports(report, other, name_a=name_a, name_b=name_b)
                 st.caption(
                     f"Per-class accuracy of **{name_a}** minus **{name_b}**: positive bars are classes the selected run "
                     "gets right more often."
@@ -154,7 +155,7 @@ with tab_compare:
                 left.bar_chart(
                     cmp, x="class", y="difference", horizontal=True, sort="-difference", height=max(240, 28 * len(cmp))
                 )
-                app.image(right, app.compare_png(path, other_path, name_a, name_b))
+                rendering.image(right, ui.compare_png(path, other_path, name_a, name_b))
                 st.dataframe(cmp, hide_index=True, key="results_compare_table")
 
 st.divider()

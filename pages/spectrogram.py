@@ -2,11 +2,13 @@
 
 import streamlit as st
 
-import app_support as app
+import soundkit_app as app
+from soundkit_app import augment as ui
+from soundkit_app import rendering
 
 app.header("Spectrogram", "Look at a clip the way the model does: a log-mel spectrogram, in dB.")
 
-picked = app.clip_input(key="spec")
+picked = ui.clip_input(key="spec")
 if picked is None:
     st.stop()
 data, name = picked
@@ -24,16 +26,16 @@ with st.sidebar:
         st.rerun()
 
 with app.show_errors():
-    features = app.feature_config(n_mels=n_mels, n_fft=n_fft, hop_length=hop, fmax=float(fmax))
-    y, sr = app.load_audio(data, name)
-    png = app.spectrogram_figure(data, name, features.to_json())
+    features = ui.feature_config(n_mels=n_mels, n_fft=n_fft, hop_length=hop, fmax=float(fmax))
+    y, sr = rendering.load_audio(data, name)
+    png = ui.spectrogram_figure(data, name, features.to_json())
 
-st.markdown(f"#### {app.safe_name(name)}")
-st.audio(data, format=app.audio_mime(name))
+st.markdown(f"#### {rendering.safe_name(name)}")
+st.audio(data, format=rendering.audio_mime(name))
 frames = 1 + len(y) // features.hop_length
 st.caption(
     f"{len(y) / sr:.2f} s at {sr} Hz · {features.n_mels} bands × {frames} frames "
     f"({features.hop_length / sr * 1000:.1f} ms per frame) · a model window of {features.frames} frames covers "
     f"{features.window_seconds:.2f} s"
 )
-app.image(st, png)
+rendering.image(st, png)

@@ -2,25 +2,27 @@
 
 import streamlit as st
 
-import app_support as app
+import soundkit_app as app
+from soundkit_app import resources
+from soundkit_app import training as ui
 
 app.header("Train", "Train a classifier on the labelled clips. Training runs in the background: switch pages freely.")
 jobs = app.need("jobs", "start_training", "read_status", "cancel")
 
 # ------------------------------------------------------------------------------------------- current job
-job_dir = app.current_job_dir()
+job_dir = ui.current_job_dir()
 if job_dir is not None:
     status = jobs.read_status(job_dir)
     if status is not None and status.get("state") == "running":
-        app.job_panel_live(str(job_dir))
+        ui.job_panel_live(str(job_dir))
     elif status is not None:
-        app.job_panel_final(str(job_dir), status)
+        ui.job_panel_final(str(job_dir), status)
 
 # ------------------------------------------------------------------------------------------- new run
 st.subheader("New run")
 source = st.radio("Data", ["The label store", "A dataset folder on this server"], horizontal=True, key="train_source")
 if source == "The label store":
-    store = app.store()
+    store = resources.store()
     counts = {k: v for k, v in store.labels().items() if v > 0}
     dataset_arg = str(app.home())
     if len(counts) < 2:
@@ -36,7 +38,7 @@ else:
         st.caption("A folder with one sub-folder per class, an ESC-50 release, or a soundkit data directory.")
         st.stop()
     with app.show_errors():
-        counts = app.folder_counts(folder.strip())
+        counts = ui.folder_counts(folder.strip())
     dataset_arg = folder.strip()
 
 classes = st.multiselect(
@@ -48,15 +50,15 @@ classes = st.multiselect(
     help="Clips per class in brackets. Training needs at least two.",
 )
 c1, c2, c3 = st.columns(3)
-families = app.model_families()
+families = ui.model_families()
 family = c1.selectbox("Model family", list(families), format_func=families.get, key="train_model")
 epochs = c2.number_input(
-    "Epochs", 1, 500, app.default_epochs(), key="train_epochs", help="At most; training keeps the best epoch."
+    "Epochs", 1, 500, ui.default_epochs(), key="train_epochs", help="At most; training keeps the best epoch."
 )
-folds = app.test_fold_choices()
+folds = ui.test_fold_choices()
 test_fold = c3.selectbox("Held-out test fold", list(folds), format_func=folds.get, key="train_test_fold")
 c4, c5, c6 = st.columns([2, 1, 1])
-policies = app.policy_choices()
+policies = ui.policy_choices()
 policy = c4.selectbox(
     "Augmentation policy", list(policies), format_func=policies.get, key="train_augment",
     help="Augmented copies are made of the training clips only. Save your own on the Augment page.",
@@ -71,7 +73,7 @@ if st.button(
     "Start training", key="train_start", type="primary", icon=":material/play_arrow:", disabled=len(classes) < 2
 ):
     with app.show_errors():
-        run_dir = app.launch_training(
+        run_dir = ui.launch_training(
             dataset_arg,
             classes=classes if len(classes) < len(counts) else None,
             model=family,

@@ -18,6 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "soundkit"
 PAGES = ROOT / "pages"
+APP = ROOT / "soundkit_app"  # the Streamlit glue shared by the pages
 
 #: Modules that must be importable without TensorFlow, Keras or Streamlit.
 LIGHT = ["soundkit", "soundkit.errors", "soundkit.config", "soundkit.audio", "soundkit.features",
@@ -81,8 +82,8 @@ def _sources(folder: Path) -> list[Path]:
 
 def test_library_never_imports_streamlit():
     bad = [f"{p.relative_to(ROOT)}:{line}" for p in _sources(PACKAGE)
-           for mod, line, _ in _imports(p) if _root(mod) == "streamlit"]
-    assert bad == [], f"soundkit must not import streamlit: {bad}"
+           for mod, line, _ in _imports(p) if _root(mod) in ("streamlit", "soundkit_app")]
+    assert bad == [], f"soundkit must not import streamlit or the app's glue (soundkit_app): {bad}"
 
 
 def test_tensorflow_only_lazily_and_only_where_allowed():
@@ -103,10 +104,34 @@ def test_tensorflow_only_lazily_and_only_where_allowed():
 def test_pages_never_import_tensorflow_or_librosa():
     if not PAGES.is_dir():
         pytest.skip("no pages/ folder")
-    files = _sources(PAGES) + [p for p in (ROOT / "streamlit_app.py", ROOT / "app_support.py") if p.exists()]
+    files = _sources(PAGES) + [p for p in (ROOT / "streamlit_app.py",) if p.exists()]
+    if APP.is_dir():
+        files += _sources(APP)
     bad = [f"{p.relative_to(ROOT)}:{line} {mod}" for p in files
            for mod, line, _ in _imports(p) if _root(mod) in ("tensorflow", "keras", "librosa")]
     assert bad == [], f"pages must not import tensorflow or librosa: {bad}"
+
+
+def test_app_modules_import_alone_without_tensorflow_or_librosa():
+    """Each soundkit_app module imports first in a fresh interpreter (no import cycle between them) and
+    loads neither TensorFlow nor librosa (the pages import them on every script run)."""
+    if not APP.is_dir():
+        pytest.skip("no soundkit_app/ package")
+    modules = ["soundkit_app"] + [f"soundkit_app.{p.stem}" for p in sorted(APP.glob("*.py")) if p.stem != "__init__"]
+    assert len(modules) > 1, modules
+    code = (
+        "import importlib, json, sys\n"
+        f"for m in {modules!r}:\n"
+        "    for k in [k for k in sys.modules if k == 'soundkit_app' or k.startswith('soundkit_app.')]:\n"
+        "        del sys.modules[k]\n"
+        "    importlib.import_module(m)\n"
+        "heavy = ('tensorflow', 'keras', 'librosa')\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)[:5]))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads(res.stdout.strip().splitlines()[-1]) == []
 
 
 def test_checker_sees_nested_imports(tmp_path):

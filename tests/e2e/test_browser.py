@@ -96,7 +96,7 @@ def esc10(esc10_dir) -> dict[str, list[Path]]:
 
 def test_every_page_loads_with_empty_data(app_url, page, shot):
     # Runs first on a fresh server: a deep link must get the app's navigation, not Streamlit's
-    # legacy pages/ mode (see app_support._ensure_navigation).
+    # legacy pages/ mode (see soundkit_app._ensure_navigation).
     for name in ["label", *[p for p in PAGES if p != "label"]]:
         goto(page, f"{app_url}/{url_path(name)}")
         page.get_by_role("heading", name=name.capitalize()).first.wait_for()

@@ -1,0 +1,274 @@
+"""Label page helpers: label pickers, uploads, the clip table, import, export and model suggestions."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from soundkit.errors import SoundkitError
+from soundkit_app import home, show_errors
+from soundkit_app.rendering import safe_name
+from soundkit_app.resources import list_runs, predictor, run_title
+
+log = logging.getLogger(__name__)
+
+
+def label_picker(label: str, labels: Any, *, key: str, allow_none: bool = True) -> str | None:
+    """A selectbox of existing classes that also accepts a new name; None means "unlabelled"."""
+    choice = st.selectbox(
+        label,
+        list(labels),
+        index=None,
+        key=key,
+        placeholder="Unlabelled (pick or type a class)" if allow_none else "Pick or type a class",
+        accept_new_options=True,
+    )
+    return choice.strip() if isinstance(choice, str) and choice.strip() else None
+
+
+def progress_callback(bar: Any) -> Any:
+    """A soundkit progress callback ({"done", "total", "message"}) that moves an st.progress bar."""
+
+    def update(event: dict) -> None:
+        total = max(int(event.get("total") or 0), 1)
+        done = min(int(event.get("done") or 0), total)
+        text = f"{done}/{total} · {event.get('message') or event.get('stage', '')}"
+        bar.progress(done / total, text=text[:120])
+
+    return update
+
+
+def add_uploads(store: Any, files: list[Any], *, label: str | None, progress: Any = None) -> Any:
+    """Add uploaded audio files (with ``label``) and zips (labels from their folders) to the store."""
+    from soundkit.store import ImportResult
+
+    total = ImportResult()
+    audio_items = [
+        {"data": f.getvalue(), "name": safe_name(f.name), "label": label, "origin": "upload"}
+        for f in files
+        if not f.name.lower().endswith(".zip")
+    ]
+    if audio_items:
+        _merge_result(total, store.add_many(audio_items, progress=progress))
+    for f in files:
+        if f.name.lower().endswith(".zip"):
+            _merge_result(total, store.import_zip(f.getvalue(), progress=progress))
+    return total
+
+
+def _merge_result(into: Any, other: Any) -> None:
+    into.added += other.added
+    into.duplicates += other.duplicates
+    into.errors.extend(other.errors)
+    into.skipped.extend(other.skipped)
+    into.records.extend(other.records)
+
+
+def report_import(result: Any) -> None:
+    """Toast the outcome of an import; list per-file problems (they never stop the import)."""
+    msg = f"Added {result.added} clip(s)"
+    if result.duplicates:
+        msg += f", {result.duplicates} already there"
+    st.toast(msg, icon=":material/check:")
+    if result.errors:
+        st.session_state["label_import_errors"] = [f"{n}: {m}" for n, m in result.errors]
+    else:
+        st.session_state.pop("label_import_errors", None)
+
+
+def clip_query(shown: str, *, search: str = "", source: str | None = None) -> dict[str, Any]:
+    """Store.clips/count keyword arguments for the Label page's filters."""
+    query: dict[str, Any] = {"search": search.strip() or None, "source": source}
+    if shown == "Unlabelled":
+        query["unlabelled"] = True
+    elif shown != "All clips":
+        query["label"] = shown
+    return query
+
+
+CLIP_COLUMNS = {
+    "spectrogram": st.column_config.ImageColumn("Spectrogram", width="small"),
+    "id": st.column_config.NumberColumn("id", width="small", format="%d"),
+    "name": st.column_config.TextColumn("Name"),
+    "label": st.column_config.TextColumn("Label"),
+    "suggestion": st.column_config.TextColumn("Suggestion", help="The model's top label (see Model suggestions)"),
+    "confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="%.2f"),
+    "seconds": st.column_config.NumberColumn("Seconds", format="%.1f", width="small"),
+    "source": st.column_config.TextColumn("Source"),
+    "origin": st.column_config.TextColumn("Origin"),
+    "fold": st.column_config.NumberColumn("Fold", width="small"),
+}
+
+
+def clip_table(records: list[Any]) -> Any:
+    """DataFrame for the clip table (spectrogram thumbnails as PNG data URIs)."""
+    import pandas as pd
+
+    table = pd.DataFrame(
+        [
+            {
+                "spectrogram": spectrogram_thumb_uri(str(r.path), r.hash),
+                "id": r.id,
+                "name": r.name,
+                "label": r.label or "",
+                "suggestion": r.pred_label or "",
+                "confidence": r.pred_confidence,
+                "seconds": r.seconds,
+                "source": r.source or "",
+                "origin": r.origin,
+                "fold": r.fold,
+            }
+            for r in records
+        ]
+    )
+    table["fold"] = table["fold"].astype("Int64")  # blank, not "None", where a clip has no fold
+    table["confidence"] = table["confidence"].astype("Float64")
+    return table
+
+
+def _thumb_png(path: str, *, width: int, height: int) -> bytes:
+    """A small log-mel image of a clip: magma colours, low frequencies at the bottom, no axes."""
+    import numpy as np
+    from matplotlib import colormaps
+    from PIL import Image
+
+    from soundkit import audio, features
+
+    y, sr = audio.load(path, sr=22050, max_seconds=60)
+    S = features.log_mel(y, sr=sr, n_fft=1024, hop_length=256, n_mels=64, top_db=80.0)
+    rgb = (colormaps["magma"]((S[::-1] + 80.0) / 80.0)[..., :3] * 255).astype(np.uint8)
+    img = Image.fromarray(rgb).resize((width, height), Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def spectrogram_thumb_uri(path: str, digest: str) -> str | None:
+    """Data URI of a clip's thumbnail (cached by content hash); None when the audio is unreadable."""
+    import base64
+
+    try:
+        png = _thumb_png(path, width=160, height=48)
+    except SoundkitError:
+        return None
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def spectrogram_thumb(path: str, digest: str, *, large: bool = False) -> bytes:
+    """PNG of a clip's log-mel (a plain image; see the Spectrogram page for axes)."""
+    return _thumb_png(path, width=640 if large else 160, height=200 if large else 48)
+
+
+def export_dataset(store: Any, *, include_unlabelled: bool, progress: Any = None) -> Path:
+    """Write the store's export zip into cache/export (replacing earlier exports) and return it."""
+    import time
+
+    out_dir = home() / "cache" / "export"
+    for old in out_dir.glob("soundkit-dataset-*.zip"):
+        old.unlink(missing_ok=True)
+    dest = out_dir / time.strftime("soundkit-dataset-%Y%m%d-%H%M%S.zip")
+    return store.export_zip(dest, include_unlabelled=include_unlabelled, progress=progress)
+
+
+def export_ready(path: str | None) -> Path | None:
+    """The prepared export zip, when it still exists."""
+    if not path:
+        return None
+    p = Path(path)
+    return p if p.is_file() else None
+
+
+def suggest_labels(store: Any, run: Any, *, progress: Any = None, limit: int | None = None) -> int:
+    """Predict every unlabelled clip with ``run`` and store the top label and its probability."""
+    pred = predictor(run.path)
+    records = store.clips(unlabelled=True, limit=limit)
+    items = []
+    for i, r in enumerate(records, 1):
+        try:
+            p = pred.predict_file(r.path, top_k=1)
+        except SoundkitError as exc:
+            log.warning("no suggestion for clip %s: %s", r.id, exc)
+            continue
+        label, prob = p.top[0]
+        items.append((r.id, label, min(max(float(prob), 0.0), 1.0)))
+        if progress:
+            progress({"stage": "predict", "done": i, "total": len(records), "message": r.name})
+    return store.set_predictions(items, run=run.name) if items else 0
+
+
+def suggestions_section(store: Any) -> None:
+    """Label page: let a trained model suggest labels for the unlabelled clips."""
+    runs = list_runs()
+    n = store.count(unlabelled=True)
+    if not runs:
+        st.caption("Train a model first; it will then suggest labels for unlabelled clips, least confident first.")
+        return
+    if n == 0:
+        st.caption("Every clip is labelled.")
+        return
+    by_path = {str(r.path): r for r in runs}
+    chosen = st.selectbox("Model", list(by_path), format_func=lambda p: run_title(by_path[p]), key="label_suggest_run")
+    st.caption(
+        f"Predicts the {n} unlabelled clip(s) and stores the top label and its probability. Then sort by "
+        "**Least confident suggestion** and accept or correct the suggestions."
+    )
+    if st.button(f"Suggest labels for {n} clip(s)", key="label_suggest", icon=":material/auto_awesome:"):
+        bar = st.progress(0.0, text="Classifying...")
+        with show_errors(stop=False):
+            done = suggest_labels(store, by_path[chosen], progress=progress_callback(bar))
+            st.toast(f"{done} suggestion(s) stored", icon=":material/check:")
+        bar.empty()
+        st.rerun()
+
+
+def dataset_import_section(store: Any) -> None:
+    """Label page: import ESC-10 / ESC-50 (download when soundkit can, or from a folder on the server)."""
+    datasets = importlib.import_module("soundkit.datasets")
+    download = getattr(datasets, "download", None)
+    errors = st.session_state.get("label_import_errors")
+    if errors:
+        with st.expander(f"{len(errors)} file(s) could not be added", icon=":material/warning:"):
+            st.code("\n".join(errors[:200]), language=None)
+    if download is not None:
+        d1, d2 = st.columns([3, 1], vertical_alignment="bottom")
+        which = d1.selectbox(
+            "Download",
+            ["ESC-10", "ESC-50"],
+            key="label_download_which",
+            help="ESC-10: 400 clips, 10 classes (about 40 MB, CC BY). ESC-50: 2000 clips, 50 classes (about 600 MB, CC BY-NC).",
+        )
+        if d2.button("Download and import", key="label_download", icon=":material/cloud_download:", width="stretch"):
+            bar = st.progress(0.0, text=f"Downloading {which}...")
+            with show_errors(stop=False):
+                root = download(which.lower().replace("-", ""), progress=progress_callback(bar))
+                ds = datasets.load(root, esc10=which == "ESC-10")
+                report_import(store.import_dataset(ds, progress=progress_callback(bar)))
+                st.rerun()
+            bar.empty()
+    f1, f2 = st.columns([3, 1], vertical_alignment="bottom")
+    folder = f1.text_input(
+        "Or a dataset folder on this server",
+        key="label_import_folder",
+        placeholder="/data/ESC-10 (folder per class, or an ESC-50 release)",
+    )
+    esc10 = st.checkbox("ESC-50 release: keep only the ESC-10 subset", key="label_import_esc10")
+    if f2.button(
+        "Import folder",
+        key="label_import",
+        disabled=not folder.strip(),
+        icon=":material/drive_folder_upload:",
+        width="stretch",
+    ):
+        bar = st.progress(0.0, text="Importing...")
+        with show_errors(stop=False):
+            ds = datasets.load(folder.strip(), esc10=esc10)
+            report_import(store.import_dataset(ds, progress=progress_callback(bar)))
+            st.rerun()
+        bar.empty()

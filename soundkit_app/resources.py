@@ -1,0 +1,99 @@
+"""Cached resources: the label store, predictors of trained runs, run summaries for menus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from soundkit.errors import SoundkitError
+from soundkit_app import home, need, optional, show_errors
+
+
+@st.cache_resource(show_spinner=False)
+def _store(home_dir: str) -> Any:
+    from soundkit.store import Store
+
+    return Store(Path(home_dir))
+
+
+def store() -> Any:
+    """The label store of the current data directory (one per process and directory)."""
+    need("store", "Store")
+    with show_errors():
+        return _store(str(home()))
+
+
+def store_or_none() -> Any | None:
+    """The store, or None when the store module has not landed (for optional widgets)."""
+    if optional("store") is None:
+        return None
+    try:
+        return _store(str(home()))
+    except SoundkitError:
+        return None
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _predictor(run_dir: str, stamp: float) -> Any:
+    from soundkit.predict import Predictor
+
+    return Predictor.load(run_dir)
+
+
+def predictor(run_dir: str | Path) -> Any:
+    """A cached Predictor for a run directory (reloaded when its model files change)."""
+    need("predict", "Predictor")
+    run_dir = Path(run_dir)
+    stamp = max((p.stat().st_mtime for p in run_dir.glob("model.*")), default=0.0)
+    with show_errors():
+        return _predictor(str(run_dir), stamp)
+
+
+def list_runs(*, complete_only: bool = True) -> list[Any]:
+    """Run directories (soundkit.runs.Run), newest first; [] when none or when runs.py is missing."""
+    runs = optional("runs")
+    if runs is None:
+        return []
+    return runs.list_runs(home() / "runs", complete_only=complete_only)
+
+
+def _stamp(path: Path) -> float:
+    """Latest modification time of a run's small files (cache key that changes when they do)."""
+    names = ("config.json", "labels.json", "report.json", "meta.json", "history.csv", "model.keras")
+    return max((p.stat().st_mtime for n in names if (p := path / n).exists()), default=0.0)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _run_info(path: str, stamp: float) -> dict[str, Any]:
+    from soundkit.runs import Run
+
+    run = Run(Path(path))
+    info: dict[str, Any] = {"name": run.name, "path": path, "created": run.created}
+    try:
+        cfg = run.load_config()
+        info.update(
+            family=cfg.train.model, epochs=cfg.train.epochs, augment=cfg.train.augment, test_fold=cfg.train.test_fold
+        )
+        info["labels"] = run.load_labels()
+        report = run.load_report()
+        info["accuracy"] = None if report is None else report.accuracy
+        info["meta"] = run.load_meta()
+    except SoundkitError as exc:
+        info["error"] = str(exc)
+    return info
+
+
+def run_info(run: Any) -> dict[str, Any]:
+    """Summary of a run for menus and headers: name, created, family, epochs, augment, labels, accuracy."""
+    return _run_info(str(run.path), _stamp(run.path))
+
+
+def run_title(run: Any) -> str:
+    """One line naming a run in menus: name, family, accuracy."""
+    info = run_info(run)
+    parts = [info["name"], info.get("family", "?")]
+    if info.get("accuracy") is not None:
+        parts.append(f"{info['accuracy']:.0%}")
+    return " · ".join(parts)

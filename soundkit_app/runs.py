@@ -1,0 +1,141 @@
+"""Results page helpers: run reports and histories, metrics tables, confusion and comparison plots,
+and fixing the labels of misclassified clips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from soundkit.errors import SoundkitError
+from soundkit_app import optional
+from soundkit_app.rendering import fig_png
+from soundkit_app.resources import _stamp
+
+
+def run_stamp(run: Any) -> float:
+    """Cache key of a run's files (changes when any of them is rewritten)."""
+    return _stamp(run.path)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _run_report(path: str, stamp: float) -> Any:
+    from soundkit.runs import Run
+
+    return Run(Path(path)).load_report()
+
+
+def run_report(run: Any) -> Any:
+    """The run's evaluation Report (None when it has none); ModelError when unreadable."""
+    return _run_report(str(run.path), _stamp(run.path))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _run_history(path: str, stamp: float) -> list[dict[str, float]]:
+    from soundkit.runs import Run
+
+    return Run(Path(path)).load_history()
+
+
+def run_history(run: Any) -> list[dict[str, float]]:
+    """Per-epoch metrics of a finished run ([] when none)."""
+    try:
+        return _run_history(str(run.path), _stamp(run.path))
+    except SoundkitError:
+        return []
+
+
+def metrics_table(report: Any) -> Any:
+    """DataFrame: class, accuracy, precision, recall, f1, support (one row per class)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "class": report.labels,
+            "accuracy": [report.per_class_accuracy.get(c, 0.0) for c in report.labels],
+            "precision": [report.precision.get(c, 0.0) for c in report.labels],
+            "recall": [report.recall.get(c, 0.0) for c in report.labels],
+            "f1": [report.f1.get(c, 0.0) for c in report.labels],
+            "support": [report.support.get(c, 0) for c in report.labels],
+        }
+    )
+
+
+def compare_reports(a: Any, b: Any, *, name_a: str, name_b: str) -> Any:
+    """DataFrame comparing per-class accuracy of two reports on the classes they share."""
+    import pandas as pd
+
+    shared = [c for c in a.labels if c in set(b.labels)]
+    rows = [
+        {
+            "class": c,
+            name_a: a.per_class_accuracy.get(c, 0.0),
+            name_b: b.per_class_accuracy.get(c, 0.0),
+            "difference": a.per_class_accuracy.get(c, 0.0) - b.per_class_accuracy.get(c, 0.0),
+        }
+        for c in shared
+    ]
+    return pd.DataFrame(rows, columns=["class", name_a, name_b, "difference"])
+
+
+def compare_png(path_a: str, path_b: str, name_a: str, name_b: str) -> bytes | None:
+    """PNG: per-class accuracy of two runs side by side (soundkit.plots), cached per run state."""
+    return _compare_png(path_a, path_b, name_a, name_b, _stamp(Path(path_a)), _stamp(Path(path_b)))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _compare_png(path_a: str, path_b: str, name_a: str, name_b: str, stamp_a: float, stamp_b: float) -> bytes | None:
+    plots = optional("plots")
+    if plots is None:
+        return None
+    from soundkit.runs import Run
+
+    a, b = Run(Path(path_a)).load_report(), Run(Path(path_b)).load_report()
+    return fig_png(plots.per_class_accuracy(a, b, names=(name_a, name_b)))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def confusion_png(path: str, stamp: float, normalize: bool) -> bytes:
+    """PNG of the run's confusion matrix (soundkit.plots), cached per run and file state."""
+    from soundkit import plots
+    from soundkit.runs import Run
+
+    report = Run(Path(path)).load_report()
+    return fig_png(plots.confusion_matrix(report, normalize=normalize))
+
+
+def policy_name(policy: dict | None) -> str:
+    """A short name for an augmentation policy dict ("none" when absent)."""
+    if not policy:
+        return "none"
+    if isinstance(policy, dict) and policy.get("name"):
+        return str(policy["name"])
+    transforms = policy.get("transforms") if isinstance(policy, dict) else None
+    if transforms:
+        return "+".join(str(t.get("name", t.get("type", "?"))).lower() for t in transforms if isinstance(t, dict))
+    return "custom"
+
+
+def store_has(store: Any, clip_id: Any) -> bool:
+    """True when ``clip_id`` names a live clip of the store."""
+    try:
+        return not store.get(int(clip_id)).deleted
+    except (TypeError, ValueError, SoundkitError):
+        return False
+
+
+def relabel(store: Any, ids: list[Any], label: str) -> int:
+    """Set the label of store clips named by (string) ids."""
+    return store.set_label([int(i) for i in ids], label)
+
+
+def clip_bytes(item: dict, store: Any | None) -> bytes | None:
+    """Audio bytes of a report's misclassified entry: from the store by id, else from its path."""
+    if store is not None and store_has(store, item.get("id")):
+        try:
+            return store.read_bytes(int(item["id"]))
+        except SoundkitError:
+            pass
+    path = Path(item.get("path") or "")
+    return path.read_bytes() if path.is_file() else None

@@ -1,0 +1,203 @@
+"""Train page helpers: model families, test folds, augmentation policies, launching a background
+training job and the panels that watch it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from soundkit_app import home, optional, page_link
+
+#: Model families offered on the Train page, in this order.
+FAMILY_TITLES = {
+    "cnn": "CNN on log-mel windows (the recipe)",
+    "inception": "Inception V3 transfer (ImageNet weights)",
+    "yamnet": "YAMNet embeddings + small head (AudioSet)",
+}
+
+
+def model_families() -> dict[str, str]:
+    """{family: title} of the model families this build has."""
+    import importlib.util
+
+    from soundkit.config import MODEL_FAMILIES
+
+    return {
+        f: FAMILY_TITLES.get(f, f)
+        for f in MODEL_FAMILIES
+        if importlib.util.find_spec(f"soundkit.models.{f}") is not None
+    }
+
+
+def default_epochs() -> int:
+    """The recipe's number of epochs (TrainConfig's default)."""
+    from soundkit.config import TrainConfig
+
+    return TrainConfig().epochs
+
+
+def test_fold_choices() -> dict[str, str]:
+    """{--test-fold value: title} for the Train page ("auto" leaves the CLI's default)."""
+    choices = {
+        "auto": "Last fold (the official one where the data has folds)",
+        "0": "None: report on the validation clips",
+    }
+    choices.update({str(k): f"Fold {k}" for k in range(1, 6)})
+    return choices
+
+
+def policies_dir() -> Path:
+    """Where the Augment page saves training policies (HOME/policies/<name>.json)."""
+    return home() / "policies"
+
+
+def save_policy(policy: dict) -> Path:
+    """Write a policy dict as HOME/policies/<name>.json (atomically) and return the path."""
+    import json
+    import re
+
+    from soundkit.runs import write_atomic
+
+    name = re.sub(r"[^A-Za-z0-9_.+-]+", "-", str(policy.get("name") or "custom")).strip("-.") or "custom"
+    return write_atomic(policies_dir() / f"{name}.json", json.dumps(policy, indent=2) + "\n")
+
+
+def policy_choices() -> dict[str, str]:
+    """{--augment value: title}: the named policies, then the ones saved on the Augment page."""
+    augment = optional("augment")
+    names = list(getattr(augment, "POLICY_NAMES", ("none",))) if augment is not None else ["none"]
+    choices = {n: n for n in names}
+    d = policies_dir()
+    if augment is not None and d.is_dir():
+        for p in sorted(d.glob("*.json")):
+            choices[str(p)] = f"saved: {p.stem}"
+    return choices
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=60)
+def folder_counts(folder: str) -> dict[str, int]:
+    """{label: clips} of a dataset folder on the server (DatasetError when it is not one)."""
+    from soundkit import datasets
+
+    return datasets.load(folder).counts()
+
+
+def launch_training(
+    dataset: str,
+    *,
+    classes: list[str] | None,
+    model: str,
+    epochs: int,
+    test_fold: str,
+    augment: str,
+    limit_per_class: int | None = None,
+    name: str = "",
+) -> Path:
+    """Start ``python -m soundkit train`` in the background; the run directory it will write.
+
+    Raises JobError when a job of this data directory is running, ParameterError for a bad name.
+    """
+    import re
+    import time
+
+    from soundkit import jobs
+    from soundkit.errors import ParameterError
+
+    name = name.strip() or f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,79}", name):
+        raise ParameterError(f"run name {name!r} may hold letters, digits and _ . + - only (up to 80 characters)")
+    args = [dataset, "--model", model, "--epochs", str(epochs)]
+    if classes:
+        args += ["--labels", ",".join(classes)]
+    if test_fold != "auto":
+        args += ["--test-fold", test_fold]
+    if augment and augment != "none":
+        args += ["--augment", augment]
+    if limit_per_class:
+        args += ["--limit-per-class", str(limit_per_class)]
+    run_dir = home() / "runs" / name
+    jobs.start_training(home(), args, run_dir)
+    return run_dir
+
+
+def current_job_dir() -> Path | None:
+    """The run directory to show on the Train page: the running job of this data directory (from
+    any session), else the last job started in this session."""
+    from soundkit import jobs
+
+    running = jobs.running_job(home())
+    if running and running.get("run_dir"):
+        return Path(running["run_dir"])
+    mine = st.session_state.get("train_run")
+    return Path(mine) if mine else None
+
+
+def _eta(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)) or seconds < 0:
+        return ""
+    if seconds < 90:
+        return f"about {seconds:.0f} s left"
+    return f"about {seconds / 60:.0f} min left"
+
+
+def _status_curves(status: dict) -> None:
+    import pandas as pd
+
+    history = [h for h in status.get("history") or [] if isinstance(h, dict) and "epoch" in h]
+    if not history:
+        return
+    h = pd.DataFrame(history).set_index("epoch")
+    left, right = st.columns(2)
+    loss = [c for c in ("loss", "val_loss") if c in h]
+    acc = [c for c in ("accuracy", "val_accuracy") if c in h]
+    if loss:
+        left.caption("Loss")
+        left.line_chart(h[loss], height=220, x_label="epoch")
+    if acc:
+        right.caption("Accuracy")
+        right.line_chart(h[acc], height=220, x_label="epoch")
+
+
+@st.fragment(run_every=1.0)
+def job_panel_live(run_dir: str) -> None:
+    """The running job: progress, stage, ETA, curves and Cancel; polls status.json every second."""
+    from soundkit import jobs
+
+    status = jobs.read_status(run_dir)
+    if status is None or status.get("state") != "running":
+        st.rerun()  # finished: redraw the whole page (the run now shows up everywhere)
+    name = Path(run_dir).name
+    with st.container(border=True):
+        top, button = st.columns([5, 1], vertical_alignment="center")
+        top.markdown(f"**Training {name}** · {status.get('stage') or 'starting'}")
+        epoch, epochs = status.get("epoch"), status.get("epochs")
+        detail = [status.get("message") or ""]
+        if epoch and epochs:
+            detail.append(f"epoch {epoch}/{epochs}")
+        detail.append(_eta(status.get("eta_seconds")))
+        st.progress(float(min(max(status.get("progress") or 0.0, 0.0), 1.0)), text=" · ".join(d for d in detail if d))
+        if button.button("Cancel", key="train_cancel", icon=":material/stop:", width="stretch"):
+            with st.spinner("Stopping..."):
+                jobs.cancel(run_dir)
+            st.toast(f"Cancelled {name}", icon=":material/stop:")
+            st.rerun()
+        _status_curves(status)
+
+
+def job_panel_final(run_dir: str, status: dict) -> None:
+    """A finished, failed or cancelled job of this session."""
+    name = Path(run_dir).name
+    state = status.get("state")
+    with st.container(border=True):
+        if state == "done":
+            st.success(f"**{name}** finished: {status.get('message') or 'done'}.", icon=":material/check_circle:")
+            l1, l2, _ = st.columns([1, 1, 3])
+            page_link(l1, "results", label="See its results", icon=":material/analytics:")
+            page_link(l2, "classify", label="Classify with it", icon=":material/graphic_eq:")
+        elif state == "cancelled":
+            st.warning(f"**{name}** was cancelled.", icon=":material/stop_circle:")
+        else:
+            st.error(f"**{name}** failed: {status.get('message') or 'unknown error'}", icon=":material/error:")
+        _status_curves(status)
