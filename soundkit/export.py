@@ -2,32 +2,47 @@
 
 ``model.keras`` stays the source of truth in a run directory; ``model.tflite`` is a faithful copy
 for serving: :class:`soundkit.predict.Predictor` runs it through ``ai_edge_litert`` without
-importing TensorFlow. The export uses Keras 3's own ``model.export(path, format="litert")`` (the
-TensorFlow Lite converter underneath), keeps the batch dimension dynamic so all windows of a clip
-go through one interpreter call, and writes atomically (temporary file + ``os.replace``).
+importing TensorFlow. The export uses Keras 3's own ``model.export(path, format="litert")`` (a
+SavedModel, then the TensorFlow Lite converter), keeps the batch dimension dynamic so all windows of
+a clip go through one interpreter call, and writes atomically (temporary file + ``os.replace``).
+
+The converter needs memory of its own (for Inception V3 about 0.9 GB; a concrete-function
+conversion was tried and needed more, or gave NaNs when handed the Keras model to track), so
+training exports large models (:data:`IN_PROCESS_MAX_PARAMS`) from ``model.keras`` after letting go
+of its training state.
+``python -m soundkit.export RUN_DIR`` (:func:`export_run`) re-exports a run, for example one whose
+export failed.
 
 TensorFlow and Keras are imported lazily, inside the functions.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from soundkit.errors import ModelError, ParameterError
+from soundkit.errors import ModelError, ParameterError, SoundkitError
 from soundkit.fileio import atomic_path
 
-__all__ = ["export_tflite", "verify", "Verification", "TFLITE_NAME", "KERAS_NAME"]
+__all__ = [
+    "export_tflite", "export_run", "verify", "Verification",
+    "TFLITE_NAME", "KERAS_NAME", "IN_PROCESS_MAX_PARAMS",
+]
 
 log = logging.getLogger(__name__)
 
 TFLITE_NAME = "model.tflite"
 KERAS_NAME = "model.keras"
+#: Training exports models with more parameters than this from model.keras after releasing its
+#: training state (Inception V3's 22 M); smaller ones (the CNN, the YAMNet head) straight away.
+IN_PROCESS_MAX_PARAMS = 5_000_000
 
 
 def export_tflite(model: Any, path: str | os.PathLike) -> Path:
@@ -65,6 +80,23 @@ def export_tflite(model: Any, path: str | os.PathLike) -> Path:
             raise ModelError(f"LiteRT export of model {getattr(model, 'name', '?')!r} produced an empty file")
     log.info("exported %s (%.1f kB)", path, path.stat().st_size / 1024)
     return path
+
+
+def export_run(run_dir: str | os.PathLike) -> Path:
+    """Export a run directory's ``model.keras`` to ``model.tflite`` beside it.
+
+    Raises
+    ------
+    ModelError
+        No or an unreadable model.keras, or the converter failed.
+    """
+    run_dir = Path(run_dir)
+    keras_path = run_dir / KERAS_NAME
+    if not keras_path.is_file():
+        raise ModelError(f"{run_dir}: no {KERAS_NAME} to export")
+    from soundkit.models import load_model
+
+    return export_tflite(load_model(keras_path), run_dir / TFLITE_NAME)
 
 
 @dataclass(frozen=True)
@@ -137,3 +169,21 @@ def verify(run_dir: str | os.PathLike, X: np.ndarray, *, atol: float = 1e-4) -> 
     )
     log.info("verify %s: %s", run_dir, result)
     return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m soundkit.export RUN_DIR``: write RUN_DIR/model.tflite from RUN_DIR/model.keras."""
+    parser = argparse.ArgumentParser(prog="python -m soundkit.export", description=main.__doc__)
+    parser.add_argument("run_dir", help="a run directory holding model.keras")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        print(export_run(args.run_dir))
+    except SoundkitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

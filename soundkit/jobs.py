@@ -46,6 +46,7 @@ __all__ = [
     "list_jobs",
     "running_job",
     "release_lock",
+    "child_env",
     "LOCK_NAME",
     "STATUS_NAME",
     "LOG_NAME",
@@ -237,12 +238,9 @@ def start_training(home: str | os.PathLike, args: Sequence[str], run_dir: str | 
             "started": _now(), "updated": _now(), "home": str(home),
         })
         cmd = [sys.executable, "-m", "soundkit", "train", *args, "--out", str(run_dir), "--status", str(status_path)]
-        env = dict(os.environ)
+        env = child_env()
         env["SOUNDKIT_HOME"] = str(home)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         env["PYTHONUNBUFFERED"] = "1"
-        pkg_root = str(Path(__file__).resolve().parents[1])
-        env["PYTHONPATH"] = os.pathsep.join([pkg_root, *filter(None, [env.get("PYTHONPATH")])])
         with open(run_dir / LOG_NAME, "ab") as logf:
             proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
@@ -254,6 +252,17 @@ def start_training(home: str | os.PathLike, args: Sequence[str], run_dir: str | 
     threading.Thread(target=proc.wait, name=f"soundkit-job-{proc.pid}", daemon=True).start()
     log.info("started training job pid %d -> %s", proc.pid, run_dir)
     return Job(run_dir=run_dir, pid=proc.pid, home=home)
+
+
+def child_env() -> dict[str, str]:
+    """The environment for a ``python -m soundkit ...`` child process: this soundkit first on
+    PYTHONPATH (so the child finds the same package wherever the caller imported it from) and
+    TensorFlow's C++ logging quiet."""
+    env = dict(os.environ)
+    pkg_root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join([pkg_root, *filter(None, [env.get("PYTHONPATH")])])
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
 
 
 def read_status(run_dir: str | os.PathLike) -> dict[str, Any] | None:

@@ -27,7 +27,7 @@ from soundkit.config import RunConfig
 from soundkit.errors import ModelError, ParameterError
 from soundkit.fileio import atomic_path, write_atomic
 
-__all__ = ["Run", "save_run", "list_runs", "write_atomic", "HISTORY_COLUMNS"]
+__all__ = ["Run", "save_model", "save_run", "list_runs", "write_atomic", "HISTORY_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +178,16 @@ class Run:
         return datetime.fromtimestamp(self.path.stat().st_mtime, tz=UTC).isoformat(timespec="seconds")
 
 
+def save_model(out: str | os.PathLike, model: Any) -> Run:
+    """Write ``model.keras`` of a run directory (created if needed), atomically: the first file of
+    a run, written before the rest so that the model can be exported from the file."""
+    run = Run(Path(out))
+    run.path.mkdir(parents=True, exist_ok=True)
+    with atomic_path(run.model_path) as tmp:
+        model.save(tmp)
+    return run
+
+
 def save_run(
     out: str | os.PathLike,
     *,
@@ -198,7 +208,8 @@ def save_run(
     ----------
     out : path
         The run directory (created if needed).
-    model : keras.Model
+    model : keras.Model or None
+        None when :func:`save_model` already wrote model.keras.
     config : RunConfig
     labels : sequence of str
     report : soundkit.evaluation.Report, optional
@@ -206,10 +217,12 @@ def save_run(
         Per-epoch metrics (keys of :data:`HISTORY_COLUMNS`).
     meta : dict, optional
     """
-    run = Run(Path(out))
-    run.path.mkdir(parents=True, exist_ok=True)
-    with atomic_path(run.model_path) as tmp:
-        model.save(tmp)
+    if model is not None:
+        run = save_model(out, model)
+    else:
+        run = Run(Path(out))
+        if not run.model_path.is_file():
+            raise ModelError(f"{run.path}: no {run.model_path.name}; pass the model or call save_model first")
     write_atomic(run.history_path, history_csv(history))
     if report is not None:
         write_atomic(run.report_path, _json_dump(report.to_dict()))

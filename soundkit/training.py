@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from soundkit import export
 from soundkit.config import FeatureConfig, RunConfig, TrainConfig
 from soundkit.datasets import Clip, Dataset, assign_folds
 from soundkit.errors import DatasetError, ModelError, ParameterError
@@ -114,7 +115,7 @@ def train(
     soundkit.runs.Run
     """
     from soundkit import __version__
-    from soundkit.runs import Run, save_run
+    from soundkit.runs import Run, save_model, save_run
 
     t0 = time.monotonic()
     out = Path(out)
@@ -156,11 +157,20 @@ def train(
         "soundkit_version": __version__,
         **info,
     }
+    save_model(out, model)  # first, so that a large model can be exported from the file
     emit(stage="export", message="exporting LiteRT model")
-    meta.update(_export(model, out))
+    if model.count_params() > export.IN_PROCESS_MAX_PARAMS:
+        # The converter's memory would stack on top of training's: let go of the model, the
+        # inputs and Keras' state, then convert model.keras (measured in BENCHMARKS.md).
+        del model, inputs
+        _release_memory()
+        meta.update(_export(None, out))
+    else:
+        meta.update(_export(model, out))
     meta["seconds"] = round(time.monotonic() - t0, 2)
+    # model.keras is in place; config and labels come last, so the run is complete only now
     run = save_run(
-        out, model=model, config=RunConfig(features=features, train=config), labels=labels,
+        out, model=None, config=RunConfig(features=features, train=config), labels=labels,
         report=report, history=history, meta=meta,
     )
     emit(stage="done", message=f"accuracy {report.accuracy:.3f} on {report.n_test} clips", accuracy=report.accuracy)
@@ -607,12 +617,29 @@ def _best_epoch(history: list[dict[str, float]], monitor: str) -> int | None:
     return int(min(vals)[1]) if vals else None
 
 
-def _export(model, out: Path) -> dict[str, Any]:
-    """LiteRT export through soundkit.export when it exists; failures are recorded, not raised."""
-    from soundkit import export
+def _release_memory() -> None:
+    """Drop Keras' global state, collect garbage and hand freed heap back to the system (glibc)."""
+    import ctypes
+    import gc
 
+    import keras
+
+    keras.backend.clear_session(free_memory=True)
+    gc.collect()
     try:
-        export.export_tflite(model, out / "model.tflite")  # atomic
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+def _export(model, out: Path) -> dict[str, Any]:
+    """LiteRT export of ``model`` (None: of out/model.keras, loaded afresh); failures are recorded,
+    not raised."""
+    try:
+        if model is None:
+            export.export_run(out)
+            return {"export": "ok", "export_from": "model.keras"}
+        export.export_tflite(model, out / export.TFLITE_NAME)  # atomic
         return {"export": "ok"}
     except Exception as exc:  # noqa: BLE001 - the .keras model is the source of truth; export is a bonus
         log.warning("LiteRT export failed: %s", exc)

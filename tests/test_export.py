@@ -9,7 +9,7 @@ import pytest
 from tiny_run import FEATURES, build_conv_model, make_run
 
 from soundkit.errors import ModelError, ParameterError
-from soundkit.export import export_tflite, verify
+from soundkit.export import export_run, export_tflite, verify
 from soundkit.predict import LiteRTModel
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -87,3 +87,38 @@ def test_export_errors(tmp_path, conv_run):
     assert not target.exists() and list(tmp_path.iterdir()) == []
     with pytest.raises(ModelError, match="no such file"):
         verify(tmp_path, _inputs(2))
+
+
+@pytest.mark.slow
+def test_export_run_from_the_command_line(conv_run, tmp_path):
+    """`python -m soundkit.export RUN_DIR` converts model.keras into the same model the in-process
+    export gives; errors are one line with exit status 2."""
+    import subprocess
+    import sys
+
+    from soundkit.jobs import child_env
+
+    run, _ = conv_run
+    other = tmp_path / "run"
+    other.mkdir()
+    (other / "model.keras").write_bytes((run / "model.keras").read_bytes())
+    cmd = [sys.executable, "-m", "soundkit.export"]
+    done = subprocess.run([*cmd, str(other)], capture_output=True, text=True, env=child_env(), timeout=600)
+    assert done.returncode == 0, done.stderr
+    path = other / "model.tflite"
+    assert done.stdout.strip() == str(path) and path.read_bytes()[4:8] == b"TFL3"
+    X = _inputs(12, seed=3)
+    np.testing.assert_allclose(LiteRTModel(path)(X), LiteRTModel(run / "model.tflite")(X), atol=1e-5)
+    assert sorted(p.name for p in other.iterdir()) == ["model.keras", "model.tflite"]
+
+    (other / "model.keras").write_bytes(b"not a zip file")
+    bad = subprocess.run([*cmd, str(other)], capture_output=True, text=True, env=child_env(), timeout=600)
+    lines = [ln for ln in bad.stderr.splitlines() if ln.strip()]
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert lines[-1].startswith("error: ") and "cannot be loaded as a Keras model" in lines[-1]
+    assert path.read_bytes()[4:8] == b"TFL3"  # the earlier export is left as it was
+
+
+def test_export_run_needs_a_model(tmp_path):
+    with pytest.raises(ModelError, match="no model.keras to export"):
+        export_run(tmp_path)

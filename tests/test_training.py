@@ -84,6 +84,23 @@ def test_train_writes_a_complete_run(tones_vs_noise, tmp_path):
 
 
 @pytest.mark.slow
+def test_large_models_are_exported_from_the_saved_file(tones_vs_noise, tmp_path, monkeypatch):
+    """Above export.IN_PROCESS_MAX_PARAMS (Inception V3) the model is written first, training's state
+    released and model.keras converted; the run is complete with both files, and they agree."""
+    from soundkit import export
+    from soundkit.predict import Predictor
+
+    monkeypatch.setattr(export, "IN_PROCESS_MAX_PARAMS", 0)  # this small CNN counts as large
+    run = train(tones_vs_noise, out=tmp_path / "run", features=FEATURES, config=FAST, cache_dir=tmp_path / "cache")
+    meta = run.load_meta()
+    assert meta["export"] == "ok" and meta["export_from"] == "model.keras"
+    assert run.complete and run.tflite_path.is_file()
+    clip = tones_vs_noise.clips[0].path
+    lite, ker = Predictor.load(run.path, backend="litert"), Predictor.load(run.path, backend="keras")
+    assert lite.predict_file(clip).top[0][0] == ker.predict_file(clip).top[0][0]
+
+
+@pytest.mark.slow
 def test_training_is_seeded(tones_vs_noise, tmp_path):
     cfg = FAST.replace(epochs=2)
     a = train(tones_vs_noise, out=tmp_path / "a", features=FEATURES, config=cfg, cache_dir=tmp_path / "c")
