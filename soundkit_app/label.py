@@ -12,8 +12,8 @@ import streamlit as st
 
 from soundkit.errors import SoundkitError
 from soundkit_app import home, show_errors
+from soundkit_app.classify import YAMNET_KEY, model_choices, predictor_for
 from soundkit_app.rendering import safe_name
-from soundkit_app.resources import list_runs, predictor, run_title
 
 log = logging.getLogger(__name__)
 
@@ -185,9 +185,11 @@ def export_ready(path: str | None) -> Path | None:
     return p if p.is_file() else None
 
 
-def suggest_labels(store: Any, run: Any, *, progress: Any = None, limit: int | None = None) -> int:
-    """Predict every unlabelled clip with ``run`` and store the top label and its probability."""
-    pred = predictor(run.path)
+def suggest_labels(store: Any, model_key: str, *, progress: Any = None, limit: int | None = None) -> int:
+    """Predict every unlabelled clip with a model (a run directory, or YAMNet's AudioSet classes
+    zero-shot) and store the top label and its score."""
+    pred = predictor_for(model_key)
+    source = pred.name if model_key == YAMNET_KEY else Path(model_key).name  # YAMNet: "yamnet-audioset"
     records = store.clips(unlabelled=True, limit=limit)
     items = []
     for i, r in enumerate(records, 1):
@@ -200,29 +202,34 @@ def suggest_labels(store: Any, run: Any, *, progress: Any = None, limit: int | N
         items.append((r.id, label, min(max(float(prob), 0.0), 1.0)))
         if progress:
             progress({"stage": "predict", "done": i, "total": len(records), "message": r.name})
-    return store.set_predictions(items, run=run.name) if items else 0
+    return store.set_predictions(items, run=source) if items else 0
 
 
 def suggestions_section(store: Any) -> None:
-    """Label page: let a trained model suggest labels for the unlabelled clips."""
-    runs = list_runs()
+    """Label page: a trained model, or YAMNet zero-shot, suggests labels for the unlabelled clips."""
+    choices = model_choices()
     n = store.count(unlabelled=True)
-    if not runs:
+    if not choices:
         st.caption("Train a model first; it will then suggest labels for unlabelled clips, least confident first.")
         return
     if n == 0:
         st.caption("Every clip is labelled.")
         return
-    by_path = {str(r.path): r for r in runs}
-    chosen = st.selectbox("Model", list(by_path), format_func=lambda p: run_title(by_path[p]), key="label_suggest_run")
-    st.caption(
-        f"Predicts the {n} unlabelled clip(s) and stores the top label and its probability. Then sort by "
-        "**Least confident suggestion** and accept or correct the suggestions."
-    )
+    chosen = st.selectbox("Model", list(choices), format_func=choices.get, key="label_suggest_run")
+    if chosen == YAMNET_KEY:
+        st.caption(
+            f"Names each of the {n} unlabelled clip(s) with the best of AudioSet's 521 classes (zero-shot: "
+            "no training needed) and stores its score. Accept a name as the clip's label, or correct it."
+        )
+    else:
+        st.caption(
+            f"Predicts the {n} unlabelled clip(s) and stores the top label and its probability. Then sort by "
+            "**Least confident suggestion** and accept or correct the suggestions."
+        )
     if st.button(f"Suggest labels for {n} clip(s)", key="label_suggest", icon=":material/auto_awesome:"):
         bar = st.progress(0.0, text="Classifying...")
         with show_errors(stop=False):
-            done = suggest_labels(store, by_path[chosen], progress=progress_callback(bar))
+            done = suggest_labels(store, chosen, progress=progress_callback(bar))
             st.toast(f"{done} suggestion(s) stored", icon=":material/check:")
         bar.empty()
         st.rerun()

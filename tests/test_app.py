@@ -240,6 +240,35 @@ def test_label_bulk_assign_accept_suggestions_delete_and_undo(populated):
     assert store_of(home).count(label="high") == 3
 
 
+def test_label_zero_shot_yamnet_suggestions_before_any_training(app_home, yamnet_path, esc10_dir, monkeypatch):
+    """With no trained run, YAMNet names unlabelled clips with AudioSet classes; a name accepted
+    becomes the clip's label."""
+    from soundkit.store import Store
+
+    monkeypatch.setenv("SOUNDKIT_WEIGHTS_DIR", str(yamnet_path.parent))
+    dog = sorted((esc10_dir / "001 - Dog bark").glob("*.ogg"))[0]
+    store = Store(app_home)
+    dog_id = store.add(dog.read_bytes(), name=dog.name).id
+    store.add(wav_bytes(tone(440, 2.0, SR), SR), name="beep.wav")
+    at = ok(open_page("label"))
+    assert at.selectbox(key="label_suggest_run").value == "pretrained:yamnet"  # no trained run yet
+    click(at, "label_suggest")
+    ok(at)
+    recs = {r.name: r for r in store_of(app_home).clips(unlabelled=True)}
+    assert {r.pred_run for r in recs.values()} == {"yamnet-audioset"}
+    assert recs[dog.name].pred_label in {"Dog", "Bark", "Bow-wow", "Animal", "Domestic animals, pets"}
+    assert 0 < recs[dog.name].pred_confidence <= 1
+    assert recs["beep.wav"].pred_label != recs[dog.name].pred_label
+
+    at.selectbox(key="label_filter").select("Unlabelled").run()
+    table = next(df for df in at.dataframe if df.key and df.key.startswith("label_table"))
+    select_rows(at, [list(table.value["name"]).index(dog.name)])
+    at.run()
+    click(at, "label_accept")
+    ok(at)
+    assert store_of(app_home).get(dog_id).label == recs[dog.name].pred_label
+
+
 def test_label_upload_clips_and_zip(app_home, tmp_path):
     import zipfile
 
