@@ -36,9 +36,14 @@ def _loaded_after_import(modules: list[str]) -> dict[str, list[str]]:
         "heavy = ('tensorflow', 'keras', 'streamlit', 'librosa', 'numba', 'torch')\n"
         "print(json.dumps({h: sorted(m for m in sys.modules if m == h or m.startswith(h + '.'))[:3] for h in heavy}))\n"
     )
+    return _fresh_python(code)
+
+
+def _fresh_python(code: str):
+    """Run ``code`` in a fresh interpreter at the repo root; the JSON of its last stdout line."""
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 0, res.stderr[-2000:]
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -128,10 +133,7 @@ def test_app_modules_import_alone_without_tensorflow_or_librosa():
         "heavy = ('tensorflow', 'keras', 'librosa')\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)[:5]))\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert json.loads(res.stdout.strip().splitlines()[-1]) == []
+    assert _fresh_python(code) == []
 
 
 def test_checker_sees_nested_imports(tmp_path):
