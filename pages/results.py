@@ -1,4 +1,5 @@
-"""Results: per-class accuracy, confusion matrix, metrics, misclassified clips, run comparison."""
+"""Results: per-class accuracy, confusion matrix, metrics, misclassified clips, run comparison, and
+augmentation studies."""
 
 import pandas as pd
 import streamlit as st
@@ -8,6 +9,16 @@ from soundkit_app import rendering, resources
 from soundkit_app import runs as ui
 
 app.header("Results", "How well each trained model does, class by class, on clips it never saw in training.")
+
+studies = ui.list_studies()
+if studies:
+    view = st.segmented_control(
+        "Show", ["Trained runs", "Augmentation studies"], default="Trained runs", key="results_view",
+        help="Augmentation studies come from `python -m soundkit augment-study`: per-class accuracy for each set.",
+    )  # fmt: skip
+    if view == "Augmentation studies":
+        ui.studies_section(studies)
+        st.stop()
 
 runs = resources.list_runs()
 if not runs:

@@ -1,5 +1,5 @@
 """Results page helpers: run reports and histories, metrics tables, confusion and comparison plots,
-and fixing the labels of misclassified clips."""
+fixing the labels of misclassified clips, and augmentation studies."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import streamlit as st
 
 from soundkit.errors import SoundkitError
-from soundkit_app import optional
+from soundkit_app import home, optional, page_link, show_errors
 from soundkit_app.rendering import fig_png
 from soundkit_app.resources import _stamp
 
@@ -139,3 +139,95 @@ def clip_bytes(item: dict, store: Any | None) -> bytes | None:
             pass
     path = Path(item.get("path") or "")
     return path.read_bytes() if path.is_file() else None
+
+
+# -- augmentation studies (python -m soundkit augment-study writes runs/<name>/study.json) -----------------
+
+
+def list_studies() -> list[Path]:
+    """Folders under HOME/runs holding a study.json, newest first."""
+    root = home() / "runs"
+    if not root.is_dir():
+        return []
+    found = [p.parent for p in root.glob("*/study.json")]
+    return sorted(found, key=lambda p: (p / "study.json").stat().st_mtime, reverse=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _study(path: str, stamp: float) -> dict:
+    import json
+
+    try:
+        data = json.loads((Path(path) / "study.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SoundkitError(f"{path}/study.json: unreadable ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("sets"), dict) or not isinstance(data.get("table"), list):
+        raise SoundkitError(f"{path}/study.json: not an augmentation study (no sets and table)")
+    return data
+
+
+def load_study(folder: Path) -> dict:
+    """A study's result (soundkit.augment.study's dict); SoundkitError when unreadable."""
+    return _study(str(folder), (folder / "study.json").stat().st_mtime)
+
+
+def study_columns(result: dict) -> list[str]:
+    """The study's columns: each set, then "class_conditional" when it was evaluated."""
+    return [*result["sets"], *(["class_conditional"] if result.get("class_conditional") else [])]
+
+
+def study_table(result: dict) -> Any:
+    """One row per class: accuracy under each set (pooled over test folds) and the chosen set."""
+    import pandas as pd
+
+    cols = study_columns(result)
+    rows = [{"class": r["label"], **{c: r.get(c) for c in cols}, "chosen": r.get("chosen")} for r in result["table"]]
+    return pd.DataFrame(rows, columns=["class", *cols, "chosen"])
+
+
+def study_means(result: dict) -> dict[str, tuple[float, float]]:
+    """{column: (mean accuracy over folds, std)}."""
+    out = {name: (s["mean_accuracy"], s["std_accuracy"]) for name, s in result["sets"].items()}
+    cc = result.get("class_conditional")
+    if cc:
+        out["class_conditional"] = (cc["mean_accuracy"], cc["std_accuracy"])
+    return out
+
+
+def studies_section(studies: list[Path]) -> None:
+    """Results page: an augmentation study's per-class table, and its class-conditional policy to train with."""
+    from soundkit_app.training import save_policy
+
+    by_path = {str(p): p for p in studies}
+    chosen = st.selectbox("Study", list(by_path), format_func=lambda p: Path(p).name, key="results_study")
+    with show_errors():
+        result = load_study(by_path[chosen])
+    means = study_means(result)
+    base = means.get("none", (None, None))[0]
+    for col, (name, (mean, std)) in zip(st.columns(len(means)), means.items(), strict=True):
+        delta = None if base is None or name == "none" else f"{100 * (mean - base):+.1f} points vs none"
+        col.metric(name.replace("_", "-"), f"{mean:.1%}", delta=delta, border=True, help=f"± {std:.1%} over folds")
+    st.caption(
+        f"{len(result['table'])} classes · test folds {', '.join(map(str, result.get('folds', [])))} · "
+        f"{result.get('copies', '?')} augmented copies per training clip · engine: {result.get('engine') or '-'}. "
+        "Per-class accuracy is pooled over the test folds; the class-conditional policy gives each class the set "
+        "that did best for it on the other folds."
+    )
+    table = study_table(result)
+    st.dataframe(
+        table,
+        hide_index=True,
+        key="results_study_table",
+        column_config={
+            c: st.column_config.ProgressColumn(c.replace("_", "-"), min_value=0.0, max_value=1.0, format="percent")
+            for c in study_columns(result)
+        },
+    )
+    policy = result.get("policy")
+    if policy and st.button("Train with this class-conditional policy", key="results_study_policy",
+                            icon=":material/tune:"):
+        with show_errors(stop=False):
+            saved = save_policy({**policy, "name": f"class-conditional-{Path(chosen).name}"})
+            st.success(f"Saved as policy **{saved.stem}**: choose it under Augmentation on the Train page.",
+                       icon=":material/check:")
+            page_link(st, "train", label="Go to Train", icon=":material/model_training:")

@@ -471,6 +471,46 @@ def test_results_tables_and_one_click_relabel(populated):
     assert store_of(home).get(ids["wrong"][0]).label == "high"
 
 
+@pytest.mark.slow
+def test_results_shows_an_augmentation_study_and_saves_its_policy(app_home, class_folders):
+    """A real (tiny) augment-study written where the CLI writes it: the Results page shows its per-class
+    table and saves its class-conditional policy for the Train page."""
+    import json
+
+    from soundkit import augment, datasets
+    from soundkit.config import FeatureConfig, TrainConfig
+
+    ds = datasets.load(class_folders).with_folds(n_folds=2, seed=0)
+    feats = FeatureConfig(sr=22050, fmax=11025, n_mels=32, frames=16, window_hop=8, n_fft=512, hop_length=512)
+    result = augment.study(ds, sets=["none", "pitch"], copies=1, features=feats, cache_dir=app_home / "cache",
+                           config=TrainConfig(epochs=1, batch_size=4, validation_fraction=0.0,
+                                              options={"filters": [8, 16], "input_pool": [1, 1]}))
+    augment.save_study(result, app_home / "runs" / "augment-study-tiny")
+
+    at = ok(open_page("results"))
+    assert "No finished runs yet" in texts(at.info)  # runs view by default; no trained run
+    at.segmented_control(key="results_view").set_value("Augmentation studies").run()
+    ok(at)
+    assert len(at.dataframe) == 1  # the per-class table (AppTest does not expose a plain dataframe's key)
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["class", "none", "pitch", "class_conditional", "chosen"]
+    assert sorted(table["class"]) == sorted(ds.labels)
+    assert set(table["chosen"]) <= {"none", "pitch"}
+    for row in result["table"]:
+        got = table.set_index("class").loc[row["label"]]
+        assert got["none"] == pytest.approx(row["none"]) and got["pitch"] == pytest.approx(row["pitch"])
+    assert f"{result['sets']['none']['mean_accuracy']:.1%}" in [m.value for m in at.metric]
+
+    click(at, "results_study_policy")
+    ok(at)
+    saved = app_home / "policies" / "class-conditional-augment-study-tiny.json"
+    assert json.loads(saved.read_text())["per_class"] == result["policy"]["per_class"]
+    from soundkit_app.training import policy_choices
+
+    assert policy_choices()[str(saved)] == "saved: class-conditional-augment-study-tiny"  # the Train page's menu
+    assert augment.policy_from_arg(str(saved)).per_class == result["policy"]["per_class"]
+
+
 def test_results_compare_two_runs(populated, tiny_run_template):
     home, _ = populated
     from soundkit.store import Store
