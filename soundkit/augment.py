@@ -1292,15 +1292,15 @@ def run_augment(args: Any) -> tuple[dict, str]:
 
 def add_study_args(p: Any) -> None:
     """Arguments of ``python -m soundkit augment-study DATASET --sets none,stretch,pitch,stretch+pitch``."""
-    from soundkit.config import MODEL_FAMILIES
+    from soundkit.config import MODEL_FAMILIES, TrainConfig
 
     p.add_argument("dataset", metavar="DATASET", help="dataset directory")
     p.add_argument("--sets", default="none,stretch,pitch,stretch+pitch",
                    help="comma-separated augmentation sets; '+' combines (%(default)s)")
     p.add_argument("--copies", type=int, default=2, help="augmented copies per training clip (default 2)")
     p.add_argument("--model", default="cnn", choices=MODEL_FAMILIES, help="model family (default: cnn)")
-    p.add_argument("--epochs", type=int, default=None, help="most epochs per fold (default 60)")
-    p.add_argument("--batch-size", type=int, default=None, help="batch size (default 32)")
+    p.add_argument("--epochs", type=int, default=None, help=f"most epochs per fold (default {TrainConfig().epochs})")
+    p.add_argument("--batch-size", type=int, default=None, help=f"batch size (default {TrainConfig().batch_size})")
     p.add_argument("--folds", default=None, metavar="1,2,...", help="test folds to run (default all)")
     p.add_argument("--labels", default=None, metavar="a,b,c", help="use these labels only")
     p.add_argument("--limit-per-class", type=int, default=None, metavar="N", help="at most N clips per label")

@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from soundkit.config import TrainConfig
 from soundkit.errors import ParameterError, SoundkitError
 
 __all__ = ["main", "build_parser", "COMMANDS", "output", "output_json"]
@@ -201,7 +202,7 @@ def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", metavar="DATASET", help="dataset directory")
     _model_arg(p)
     p.add_argument("--out", metavar="RUN_DIR", help="run directory to create (default: $SOUNDKIT_HOME/runs/<model>-<time>)")
-    p.add_argument("--epochs", type=_positive_int, default=None, help="most epochs (early stopping may end sooner; default 60)")
+    p.add_argument("--epochs", type=_positive_int, default=None, help=f"most epochs (early stopping may end sooner; default {TrainConfig().epochs})")
     p.add_argument("--test-fold", type=_int, default=None, metavar="K",
                    help="fold held out for the report (default: the last fold - the official one where the data "
                         "has folds, else of 5 folds assigned by label and source; 0: none, report on the validation clips)")
@@ -214,7 +215,7 @@ def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", default=None, metavar="imagenet|none|FILE",
                    help="inception only: ImageNet weights (default, from $SOUNDKIT_WEIGHTS_DIR or Keras' cache), "
                         "a local .h5 weights file, or none (random initialisation: not transfer learning)")
-    p.add_argument("--batch-size", type=_positive_int, default=None, help="batch size (default 32)")
+    p.add_argument("--batch-size", type=_positive_int, default=None, help=f"batch size (default {TrainConfig().batch_size})")
     p.add_argument("--status", metavar="FILE", default=None, help="keep a JSON job status in FILE (used by the app)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
@@ -240,7 +241,6 @@ def _train_setup(args: argparse.Namespace):
     import time
 
     from soundkit import config as cfg
-    from soundkit.config import TrainConfig
 
     dataset = _load_dataset(args.dataset, args.labels, args.limit_per_class)
     if len(dataset.labels) < 2:
@@ -435,7 +435,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def add_cv(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", metavar="DATASET", help="dataset directory")
     _model_arg(p)
-    p.add_argument("--epochs", type=_positive_int, default=None, help="most epochs per fold (default 60)")
+    p.add_argument("--epochs", type=_positive_int, default=None, help=f"most epochs per fold (default {TrainConfig().epochs})")
     p.add_argument("--augment", metavar="POLICY", default=None, help="augmentation policy for the training folds")
     p.add_argument("--seed", type=_int, default=0, help="random seed")
     p.add_argument("--labels", type=_label_list, default=None, metavar="a,b,c", help="use these labels only")
