@@ -184,9 +184,14 @@ def render_markdown(results: dict) -> str:
                   "Same folds, seeds and training settings as the study; `specaugment` masks time and frequency bands "
                   "of every training crop (no extra clips), `full` adds 2 copies of each training clip with "
                   "stretch+pitch+noise+shift and the masks.", ""]
+        base = (results.get("augment_study") or {}).get("sets", {}).get("none", {}).get("fold_accuracy")
         for name, res in r.items():
             if isinstance(res, dict) and "mean_accuracy" in res:
                 lines += _cv_table(res, f"CNN + {name}")
+                if base:
+                    f = min(res["fold_accuracy"], key=lambda k: res["fold_accuracy"][k] - base[k])
+                    lines += [f"Largest change against no augmentation: fold {f}, {_pct(base[f])} -> "
+                              f"{_pct(res['fold_accuracy'][f])}.", ""]
 
     if "app_memory" in results:
         r = results["app_memory"]
