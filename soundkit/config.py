@@ -106,10 +106,11 @@ class FeatureConfig(_JsonConfig):
 class TrainConfig(_JsonConfig):
     """How a model is trained. ``augment`` is a policy as a dict (see soundkit.augment).
 
-    The defaults are the CNN settings measured on ESC-10 (official 5-fold CV, no augmentation,
-    mean accuracy 85.5%): batches of 16, 50 epochs of a cosine learning-rate schedule, keeping the
-    weights of the epoch with the lowest validation loss (``patience`` = ``epochs``: the schedule
-    runs to its end).
+    The defaults are the CNN settings measured on ESC-10 (official 5-fold CV; BENCHMARKS.md):
+    batches of 16, 50 epochs of a cosine learning-rate schedule that runs to its end (``patience`` =
+    ``epochs``) and keeps the last epoch's weights. With ``patience`` < ``epochs`` training may stop
+    early and keeps the weights of the epoch with the lowest validation loss
+    (``options["restore_best"]`` overrides either way).
     """
 
     model: str = "cnn"

@@ -57,6 +57,7 @@ def test_train_writes_a_complete_run(tones_vs_noise, tmp_path):
     assert report.accuracy > 0.5  # tones vs noise is easy: better than chance after 4 epochs
 
     meta = run.load_meta()
+    assert meta["weights"] == "last epoch"  # FAST: patience == epochs, the schedule runs to its end
     assert meta["n_test"] == n_test and meta["test_fold"] == 1 and meta["n_train"] + meta["n_val"] == 20 - n_test
     assert meta["export"] in ("ok", "failed", "unavailable")
     assert (meta["export"] == "ok") == run.tflite_path.is_file()
@@ -140,6 +141,15 @@ def test_cross_validate_selected_folds(tones_vs_noise, tmp_path):
     assert {e["fold"] for e in events if e["stage"] == "train"} == {1, 2}
     d = json.loads(json.dumps(res.to_dict()))
     assert set(d["fold_accuracy"]) == {"1", "2"}
+
+
+def test_which_weights_training_keeps():
+    from soundkit.training import _restores_best
+
+    assert not _restores_best(TrainConfig())  # full schedule: the last epoch
+    assert _restores_best(TrainConfig(epochs=50, patience=10))  # early stopping: the best epoch
+    assert _restores_best(TrainConfig(options={"restore_best": True}))
+    assert not _restores_best(TrainConfig(epochs=50, patience=10, options={"restore_best": False}))
 
 
 def test_cosine_schedule_warms_up_then_decays():
