@@ -620,7 +620,7 @@ def _restores_best(config: TrainConfig) -> bool:
     Only when early stopping can stop (``patience < epochs``) or ``options["restore_best"]`` asks.
     With the default full cosine schedule the last epoch's weights are kept: a small validation
     split's loss is too noisy to pick an epoch by (on ESC-10 fold 2 with SpecAugment it picked epoch 3
-    of 50, 56% test accuracy, against 89% for the last epoch; docs: BENCHMARKS.md).
+    of 50: 56% test accuracy, against 89% for the last epoch).
     """
     return bool(config.options.get("restore_best", config.patience < config.epochs))
 
