@@ -176,7 +176,7 @@ def render_markdown(results: dict) -> str:
         augmented = {n: v["mean_accuracy"] for n, v in r["sets"].items() if n != "none"}
         if cc:
             augmented["class-conditional"] = cc["mean_accuracy"]
-        pol = results.get("augment_policies") or {}
+        pol = {**(results.get("augment_policies") or {}), **(results.get("augment_recipe") or {})}
         augmented.update({n: v["mean_accuracy"] for n, v in pol.items() if isinstance(v, dict) and "mean_accuracy" in v})
         if augmented and base is not None:
             best = max(augmented, key=augmented.get)
@@ -185,12 +185,13 @@ def render_markdown(results: dict) -> str:
             targets.append(f"| augmentation >= 5 points above none ({_pct(base)}) | "
                            f"{100 * (augmented[best] - base):+.1f} points ({best}) | {_ok(augmented[best] - base >= 0.05)} |")
 
-    if "augment_policies" in results:
-        r = results["augment_policies"]
+    if "augment_policies" in results or "augment_recipe" in results:
+        r = {**(results.get("augment_policies") or {}), **(results.get("augment_recipe") or {})}
         lines += ["## Other augmentation policies (CNN, ESC-10 official 5-fold)", "",
                   "Same folds, seeds and training settings as the study; `specaugment` masks time and frequency bands "
                   "of every training crop (no extra clips), `full` adds 2 copies of each training clip with "
-                  "stretch+pitch+noise+shift and the masks.", ""]
+                  "stretch+pitch+noise+shift and the masks, `recipe` 4 copies with the recipe's discrete stretch and "
+                  "pitch values.", ""]
         base = (results.get("augment_study") or {}).get("sets", {}).get("none", {}).get("fold_accuracy")
         for name, res in r.items():
             if isinstance(res, dict) and "mean_accuracy" in res:

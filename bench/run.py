@@ -350,6 +350,13 @@ def augment_policies() -> dict:
     return {name: _cv("cnn", augment=name) for name in ("specaugment", "full")}
 
 
+@section
+def augment_recipe() -> dict:
+    """ESC-10 5-fold, the CNN with the recipe's discrete deformations: 4 copies of each training clip,
+    time ratio from {0.81, 0.93, 1.07, 1.23} and pitch from {-2, -1, 1, 2} semitones."""
+    return {"recipe": _cv("cnn", augment="recipe")}
+
+
 APP_CLASSIFY = r"""
 import sys, time, psutil, pathlib
 from playwright.sync_api import sync_playwright
