@@ -7,7 +7,8 @@ imports tensorflow or librosa. The helpers are split by page area:
 - this module: session state, navigation, page header and links, optional soundkit modules, errors;
 - :mod:`soundkit_app.resources`: cached label store, predictors and run summaries;
 - :mod:`soundkit_app.rendering`: figures to PNG, audio decoding and bytes, file names, images;
-- :mod:`soundkit_app.runs`: run reports, histories, metrics tables, confusion/compare plots (Results);
+- :mod:`soundkit_app.runs`: run reports, histories, metrics tables, confusion/compare plots, augmentation
+  studies (Results);
 - :mod:`soundkit_app.label`: label store helpers, import/export and suggestion sections (Label);
 - :mod:`soundkit_app.classify`: model menu, cached classification, timeline (Classify);
 - :mod:`soundkit_app.training`: model families, policies, launching and watching jobs (Train);
