@@ -197,7 +197,7 @@ def render_markdown(results: dict) -> str:
             if isinstance(res, dict) and "mean_accuracy" in res:
                 lines += _cv_table(res, f"CNN + {name}")
                 if base:
-                    f = min(res["fold_accuracy"], key=lambda k: res["fold_accuracy"][k] - base[k])
+                    f = max(res["fold_accuracy"], key=lambda k: abs(res["fold_accuracy"][k] - base[k]))
                     lines += [f"Largest change against no augmentation: fold {f}, {_pct(base[f])} -> "
                               f"{_pct(res['fold_accuracy'][f])}.", ""]
 
