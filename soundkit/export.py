@@ -6,10 +6,10 @@ importing TensorFlow. The export uses Keras 3's own ``model.export(path, format=
 SavedModel, then the TensorFlow Lite converter), keeps the batch dimension dynamic so all windows of
 a clip go through one interpreter call, and writes atomically (temporary file + ``os.replace``).
 
-The converter needs memory of its own (for Inception V3 about 0.9 GB; a concrete-function
-conversion was tried and needed more, or gave NaNs when handed the Keras model to track), so
-training exports large models (:data:`IN_PROCESS_MAX_PARAMS`) from ``model.keras`` after letting go
-of its training state.
+The converter needs memory of its own (for Inception V3 a fresh export process peaks at about
+1.7 GB; a concrete-function conversion was tried and needed more, or gave NaNs when handed the
+Keras model to track), so training runs families that ask for it (``ISOLATE``: Inception V3) in a
+child process and exports ``model.keras`` in another one afterwards (:func:`soundkit.training.train`).
 ``python -m soundkit.export RUN_DIR`` (:func:`export_run`) re-exports a run, for example one whose
 export failed.
 
@@ -33,16 +33,13 @@ from soundkit.fileio import atomic_path
 
 __all__ = [
     "export_tflite", "export_run", "verify", "Verification",
-    "TFLITE_NAME", "KERAS_NAME", "IN_PROCESS_MAX_PARAMS",
+    "TFLITE_NAME", "KERAS_NAME",
 ]
 
 log = logging.getLogger(__name__)
 
 TFLITE_NAME = "model.tflite"
 KERAS_NAME = "model.keras"
-#: Training exports models with more parameters than this from model.keras after releasing its
-#: training state (Inception V3's 22 M); smaller ones (the CNN, the YAMNet head) straight away.
-IN_PROCESS_MAX_PARAMS = 5_000_000
 
 
 def export_tflite(model: Any, path: str | os.PathLike) -> Path:

@@ -114,8 +114,7 @@ def train(
     -------
     soundkit.runs.Run
     """
-    from soundkit import __version__
-    from soundkit.runs import Run, save_model, save_run
+    from soundkit.runs import Run, save_run
 
     t0 = time.monotonic()
     out = Path(out)
@@ -123,6 +122,38 @@ def train(
         raise ModelError(f"{out}: already holds a trained model; choose another run name")
     fam = _check(dataset, features, config)
     emit = _emitter(progress, fold=config.test_fold)
+    job = (dataset, out, features, config, cache_dir)
+    if _isolates(fam, config):
+        # Training and the LiteRT converter each in a process of its own, one after the other, so
+        # that the converter's memory never stacks on what TensorFlow keeps after training.
+        report, history, meta = _in_child(_fit_in_child, *job, what="training", emit=emit, should_stop=should_stop)
+        emit(stage="export", message="exporting LiteRT model (in a fresh process)")
+        meta.update(_in_child(_export_in_child, out, what="export", emit=emit, should_stop=None))
+        meta["processes"] = "isolated"
+    else:
+        model, report, history, meta = _fit_and_save(*job, emit=emit, should_stop=should_stop)
+        emit(stage="export", message="exporting LiteRT model")
+        meta.update(_export(model, out))
+    meta["seconds"] = round(time.monotonic() - t0, 2)
+    # model.keras and model.tflite are in place; config and labels come last, so the run is complete only now
+    run = save_run(
+        out, model=None, config=RunConfig(features=features, train=config), labels=dataset.labels,
+        report=report, history=history, meta=meta,
+    )
+    emit(stage="done", message=f"accuracy {report.accuracy:.3f} on {report.n_test} clips", accuracy=report.accuracy)
+    return run
+
+
+def _fit_and_save(dataset: Dataset, out: Path, features: FeatureConfig, config: TrainConfig, cache_dir, *, emit, should_stop):
+    """Split, augment, featurize, fit and evaluate; write ``out/model.keras``.
+
+    Returns (model, report, history rows, meta dict).
+    """
+    from soundkit import __version__
+    from soundkit.models import family
+    from soundkit.runs import save_model
+
+    fam = family(config.model)
     labels = dataset.labels
     if config.test_fold is not None:
         dataset = dataset.with_folds(seed=config.seed)
@@ -141,7 +172,6 @@ def train(
         fam, labels, fit_clips + aug_clips, val_clips, test_clips, inputs,
         features=features, config=config, emit=emit, should_stop=should_stop,
     )
-    out.mkdir(parents=True, exist_ok=True)
     meta: dict[str, Any] = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "dataset": str(dataset.root),
@@ -157,24 +187,81 @@ def train(
         "soundkit_version": __version__,
         **info,
     }
-    save_model(out, model)  # first, so that a large model can be exported from the file
-    emit(stage="export", message="exporting LiteRT model")
-    if model.count_params() > export.IN_PROCESS_MAX_PARAMS:
-        # The converter's memory would stack on top of training's: let go of the model, the
-        # inputs and Keras' state, then convert model.keras (measured in BENCHMARKS.md).
-        del model, inputs
-        _release_memory()
-        meta.update(_export(None, out))
-    else:
-        meta.update(_export(model, out))
-    meta["seconds"] = round(time.monotonic() - t0, 2)
-    # model.keras is in place; config and labels come last, so the run is complete only now
-    run = save_run(
-        out, model=None, config=RunConfig(features=features, train=config), labels=labels,
-        report=report, history=history, meta=meta,
-    )
-    emit(stage="done", message=f"accuracy {report.accuracy:.3f} on {report.n_test} clips", accuracy=report.accuracy)
-    return run
+    Path(out).mkdir(parents=True, exist_ok=True)
+    save_model(out, model)
+    return model, report, history, meta
+
+
+def _isolates(fam, config: TrainConfig) -> bool:
+    """Whether :func:`train` runs the fit and the export in child processes: ``options["isolate"]``,
+    else the family's ``ISOLATE`` (True for Inception V3, whose converter needs about 1 GB)."""
+    return bool(config.options.get("isolate", getattr(fam, "ISOLATE", False)))
+
+
+def _fit_in_child(*job, emit, should_stop):
+    _, report, history, meta = _fit_and_save(*job, emit=emit, should_stop=should_stop)
+    return report, history, meta  # the model stays behind: it is in model.keras
+
+
+def _export_in_child(out: Path, *, emit, should_stop):
+    return _export(None, out)
+
+
+def _child_main(fn, args, events, stop) -> None:
+    """Body of a :func:`_in_child` process: run ``fn`` and send back its events and its outcome."""
+    import pickle
+
+    def emit(**event: Any) -> None:
+        events.put(("event", event))
+
+    try:
+        events.put(("result", fn(*args, emit=emit, should_stop=stop.is_set)))
+    except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
+        try:
+            pickle.dumps(exc)
+        except Exception:  # noqa: BLE001 - an exception that does not pickle travels as one line
+            exc = ModelError(f"{type(exc).__name__}: {exc}")
+        events.put(("error", exc))
+
+
+def _in_child(fn, *args, what: str, emit, should_stop: ShouldStop | None):
+    """Run ``fn(*args, emit=..., should_stop=...)`` in a fresh (spawned) process and return its result.
+
+    Its progress events are relayed to ``emit``; ``should_stop`` is polled here and passed on; an
+    exception it raises is raised here; a process that dies (killed, out of memory) is a ModelError.
+    The parent's memory is untouched by whatever the child imports.
+    """
+    import multiprocessing
+    import queue
+
+    ctx = multiprocessing.get_context("spawn")
+    events, stop = ctx.Queue(), ctx.Event()
+    # not a daemon: the child starts worker processes of its own (features, augmentation)
+    proc = ctx.Process(target=_child_main, args=(fn, args, events, stop), name=f"soundkit-{what}")
+    proc.start()
+    try:
+        while True:
+            if should_stop is not None and not stop.is_set() and should_stop():
+                stop.set()
+            try:
+                kind, value = events.get(timeout=0.2 if proc.is_alive() else 2.0)
+            except queue.Empty:
+                if proc.is_alive():
+                    continue
+                code = proc.exitcode
+                why = " (killed: out of memory?)" if code in (-9, 137) else ""
+                raise ModelError(f"the {what} process ended with exit code {code}{why} before reporting back") from None
+            if kind == "event":
+                emit(**value)
+            elif kind == "error":
+                raise value
+            else:
+                return value
+    finally:
+        proc.join(timeout=60)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join()
 
 
 def cross_validate(
@@ -301,6 +388,8 @@ def _check_options(options: dict[str, Any]) -> None:
         v = o.get(key, lo)
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             raise ParameterError(f"options.{key} must be an integer >= {lo}, got {v!r}")
+    if not isinstance(o.get("isolate", False), bool):
+        raise ParameterError(f"options.isolate must be true or false, got {o['isolate']!r}")
     if o.get("head", "avg") not in ("avg", "avgmax"):
         raise ParameterError(f"options.head must be 'avg' or 'avgmax', got {o['head']!r}")
     f = o.get("filters", [1])
@@ -407,11 +496,13 @@ def _make_train_data(items: list[np.ndarray], y: np.ndarray, weights: np.ndarray
     frames = features.frames
     crops = int(config.options.get("crops_per_clip", CROPS_PER_CLIP))
     masks = None  # SpecAugment-style masks of the augmentation policy, drawn afresh for every crop
-    if config.augment and fam.KIND == "logmel":
+    alpha = mixup_alpha(config)  # mixup, drawn afresh every epoch
+    n_classes = len(weights)
+    if config.augment:
         from soundkit import augment
 
-        masks = augment.Policy.from_dict(config.augment)
-        masks = masks if masks.spec_compose() is not None else None
+        policy = augment.Policy.from_dict(config.augment)
+        masks = policy if fam.KIND == "logmel" and policy.spec_compose() is not None else None
 
     class TrainData(keras.utils.PyDataset):
         def __init__(self) -> None:
@@ -442,6 +533,9 @@ def _make_train_data(items: list[np.ndarray], y: np.ndarray, weights: np.ndarray
             else:
                 order = rng.permutation(len(self.X_all))
                 self.X, self.y, self.w = self.X_all[order], self.y_all[order], self.w_all[order]
+            if alpha > 0:  # one-hot targets, blended (compile_model's loss follows mixup_alpha)
+                onehot = np.eye(n_classes, dtype=np.float32)[self.y]
+                self.X, self.y, self.w = augment.mix_batch(self.X, onehot, alpha, rng=rng, weights=self.w)
 
         def __len__(self) -> int:
             return math.ceil(len(self.y) / batch)
@@ -489,16 +583,35 @@ def _callback(emit, should_stop: ShouldStop | None, epochs: int):
     return ProgressAndCancel()
 
 
-def compile_model(model, config: TrainConfig, *, learning_rate: float | None = None) -> None:
-    """Adam + sparse categorical cross-entropy + accuracy: the default compile for every family."""
+def compile_model(model, config: TrainConfig, *, learning_rate: float | None = None, label_smoothing: float = 0.0) -> None:
+    """Adam + cross-entropy (:func:`loss_for`) + accuracy: the compile of every family."""
     import keras
 
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate or config.learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
+        loss=loss_for(config, label_smoothing=label_smoothing),
         metrics=["accuracy"],
         jit_compile=False,  # XLA is several times slower for these small convnets on CPU
     )
+
+
+def mixup_alpha(config: TrainConfig) -> float:
+    """The augmentation policy's mixup alpha (0: no mixup)."""
+    return float((config.augment or {}).get("mixup", 0.0) or 0.0)
+
+
+def one_hot_targets(config: TrainConfig, *, label_smoothing: float = 0.0) -> bool:
+    """Whether training targets are one-hot rows (mixup, label smoothing) rather than class indices."""
+    return mixup_alpha(config) > 0 or label_smoothing > 0
+
+
+def loss_for(config: TrainConfig, *, label_smoothing: float = 0.0):
+    """Categorical cross-entropy on one-hot targets (:func:`one_hot_targets`), else the sparse form."""
+    import keras
+
+    if one_hot_targets(config, label_smoothing=label_smoothing):
+        return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy()
 
 
 def _lr_schedule(config: TrainConfig, monitor: str):
@@ -547,6 +660,8 @@ def _fit_evaluate(fam, labels, fit_clips, val_clips, test_clips, inputs: _Inputs
         parts = [_eval_windows(inputs[c], fam, features) for c in val_clips]
         Xv = np.concatenate([X[w > 0] for X, w in parts])
         yv = np.concatenate([np.full(int((w > 0).sum()), index[c.label]) for c, (_, w) in zip(val_clips, parts, strict=True)])
+        if one_hot_targets(config):
+            yv = np.eye(len(labels), dtype=np.float32)[yv]
         val_data = (Xv, yv)
     input_shape = train_data.X.shape[1:]
     model = fam.build(input_shape, len(labels), config)
@@ -628,21 +743,6 @@ def _restores_best(config: TrainConfig) -> bool:
 def _best_epoch(history: list[dict[str, float]], monitor: str) -> int | None:
     vals = [(r[monitor], r["epoch"]) for r in history if monitor in r]
     return int(min(vals)[1]) if vals else None
-
-
-def _release_memory() -> None:
-    """Drop Keras' global state, collect garbage and hand freed heap back to the system (glibc)."""
-    import ctypes
-    import gc
-
-    import keras
-
-    keras.backend.clear_session(free_memory=True)
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
 
 
 def _export(model, out: Path) -> dict[str, Any]:

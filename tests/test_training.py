@@ -85,20 +85,44 @@ def test_train_writes_a_complete_run(tones_vs_noise, tmp_path):
 
 
 @pytest.mark.slow
-def test_large_models_are_exported_from_the_saved_file(tones_vs_noise, tmp_path, monkeypatch):
-    """Above export.IN_PROCESS_MAX_PARAMS (Inception V3) the model is written first, training's state
-    released and model.keras converted; the run is complete with both files, and they agree."""
-    from soundkit import export
+def test_isolated_training_fits_and_exports_in_child_processes(tones_vs_noise, tmp_path):
+    """options.isolate (the default for Inception V3): the fit runs in a spawned child, the export in
+    another; progress comes back, the run is complete with both files and they agree."""
     from soundkit.predict import Predictor
 
-    monkeypatch.setattr(export, "IN_PROCESS_MAX_PARAMS", 0)  # this small CNN counts as large
-    run = train(tones_vs_noise, out=tmp_path / "run", features=FEATURES, config=FAST, cache_dir=tmp_path / "cache")
+    events = []
+    cfg = FAST.replace(options={**FAST.options, "isolate": True})
+    run = train(tones_vs_noise, out=tmp_path / "run", features=FEATURES, config=cfg, cache_dir=tmp_path / "cache",
+                progress=events.append)
     meta = run.load_meta()
+    assert meta["processes"] == "isolated"
     assert meta["export"] == "ok" and meta["export_from"] == "model.keras"
     assert run.complete and run.tflite_path.is_file()
+    stages = [e["stage"] for e in events]
+    assert stages.count("train") == cfg.epochs and stages[-1] == "done"  # epochs relayed from the child
+    assert {e["fold"] for e in events} == {cfg.test_fold}
     clip = tones_vs_noise.clips[0].path
     lite, ker = Predictor.load(run.path, backend="litert"), Predictor.load(run.path, backend="keras")
     assert lite.predict_file(clip).top[0][0] == ker.predict_file(clip).top[0][0]
+
+
+@pytest.mark.slow
+def test_isolated_training_cancels_and_raises_child_errors(tones_vs_noise, tmp_path):
+    seen = []
+    cfg = FAST.replace(epochs=50, options={**FAST.options, "isolate": True})
+    with pytest.raises(TrainingCancelled, match="cancelled"):
+        train(tones_vs_noise, out=tmp_path / "run", features=FEATURES, config=cfg,
+              progress=lambda e: seen.append(e) if e["stage"] == "train" else None, should_stop=lambda: len(seen) >= 1)
+    assert 1 <= len(seen) < 50
+    assert not Run(tmp_path / "run").model_path.exists()
+    # an error inside the child (Inception V3 isolates by default) comes back as itself
+    missing = tmp_path / "no-such-weights.h5"
+    with pytest.raises(ModelError, match="no-such-weights"):
+        train(tones_vs_noise, out=tmp_path / "bad", features=FEATURES,
+              config=FAST.replace(model="inception", options={"weights": str(missing)}))
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(ParameterError, match="isolate"):
+        train(tones_vs_noise, out=tmp_path / "bad2", features=FEATURES, config=FAST.replace(options={"isolate": "yes"}))
 
 
 @pytest.mark.slow

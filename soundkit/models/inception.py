@@ -24,8 +24,10 @@ Options: ``weights``, ``image_size`` (int or [h, w]), ``head_epochs`` (default a
 ``epochs``), ``fine_tune`` (default True), ``fine_tune_from`` (layer name, default "mixed8"),
 ``fine_tune_learning_rate`` (default ``learning_rate / 100``).
 
-Memory: 128x128 windows, batch 16, fine-tuning: about 1.6 GB peak RSS on CPU (measured, see the
-tests and the report); ``--batch-size 16`` is the recommended setting for this family.
+Memory: 128x128 windows, batch 16, fine-tuning: about 1.6 GB peak RSS on CPU, and the LiteRT
+converter about 1.7 GB on its own, so :data:`ISOLATE` has training fit in one child process and
+export in another (BENCHMARKS.md measures the process tree); ``--batch-size 16`` is the recommended
+setting for this family.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ from soundkit.errors import ModelError, ParameterError
 __all__ = ["KIND", "MIN_SIZE", "build", "fit", "resolve_weights", "run_info"]
 
 log = logging.getLogger(__name__)
+
+#: soundkit.training.train fits this family in a child process and exports it in a fresh one.
+ISOLATE = True
 
 KIND = "logmel"
 #: Smallest image side Inception V3 accepts.
@@ -189,15 +194,6 @@ def build(input_shape: Sequence[int], n_classes: int, config: TrainConfig) -> An
     return keras.Model(inputs, outputs, name=name)
 
 
-def _compile(model: Any, learning_rate: float) -> None:
-    import keras
-
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=["accuracy"],
-        jit_compile=False,
-    )
 
 
 def unfreeze_top(model: Any, *, after: str = FINE_TUNE_FROM) -> int:
@@ -235,12 +231,14 @@ def fit(model: Any, train_data: Any, val_data: Any, config: TrainConfig, callbac
     keras.callbacks.History
         Both phases' epochs in one history.
     """
+    from soundkit.training import compile_model
+
     opts = config.options
     head_epochs = int(opts.get("head_epochs", max(1, config.epochs // 3)))
     if not 1 <= head_epochs <= config.epochs:
         raise ParameterError(f"head_epochs must be within 1..epochs ({config.epochs}), got {head_epochs}")
     callbacks = list(callbacks)
-    _compile(model, config.learning_rate)
+    compile_model(model, config)
     hist = model.fit(train_data, validation_data=val_data, epochs=head_epochs, callbacks=callbacks, verbose=0)
     done = len(hist.history.get("loss", []))
     cancelled = any(getattr(cb, "cancelled", False) for cb in callbacks)
@@ -251,7 +249,7 @@ def fit(model: Any, train_data: Any, val_data: Any, config: TrainConfig, callbac
     n = unfreeze_top(model, after=str(opts.get("fine_tune_from", FINE_TUNE_FROM)))
     lr = float(opts.get("fine_tune_learning_rate", config.learning_rate / 100))
     log.info("fine-tuning %d layers of Inception V3 at learning rate %g", n, lr)
-    _compile(model, lr)
+    compile_model(model, config, learning_rate=lr)
     hist2 = model.fit(train_data, validation_data=val_data, initial_epoch=done, epochs=config.epochs,
                       callbacks=callbacks, verbose=0)
     for key, values in hist2.history.items():
