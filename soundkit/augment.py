@@ -76,6 +76,7 @@ __all__ = [
     "policy_from_arg",
     "augment_clips",
     "spec_augment",
+    "mix_batch",
     "preview",
     "is_augmented",
     "original_id",
@@ -649,8 +650,10 @@ SETS: dict[str, list[dict]] = {
 }
 _SPEC_MASKS = [{"type": "time_mask", "max_width": 16, "n_masks": 2}, {"type": "frequency_mask", "max_width": 12, "n_masks": 2}]
 #: Named policies accepted by :func:`policy_from_arg` (plus any "a+b" combination of :data:`SETS`).
-POLICY_NAMES = ("none", "stretch", "pitch", "stretch+pitch", "recipe", "noise", "gain", "shift", "specaugment", "full")
+POLICY_NAMES = ("none", "stretch", "pitch", "stretch+pitch", "recipe", "noise", "gain", "shift", "specaugment", "full", "mixup")
 _COPIES = {"recipe": 4}
+#: Beta(alpha, alpha) of mixup in the named policies ("mixup", "stretch+pitch+mixup", ...).
+MIXUP_ALPHA = 0.2
 
 
 def _set_specs(name: str) -> list[dict]:
@@ -680,14 +683,21 @@ class Policy:
         Class-conditional chains overriding the global one ("none" or [] gives that class no copies).
     spec : list of dict, optional
         Spectrogram masks for training to apply on the fly (see :func:`spec_augment`).
+    mixup : float
+        mixup (Zhang et al. 2018) during training: every training example is blended with another
+        one, ``lam * x_i + (1 - lam) * x_j`` and the same for the one-hot targets, with
+        ``lam ~ Beta(mixup, mixup)`` (0, the default, is off; at most 10). See :func:`mix_batch`.
     """
 
     def __init__(self, *, name: str = "custom", copies: int = 2, transforms: str | list[dict] = "none",
-                 per_class: dict[str, str | list[dict]] | None = None, spec: list[dict] | None = None) -> None:
+                 per_class: dict[str, str | list[dict]] | None = None, spec: list[dict] | None = None,
+                 mixup: float = 0.0) -> None:
         _check(isinstance(name, str), f"policy name must be a string, got {name!r}")
         _check(isinstance(copies, (int, np.integer)) and not isinstance(copies, bool) and 0 <= copies <= 32,
                f"copies must be an integer within 0..32, got {copies!r}")
         self.name, self.copies = name, int(copies)
+        self.mixup = _number(mixup, "mixup")
+        _check(0.0 <= self.mixup <= 10.0, f"mixup must be within 0..10 (the Beta distribution's alpha; 0 is off), got {mixup!r}")
         self.transforms = transforms
         self.per_class = dict(per_class) if per_class else None
         self.spec = list(spec) if spec else []
@@ -724,7 +734,7 @@ class Policy:
     def is_identity(self) -> bool:
         """True when the policy neither renders copies nor masks spectrograms."""
         renders = self.copies > 0 and (self._global is not None or any(c is not None for c in self._by_class.values()))
-        return not renders and self._spec is None
+        return not renders and self._spec is None and self.mixup == 0
 
     @property
     def engine(self) -> str | None:
@@ -740,6 +750,8 @@ class Policy:
             d["per_class"] = dict(self.per_class)
         if self.spec:
             d["spec"] = list(self.spec)
+        if self.mixup:
+            d["mixup"] = self.mixup
         return json.loads(json.dumps(d))  # a deep, JSON-clean copy
 
     @classmethod
@@ -749,7 +761,7 @@ class Policy:
             return cls(name="none", copies=0)
         if not isinstance(d, dict):
             raise ParameterError(f"an augmentation policy must be a JSON object, got {type(d).__name__}")
-        unknown = sorted(set(d) - {"name", "copies", "transforms", "per_class", "spec"})
+        unknown = sorted(set(d) - {"name", "copies", "transforms", "per_class", "spec", "mixup"})
         if unknown:
             raise ParameterError(f"unknown augmentation policy field(s): {', '.join(unknown)}")
         return cls(**d)
@@ -758,8 +770,16 @@ class Policy:
     def named(cls, name: str, *, copies: int | None = None) -> Policy:
         """A named policy: "none", "stretch", "pitch", "stretch+pitch", "recipe", "noise", "gain",
         "shift", "specaugment" (masks only), "full" (stretch+pitch+noise+shift with masks), or any
-        "+"-joined combination of :data:`SETS`."""
+        "+"-joined combination of :data:`SETS`; a "+mixup" part adds mixup (:data:`MIXUP_ALPHA`) to
+        any of them, and "mixup" alone renders no copies."""
         name = name.strip()
+        parts = [p.strip() for p in name.split("+")]
+        if "mixup" in parts and name != "mixup":
+            rest = "+".join(p for p in parts if p != "mixup")
+            base = cls.named(rest, copies=copies) if rest else cls(name="none", copies=0)
+            return cls(**{**base.to_dict(), "name": name, "mixup": MIXUP_ALPHA})
+        if name == "mixup":
+            return cls(name=name, copies=0, mixup=MIXUP_ALPHA)
         if name == "none":
             return cls(name="none", copies=0)
         if name == "specaugment":
@@ -829,6 +849,44 @@ def spec_augment(W: np.ndarray, policy: Policy | dict | None, *, rng: np.random.
     if W.ndim == 2:
         return masks(W, 0, rng=rng)
     return np.stack([masks(w, 0, rng=rng) for w in W]) if len(W) else W
+
+
+def mix_batch(X: np.ndarray, Y: np.ndarray, alpha: float, *, rng: np.random.Generator | int,
+              weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """mixup: blend every example with a randomly drawn partner from the same set.
+
+    ``x_i' = lam_i * x_i + (1 - lam_i) * x_p(i)`` with ``lam_i ~ Beta(alpha, alpha)`` folded to
+    ``max(lam, 1 - lam)`` (so the example keeps its own identity as the larger part) and ``p`` a
+    random permutation; the targets and sample weights are blended with the same ``lam_i``.
+
+    Parameters
+    ----------
+    X : np.ndarray, shape (n, ...)
+        Examples (log-mel windows, embeddings, ...).
+    Y : np.ndarray, shape (n, n_classes)
+        One-hot (or soft) targets.
+    alpha : float
+        > 0.
+    rng : np.random.Generator or int
+    weights : np.ndarray, shape (n,), optional
+
+    Returns
+    -------
+    (X, Y, weights) : new arrays (weights None when not given)
+    """
+    _check(alpha > 0, f"mixup alpha must be > 0, got {alpha!r}")
+    _check(len(X) == len(Y) and Y.ndim == 2, "mix_batch needs X (n, ...) and targets Y (n, n_classes)")
+    rng = _as_rng(rng)
+    n = len(X)
+    lam = rng.beta(alpha, alpha, size=n).astype(np.float32)
+    lam = np.maximum(lam, 1 - lam)
+    p = rng.permutation(n)
+    lx = lam.reshape((n,) + (1,) * (X.ndim - 1))
+    X = lx * X + (1 - lx) * X[p]
+    Y = lam[:, None] * Y + (1 - lam[:, None]) * Y[p]
+    if weights is not None:
+        weights = lam * weights + (1 - lam) * weights[p]
+    return X.astype(np.float32, copy=False), Y.astype(np.float32, copy=False), weights
 
 
 # -- preview (the app's Augment page) --------------------------------------------------------------------------

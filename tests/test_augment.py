@@ -326,6 +326,12 @@ def test_named_policy_contents():
     assert A.policy_from_arg("specaugment").copies == 0 and not A.policy_from_arg("specaugment").is_identity
     assert A.policy_from_arg("stretch").engine == A.engine()
     assert A.policy_from_arg("noise").engine is None
+    mix = A.policy_from_arg("mixup")
+    assert mix.copies == 0 and mix.mixup == A.MIXUP_ALPHA and not mix.is_identity
+    spm = A.policy_from_arg("stretch+pitch+mixup")
+    assert spm.copies == 2 and spm.mixup == A.MIXUP_ALPHA
+    assert [t.name for t in spm.compose_for("any").transforms] == ["time_stretch", "pitch_shift"]
+    assert A.policy_from_arg("stretch+pitch").mixup == 0 and "mixup" not in A.policy_from_arg("stretch+pitch").to_dict()
 
 
 def test_class_conditional_policy():
@@ -358,6 +364,9 @@ def test_policy_from_json_file_and_run_config(tmp_path):
         ({"spec": [{"type": "gain"}]}, "spectrogram masks only"),
         ({"per_class": {"dog": "pitch+reverb"}}, "unknown augmentation set 'reverb'"),
         ({"transforms": [{"type": "pitch_shift", "min_semitones": -20}]}, "min_semitones"),
+        ({"mixup": -0.1}, "mixup must be within"),
+        ({"mixup": "lots"}, "mixup must be a number"),
+        ("stretch+mixup+reverb", "unknown augmentation policy"),
     ],
 )
 def test_bad_policies_raise_parameter_error(arg, match, tmp_path):
@@ -634,3 +643,54 @@ def test_training_applies_the_policys_spectrogram_masks():
     assert masked_fraction(A.Policy.named("specaugment").to_dict()) > 0.8
     assert masked_fraction(A.Policy.named("stretch").to_dict()) == 0.0
     assert masked_fraction(None) == 0.0
+
+
+def test_mix_batch_blends_examples_and_targets_alike():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 8, 5)).astype(np.float32)
+    y = np.arange(64) % 4
+    Y = np.eye(4, dtype=np.float32)[y]
+    w = rng.uniform(0.5, 2.0, 64).astype(np.float32)
+    Xm, Ym, wm = A.mix_batch(X, Y, 0.4, rng=1, weights=w)
+    assert Xm.shape == X.shape and Ym.shape == Y.shape and wm.shape == w.shape
+    np.testing.assert_allclose(Ym.sum(axis=1), 1.0, rtol=1e-6)
+    lam = Ym[np.arange(64), y]
+    assert (lam >= 0.5 - 1e-6).all() and (lam < 1 - 1e-4).any()  # each keeps the larger share of itself
+    # every example is lam * itself + (1 - lam) * one other example, with the same lam as its target
+    for i in range(64):
+        rest = (Xm[i] - lam[i] * X[i]) / max(1 - lam[i], 1e-6)
+        if 1 - lam[i] > 1e-3:
+            assert min(np.abs(rest - X[j]).max() for j in range(64)) < 1e-3
+    np.testing.assert_array_equal(A.mix_batch(X, Y, 0.4, rng=1)[0], Xm)  # seeded
+    assert not np.array_equal(A.mix_batch(X, Y, 0.4, rng=2)[0], Xm)
+    with pytest.raises(ParameterError, match="alpha"):
+        A.mix_batch(X, Y, 0.0, rng=0)
+
+
+@pytest.mark.slow
+def test_training_with_mixup_uses_soft_targets_and_learns(tmp_path, class_folders):
+    """mixup: training batches carry blended one-hot targets (redrawn every epoch), the loss is the
+    categorical one, and a model still trains to a complete run."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from soundkit import datasets, training
+    from soundkit.config import FeatureConfig, TrainConfig
+    from soundkit.models import family
+
+    feats = FeatureConfig(sr=22050, fmax=11025, n_mels=32, frames=40, window_hop=20, n_fft=512, hop_length=512)
+    rng = np.random.default_rng(0)
+    items = [rng.uniform(-60, -1, (32, 60)).astype(np.float32) for _ in range(24)]
+    y = np.arange(24) % 3
+    cfg = TrainConfig(epochs=1, batch_size=8, augment=A.policy_from_arg("mixup").to_dict())
+    data = training._make_train_data(items, y, np.ones(3, dtype=np.float32), fam=family("cnn"), features=feats, config=cfg)
+    Y = np.concatenate([data[i][1] for i in range(len(data))])
+    assert Y.shape == (48, 3) and ((Y > 0) & (Y < 1)).any()
+    first = Y.copy()
+    data.on_epoch_end()
+    assert not np.array_equal(np.concatenate([data[i][1] for i in range(len(data))]), first)
+    assert type(training.loss_for(cfg)).__name__ == "CategoricalCrossentropy"
+    assert type(training.loss_for(cfg.replace(augment=None))).__name__ == "SparseCategoricalCrossentropy"
+
+    run = training.train(datasets.load(class_folders), out=tmp_path / "run", features=feats, cache_dir=tmp_path / "cache",
+                         config=TrainConfig(epochs=3, batch_size=4, test_fold=1, augment=cfg.augment))
+    assert run.complete and run.load_config().train.augment["mixup"] == A.MIXUP_ALPHA
+    assert all(np.isfinite(r["loss"]) and np.isfinite(r["val_loss"]) for r in run.load_history())

@@ -582,7 +582,7 @@ def fit(model: Any, train_data: Any, val_data: Any, config: TrainConfig, callbac
     -------
     keras.callbacks.History
     """
-    import keras
+    from soundkit.training import compile_model, one_hot_targets
 
     parts = [train_data[i] for i in range(len(train_data))]
     X = np.concatenate([p[0] for p in parts])
@@ -594,20 +594,12 @@ def fit(model: Any, train_data: Any, val_data: Any, config: TrainConfig, callbac
     smoothing = float(_option(config, "label_smoothing"))
     if not 0 <= smoothing < 1:
         raise ParameterError(f"label_smoothing must be within [0, 1), got {smoothing}")
-    if smoothing > 0:
-        n_classes = int(model.output_shape[-1])
-        y = np.eye(n_classes, dtype=np.float32)[y]
-        if val_data is not None:
-            val_data = (val_data[0], np.eye(n_classes, dtype=np.float32)[np.asarray(val_data[1], dtype=np.int64)])
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
-    else:
-        loss = keras.losses.SparseCategoricalCrossentropy()
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
-        loss=loss,
-        metrics=["accuracy"],
-        jit_compile=False,
-    )
+    if one_hot_targets(config, label_smoothing=smoothing):  # label smoothing or mixup
+        eye = np.eye(int(model.output_shape[-1]), dtype=np.float32)
+        y = y if y.ndim == 2 else eye[y]
+        if val_data is not None and np.ndim(val_data[1]) == 1:
+            val_data = (val_data[0], eye[np.asarray(val_data[1], dtype=np.int64)])
+    compile_model(model, config, label_smoothing=smoothing)
     return model.fit(X, y, sample_weight=w, batch_size=batch, epochs=config.epochs, shuffle=True,
                      validation_data=val_data, callbacks=list(callbacks), verbose=0)
 
