@@ -246,11 +246,20 @@ from soundkit import datasets
 from soundkit.config import TrainConfig
 from soundkit.training import train
 
-me, stage, peaks = psutil.Process(), ["start"], {}
+me, stage, peaks, own = psutil.Process(), ["start"], {}, {}
+def tree_rss():
+    total = 0
+    for p in [me, *me.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total / 2**20
 def watch():
     while True:
-        rss = me.memory_info().rss / 2**20  # the training process itself (feature workers excluded)
+        rss = tree_rss()  # this process, the training and export children and their feature workers
         peaks[stage[0]] = max(peaks.get(stage[0], 0.0), rss)
+        own[stage[0]] = max(own.get(stage[0], 0.0), me.memory_info().rss / 2**20)
         time.sleep(0.05)
 def progress(event):
     stage[0] = event.get("stage") or stage[0]
@@ -260,18 +269,22 @@ if __name__ == "__main__":
     t = time.perf_counter()
     config = TrainConfig(model="inception", test_fold=5, epochs=2, options={"weights": weights, "head_epochs": 1})
     run = train(datasets.load(esc10), out=out, config=config, cache_dir=cache, progress=progress)
+    time.sleep(0.2)
     hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) / 1024
     meta = json.loads((Path(out) / "meta.json").read_text())
-    print(json.dumps({"seconds": time.perf_counter() - t, "peak_rss_mb": hwm, "stage_peak_rss_mb": peaks,
-                      "export": meta.get("export"), "train_seconds": meta.get("train_seconds")}))
+    print(json.dumps({"seconds": time.perf_counter() - t, "peak_rss_mb": max(peaks.values()),
+                      "stage_peak_rss_mb": peaks, "parent_peak_rss_mb": hwm, "parent_stage_rss_mb": own,
+                      "processes": meta.get("processes", "one"), "export": meta.get("export"),
+                      "train_seconds": meta.get("train_seconds")}))
 """
 
 
 def _inception_memory() -> dict:
     """Peak RSS of a default-settings Inception V3 training (128x128 windows, batch 16, the frozen
-    base + head, then the top blocks fine-tuned, then the LiteRT export) in a fresh process, from a
-    weights file saved here (ImageNet's file has the same shape; the weights' values do not change
-    memory). Two epochs (one per phase): memory does not grow with epochs."""
+    base + head, then the top blocks fine-tuned, then the LiteRT export) started from a fresh
+    process, summed over the whole process tree (sampled every 50 ms), from a weights file saved
+    here (ImageNet's file has the same shape; the weights' values do not change memory). Two epochs
+    (one per phase): memory does not grow with epochs."""
     import keras
 
     wfile = WORK / "inception_notop.weights.h5"
@@ -355,6 +368,13 @@ def augment_recipe() -> dict:
     """ESC-10 5-fold, the CNN with the recipe's discrete deformations: 4 copies of each training clip,
     time ratio from {0.81, 0.93, 1.07, 1.23} and pitch from {-2, -1, 1, 2} semitones."""
     return {"recipe": _cv("cnn", augment="recipe")}
+
+
+@section
+def augment_mixup() -> dict:
+    """ESC-10 5-fold, the CNN with mixup (alpha 0.2, blended afresh every epoch): alone, and on top of
+    2 stretch+pitch copies of each training clip."""
+    return {name: _cv("cnn", augment=name) for name in ("stretch+pitch+mixup", "mixup")}
 
 
 APP_CLASSIFY = r"""
