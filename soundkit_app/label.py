@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import io
 import logging
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -235,8 +237,81 @@ def suggestions_section(store: Any) -> None:
         st.rerun()
 
 
+@dataclass
+class DatasetDownload:
+    """A download-and-import of ESC-10 / ESC-50 running in a thread of the server process.
+
+    The thread outlives the page's script run, so leaving the page (or closing the tab) does not
+    stop a 600 MB download; the Label page shows its progress wherever the user comes back.
+    """
+
+    which: str
+    state: str = "running"  # "running" | "done" | "failed"
+    stage: str = "download"
+    done: int = 0
+    total: int = 0
+    message: str = "starting"
+    result: Any = None  # the store's ImportResult once done
+    error: str | None = None
+    announced: bool = False  # the import's outcome has been shown on the page
+
+    def update(self, event: dict) -> None:
+        self.stage = str(event.get("stage") or self.stage)
+        self.done, self.total = int(event.get("done") or 0), int(event.get("total") or 0)
+        self.message = str(event.get("message") or self.stage)
+
+    @property
+    def fraction(self) -> float:
+        return min(self.done / self.total, 1.0) if self.total > 0 else 0.0
+
+
+@st.cache_resource(show_spinner=False)
+def _downloads() -> dict[str, DatasetDownload]:
+    """The latest dataset download of each data directory (shared by every session)."""
+    return {}
+
+
+def start_download(store: Any, which: str) -> DatasetDownload:
+    """Start downloading ``which`` ("ESC-10" or "ESC-50") and importing it into ``store`` in a
+    background thread; the running task of this data directory when one is under way already."""
+    datasets = importlib.import_module("soundkit.datasets")
+    tasks, key = _downloads(), str(home())
+    current = tasks.get(key)
+    if current is not None and current.state == "running":
+        return current
+    task = tasks[key] = DatasetDownload(which)
+
+    def work() -> None:
+        try:
+            root = datasets.download(which.lower().replace("-", ""), progress=task.update)
+            task.update({"stage": "import", "message": "importing into the label store"})
+            ds = datasets.load(root, esc10=which == "ESC-10")
+            task.result = store.import_dataset(ds, progress=lambda e: task.update({"stage": "import", **e}))
+            task.state = "done"
+        except SoundkitError as exc:
+            task.error, task.state = str(exc), "failed"
+        except Exception as exc:  # noqa: BLE001 - a thread's failure must reach the page, not vanish
+            log.exception("dataset download failed")
+            task.error, task.state = f"{which}: download failed ({type(exc).__name__}: {exc})", "failed"
+
+    threading.Thread(target=work, name=f"soundkit-download-{which}", daemon=True).start()
+    return task
+
+
+def _download_status() -> None:
+    """The running download's progress, refreshed every second; the whole page once it ends."""
+    task = _downloads().get(str(home()))
+    if task is None:
+        return
+    if task.state == "running":
+        st.progress(task.fraction, text=f"{task.which}: {task.message}"[:120])
+    else:
+        st.rerun()  # the whole page: the clip table and the counts change
+
+
 def dataset_import_section(store: Any) -> None:
-    """Label page: import ESC-10 / ESC-50 (download when soundkit can, or from a folder on the server)."""
+    """Label page: import ESC-10 / ESC-50 (downloaded in the background when soundkit can, or from
+    a folder on the server)."""
     datasets = importlib.import_module("soundkit.datasets")
     download = getattr(datasets, "download", None)
     errors = st.session_state.get("label_import_errors")
@@ -244,21 +319,28 @@ def dataset_import_section(store: Any) -> None:
         with st.expander(f"{len(errors)} file(s) could not be added", icon=":material/warning:"):
             st.code("\n".join(errors[:200]), language=None)
     if download is not None:
+        task = _downloads().get(str(home()))
+        running = task is not None and task.state == "running"
         d1, d2 = st.columns([3, 1], vertical_alignment="bottom")
         which = d1.selectbox(
             "Download",
             ["ESC-10", "ESC-50"],
             key="label_download_which",
-            help="ESC-10: 400 clips, 10 classes (about 40 MB, CC BY). ESC-50: 2000 clips, 50 classes (about 600 MB, CC BY-NC).",
+            disabled=running,
+            help="ESC-10: 400 clips, 10 classes (about 40 MB, CC BY). ESC-50: 2000 clips, 50 classes (about 600 MB, "
+            "CC BY-NC). The download goes on in the background if you leave this page.",
         )
-        if d2.button("Download and import", key="label_download", icon=":material/cloud_download:", width="stretch"):
-            bar = st.progress(0.0, text=f"Downloading {which}...")
-            with show_errors(stop=False):
-                root = download(which.lower().replace("-", ""), progress=progress_callback(bar))
-                ds = datasets.load(root, esc10=which == "ESC-10")
-                report_import(store.import_dataset(ds, progress=progress_callback(bar)))
-                st.rerun()
-            bar.empty()
+        if d2.button("Download and import", key="label_download", icon=":material/cloud_download:",
+                     width="stretch", disabled=running):
+            task = start_download(store, which)
+            running = True
+        if running:
+            st.fragment(_download_status, run_every=1.0)()
+        elif task is not None and task.state == "failed":  # shown until the next download
+            st.error(task.error or f"{task.which}: the download failed", icon=":material/error:")
+        elif task is not None and not task.announced:
+            task.announced = True
+            report_import(task.result)
     f1, f2 = st.columns([3, 1], vertical_alignment="bottom")
     folder = f1.text_input(
         "Or a dataset folder on this server",

@@ -299,6 +299,46 @@ def test_label_upload_clips_and_zip(app_home, tmp_path):
     assert at.file_uploader(key="label_upload_2")  # a fresh, empty uploader after each import
 
 
+def test_label_downloads_and_imports_esc10_in_the_background(app_home, tmp_path, monkeypatch):
+    """The download runs in a server thread (it survives leaving the page); the page shows its
+    progress, then the imported clips; a failed download is one line and changes nothing."""
+    import zipfile
+    from dataclasses import replace
+
+    from soundkit import datasets
+
+    archive = tmp_path / "esc10.zip"  # GitHub's layout, 2 classes x 3 clips
+    with zipfile.ZipFile(archive, "w") as zf:
+        for k, label in enumerate(("001 - Dog bark", "002 - Rain")):
+            for i in range(3):
+                zf.writestr(f"ESC-10-master/{label}/{i + 1}-{100 + k}-A.wav", wav_bytes(tone(300 + 100 * i + 1000 * k, 0.5)))
+    monkeypatch.setitem(datasets.DOWNLOADS, "esc10", replace(datasets.DOWNLOADS["esc10"], url=archive.as_uri(), min_bytes=0))
+    monkeypatch.setitem(datasets.DOWNLOADS, "esc50", replace(datasets.DOWNLOADS["esc50"], url=(tmp_path / "gone.zip").as_uri(), min_bytes=0))
+    at = ok(open_page("label"))
+    ok(click(at, "label_download"))
+
+    def settled() -> None:
+        for _ in range(100):
+            at.run()
+            if not at.button(key="label_download").disabled:
+                return
+            time.sleep(0.1)
+        raise AssertionError("the download did not finish")
+
+    settled()
+    ok(at)
+    clips = store_of(app_home).clips()
+    assert len(clips) == 6 and {c.label for c in clips} == {"Dog bark", "Rain"}
+    assert {m.label: m.value for m in at.metric}["Clips"] == "6"
+    assert (app_home / "datasets" / "ESC-10").is_dir()
+    at.selectbox(key="label_download_which").select("ESC-50").run()
+    click(at, "label_download")
+    settled()
+    assert at.error and "gone.zip" in at.error[0].value and "\n" not in at.error[0].value
+    assert len(store_of(app_home).clips()) == 6  # nothing lost
+    assert not [p for p in (app_home / "datasets").iterdir() if p.name.startswith(".")]  # nothing half-written
+
+
 def test_label_record_and_export(app_home):
     import io
     import zipfile
