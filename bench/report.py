@@ -168,8 +168,10 @@ def render_markdown(results: dict) -> str:
     if "augment_study" in results:
         r = results["augment_study"]
         lines += ["## Augmentation study (CNN, ESC-10 official 5-fold)", "", f"Engine: {r.get('engine')}; method: {r.get('method')}",
-                  "Caveat: the other folds' models had fold f's clips in their training data, so the choice for f is "
-                  "not fully nested (a nested choice would cross-validate inside the four training folds: 4x the cost).", ""]
+                  ("The class-conditional choice is nested." if r.get("nested") else
+                   "Caveat: the other folds' models had fold f's clips in their training data, so the choice for f is "
+                   "not fully nested (`augment-study --nested` cross-validates inside the four training folds instead: "
+                   "about 4x the cost, not run here)."), ""]
         sets = list(r["sets"])
         lines += ["| | " + " | ".join(sets) + " | class-conditional |", "|---|" + "---|" * (len(sets) + 1)]
         cc = r.get("class_conditional") or {}

@@ -1137,6 +1137,14 @@ STUDY_METHOD = (
     "model is trained on the training folds with that per-class policy and tested on fold f. The policy "
     "saved for later training picks per class on all folds."
 )
+STUDY_METHOD_NESTED = (
+    "Each augmentation set is cross-validated on the same folds (copies of training clips only). "
+    "Class-conditional policy, nested: for each test fold f, every set is cross-validated again inside the "
+    "other folds alone (fold f's clips are in no model that informs f's choice), every class gets the set "
+    "with the best pooled accuracy there (ties go to the earlier set in --sets), then a model is trained on "
+    "the training folds with that per-class policy and tested on fold f. The policy saved for later training "
+    "picks per class on all folds."
+)
 
 
 def _counts(reports: dict[int, Any], labels: Sequence[str]) -> dict[int, dict[str, tuple[int, int]]]:
@@ -1189,6 +1197,7 @@ def study(
     folds: Sequence[int] | None = None,
     cache_dir: str | os.PathLike | None = None,
     conditional: bool = True,
+    nested: bool = False,
     progress: Progress | None = None,
 ) -> dict:
     """Cross-validate each augmentation set and derive a class-conditional policy.
@@ -1209,6 +1218,11 @@ def study(
         Cache root (features and augmented copies are shared by all sets).
     conditional : bool
         Also train and test the class-conditional policy fold by fold.
+    nested : bool
+        Choose fold f's per-class sets by cross-validating every set inside the other folds (no
+        model that informs the choice has seen fold f; about ``len(folds) - 1`` times the cost of
+        the study). Default: choose from the other folds' results of the main cross-validation,
+        whose models had fold f in their training data.
     progress : callable(dict), optional
         Training's progress events, with "set" added.
 
@@ -1238,6 +1252,8 @@ def study(
     dataset = dataset.with_folds(seed=config.seed)
     folds = list(dataset.folds if folds is None else folds)
     labels = dataset.labels
+    _check(not (nested and conditional and len(dataset.folds) < 3),
+           f"a nested class-conditional choice needs at least 3 folds; this dataset has {len(dataset.folds)}")
     eng = next((e for n in names if (e := Policy(transforms=n).engine) is not None), None)
 
     def relay(tag: str) -> Progress | None:
@@ -1266,7 +1282,16 @@ def study(
         reports: dict[int, Any] = {}
         for f in folds:
             others = [g for g in folds if g != f]
-            choices[f] = {label: _choose(per_set_counts, label, others) for label in labels}
+            evidence = per_set_counts
+            if nested:
+                inner = type(dataset)(dataset.root, [c for c in dataset.clips if c.fold != f], dataset.layout,
+                                      dataset.official_folds, dict(dataset.meta))
+                evidence = {}
+                for name in names:
+                    cv = training.cross_validate(inner, features=features, config=config.replace(augment=policy_for(name)),
+                                                 folds=others, cache_dir=cache_dir, progress=relay(f"{name}, without fold {f}"))
+                    evidence[name] = _counts(cv.reports, labels)
+            choices[f] = {label: _choose(evidence, label, others) for label in labels}
             pol = Policy(name="class-conditional", copies=copies, transforms="none", per_class=choices[f])
             cv = training.cross_validate(dataset, features=features, config=config.replace(augment=pol.to_dict()),
                                          folds=[f], cache_dir=cache_dir, progress=relay("class-conditional"))
@@ -1285,7 +1310,8 @@ def study(
         table.append(row)
     return {
         "engine": eng,
-        "method": STUDY_METHOD,
+        "method": STUDY_METHOD_NESTED if nested else STUDY_METHOD,
+        "nested": bool(nested),
         "dataset": str(dataset.root),
         "labels": labels,
         "folds": folds,
@@ -1364,6 +1390,9 @@ def add_study_args(p: Any) -> None:
     p.add_argument("--limit-per-class", type=int, default=None, metavar="N", help="at most N clips per label")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--no-conditional", action="store_true", help="do not train/test the class-conditional policy")
+    p.add_argument("--nested", action="store_true",
+                   help="choose each test fold's per-class sets by cross-validation inside the other folds "
+                        "(no model behind the choice saw the test fold; about (folds - 1) times the cost)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="where study.json and policy.json go (default $SOUNDKIT_HOME/runs/augment-study-<time>)")
     p.add_argument("--json", action="store_true", help="print the study as JSON")
@@ -1395,7 +1424,7 @@ def run_study(args: Any, *, progress: Progress | None = None) -> tuple[dict, str
         except ValueError:
             raise ParameterError(f"--folds must be comma-separated integers, got {args.folds!r}") from None
     result = study(ds, sets=_csv(args.sets) or [], copies=args.copies, config=TrainConfig(**changes), folds=folds,
-                   cache_dir=cache_dir(), conditional=not args.no_conditional, progress=progress)
+                   cache_dir=cache_dir(), conditional=not args.no_conditional, nested=args.nested, progress=progress)
     out = Path(args.out) if args.out else runs_dir() / f"augment-study-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     save_study(result, out)
     result["out"] = str(out)

@@ -620,6 +620,41 @@ def test_augment_study_tiny(tmp_path, class_folders, monkeypatch):
 
 
 @pytest.mark.slow
+def test_augment_study_nested_choice_never_sees_the_test_fold(tmp_path, class_folders, monkeypatch):
+    """nested=True: fold f's per-class choice comes from cross-validation inside the other folds, so
+    no model behind it was trained or tested on a clip of fold f."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from soundkit import datasets, training
+    from soundkit.config import FeatureConfig, TrainConfig
+
+    ds = datasets.load(class_folders).with_folds(n_folds=3, seed=0)
+    feats = FeatureConfig(sr=22050, fmax=11025, n_mels=32, frames=16, window_hop=8, n_fft=512, hop_length=512)
+    calls = []
+    real = training.cross_validate
+
+    def spy(dataset, **kw):  # the real function, recording what each call was given
+        calls.append(({c.fold for c in dataset.clips}, list(kw.get("folds") or dataset.folds)))
+        return real(dataset, **kw)
+
+    monkeypatch.setattr(training, "cross_validate", spy)
+    events = []
+    res = A.study(ds, sets=["none", "pitch"], copies=1, features=feats, nested=True,
+                  config=TrainConfig(epochs=1, batch_size=4, validation_fraction=0.0, options=TINY_CNN),
+                  cache_dir=tmp_path / "cache", progress=events.append)
+    assert res["nested"] is True and "nested" in res["method"]
+    inner = [c for c in calls if c[0] != {1, 2, 3}]
+    assert len(inner) == 3 * 2  # every test fold x every set
+    for f in (1, 2, 3):
+        mine = [c for c in inner if f not in c[0]]
+        assert len(mine) == 2 and all(c[0] == {1, 2, 3} - {f} and set(c[1]) == {1, 2, 3} - {f} for c in mine)
+    assert set(res["class_conditional"]["choices"]) == {"1", "2", "3"}
+    assert any("without fold" in str(e.get("set")) for e in events)
+    two_folds = datasets.load(class_folders).with_folds(n_folds=2, seed=0)
+    with pytest.raises(ParameterError, match="at least 3 folds"):
+        A.study(two_folds, sets=["none"], nested=True, config=TrainConfig(epochs=1), features=feats)
+
+
+@pytest.mark.slow
 def test_training_applies_the_policys_spectrogram_masks():
     """training's batches carry SpecAugment masks when the policy has them, and none otherwise."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
