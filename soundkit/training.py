@@ -39,6 +39,7 @@ from soundkit.config import FeatureConfig, RunConfig, TrainConfig
 from soundkit.datasets import Clip, Dataset, assign_folds
 from soundkit.errors import DatasetError, ModelError, ParameterError
 from soundkit.evaluation import Report, pool_windows, window_weights
+from soundkit.isolate import run_in_child
 
 __all__ = ["train", "cross_validate", "CVResult", "TrainingCancelled"]
 
@@ -126,9 +127,9 @@ def train(
     if _isolates(fam, config):
         # Training and the LiteRT converter each in a process of its own, one after the other, so
         # that the converter's memory never stacks on what TensorFlow keeps after training.
-        report, history, meta = _in_child(_fit_in_child, *job, what="training", emit=emit, should_stop=should_stop)
+        report, history, meta = run_in_child(_fit_in_child, *job, what="training", emit=emit, should_stop=should_stop)
         emit(stage="export", message="exporting LiteRT model (in a fresh process)")
-        meta.update(_in_child(_export_in_child, out, what="export", emit=emit, should_stop=None))
+        meta.update(run_in_child(_export_in_child, out, what="export", emit=emit, should_stop=None))
         meta["processes"] = "isolated"
     else:
         model, report, history, meta = _fit_and_save(*job, emit=emit, should_stop=should_stop)
@@ -205,63 +206,6 @@ def _fit_in_child(*job, emit, should_stop):
 
 def _export_in_child(out: Path, *, emit, should_stop):
     return _export(None, out)
-
-
-def _child_main(fn, args, events, stop) -> None:
-    """Body of a :func:`_in_child` process: run ``fn`` and send back its events and its outcome."""
-    import pickle
-
-    def emit(**event: Any) -> None:
-        events.put(("event", event))
-
-    try:
-        events.put(("result", fn(*args, emit=emit, should_stop=stop.is_set)))
-    except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
-        try:
-            pickle.dumps(exc)
-        except Exception:  # noqa: BLE001 - an exception that does not pickle travels as one line
-            exc = ModelError(f"{type(exc).__name__}: {exc}")
-        events.put(("error", exc))
-
-
-def _in_child(fn, *args, what: str, emit, should_stop: ShouldStop | None):
-    """Run ``fn(*args, emit=..., should_stop=...)`` in a fresh (spawned) process and return its result.
-
-    Its progress events are relayed to ``emit``; ``should_stop`` is polled here and passed on; an
-    exception it raises is raised here; a process that dies (killed, out of memory) is a ModelError.
-    The parent's memory is untouched by whatever the child imports.
-    """
-    import multiprocessing
-    import queue
-
-    ctx = multiprocessing.get_context("spawn")
-    events, stop = ctx.Queue(), ctx.Event()
-    # not a daemon: the child starts worker processes of its own (features, augmentation)
-    proc = ctx.Process(target=_child_main, args=(fn, args, events, stop), name=f"soundkit-{what}")
-    proc.start()
-    try:
-        while True:
-            if should_stop is not None and not stop.is_set() and should_stop():
-                stop.set()
-            try:
-                kind, value = events.get(timeout=0.2 if proc.is_alive() else 2.0)
-            except queue.Empty:
-                if proc.is_alive():
-                    continue
-                code = proc.exitcode
-                why = " (killed: out of memory?)" if code in (-9, 137) else ""
-                raise ModelError(f"the {what} process ended with exit code {code}{why} before reporting back") from None
-            if kind == "event":
-                emit(**value)
-            elif kind == "error":
-                raise value
-            else:
-                return value
-    finally:
-        proc.join(timeout=60)
-        if proc.is_alive():
-            proc.terminate()
-            proc.join()
 
 
 def cross_validate(

@@ -22,7 +22,7 @@ APP = ROOT / "soundkit_app"  # the Streamlit glue shared by the pages
 
 #: Modules that must be importable without TensorFlow, Keras or Streamlit.
 LIGHT = ["soundkit", "soundkit.errors", "soundkit.config", "soundkit.audio", "soundkit.features",
-         "soundkit.datasets", "soundkit.predict", "soundkit.jobs", "soundkit.cli"]
+         "soundkit.datasets", "soundkit.predict", "soundkit.jobs", "soundkit.isolate", "soundkit.cli"]
 #: Only these may import tensorflow/keras (inside functions).
 TF_ALLOWED = {"soundkit/training.py", "soundkit/export.py"}
 
