@@ -34,7 +34,7 @@ def _machine(results: dict) -> list[str]:
 def _policy_results(results: dict) -> dict:
     """The 5-fold results of the policies measured outside the study, by policy name."""
     out: dict = {}
-    for section in ("augment_policies", "augment_recipe", "augment_mixup"):
+    for section in ("augment_policies", "augment_recipe", "augment_mixup", "augment_recipe_mixup"):
         out.update(results.get(section) or {})
     return out
 

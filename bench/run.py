@@ -377,6 +377,12 @@ def augment_mixup() -> dict:
     return {name: _cv("cnn", augment=name) for name in ("stretch+pitch+mixup", "mixup")}
 
 
+@section
+def augment_recipe_mixup() -> dict:
+    """ESC-10 5-fold, the CNN with the recipe's 4 discrete-deformation copies and mixup on top."""
+    return {"recipe+mixup": _cv("cnn", augment="recipe+mixup")}
+
+
 APP_CLASSIFY = r"""
 import sys, time, psutil, pathlib
 from playwright.sync_api import sync_playwright

@@ -650,7 +650,7 @@ SETS: dict[str, list[dict]] = {
 }
 _SPEC_MASKS = [{"type": "time_mask", "max_width": 16, "n_masks": 2}, {"type": "frequency_mask", "max_width": 12, "n_masks": 2}]
 #: Named policies accepted by :func:`policy_from_arg` (plus any "a+b" combination of :data:`SETS`).
-POLICY_NAMES = ("none", "stretch", "pitch", "stretch+pitch", "recipe", "noise", "gain", "shift", "specaugment", "full", "mixup", "stretch+pitch+mixup")
+POLICY_NAMES = ("none", "stretch", "pitch", "stretch+pitch", "recipe", "noise", "gain", "shift", "specaugment", "full", "mixup", "stretch+pitch+mixup", "recipe+mixup")
 _COPIES = {"recipe": 4}
 #: Beta(alpha, alpha) of mixup in the named policies ("mixup", "stretch+pitch+mixup", ...).
 MIXUP_ALPHA = 0.2
