@@ -376,7 +376,7 @@ def _open_source(source: str) -> tuple[Any, int | None]:
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise DatasetError(
-                f"cannot download {source}: {reason} (offline? pass a local copy of the zip with --url PATH)"
+                f"cannot download {source}: {reason} (offline? fetch the zip elsewhere, then upload it on the Label page or pass it with --url PATH)"
             ) from None
         length = resp.headers.get("Content-Length")
         return resp, int(length) if length and length.isdigit() else None
