@@ -73,9 +73,15 @@ with s1, st.container(border=True):
     p1, p2 = st.columns([2, 1])
     policy_name = p1.text_input("Name", key="aug_policy_name", placeholder="my-policy")
     copies = p2.number_input("Copies per clip", 1, 16, 2, key="aug_copies")
+    mixup = st.toggle(
+        "Also mixup", key="aug_mixup",
+        help="Blend pairs of training windows and their labels during training (alpha 0.2); on ESC-10 the "
+        "recipe's copies plus mixup measured best (BENCHMARKS.md).",
+    )
     if st.button("Save policy", key="aug_save", icon=":material/save:", disabled=not policy_name.strip()):
         with app.show_errors(stop=False):
-            path = training.save_policy(ui.policy_from_settings(settings, name=policy_name.strip(), copies=int(copies)))
+            policy = ui.policy_from_settings(settings, name=policy_name.strip(), copies=int(copies), mixup=mixup)
+            path = training.save_policy(policy)
             st.session_state["augment_policy"] = str(path)
             st.toast(f"Saved policy {path.stem}", icon=":material/check:")
 with s2, st.container(border=True):

@@ -63,11 +63,12 @@ def augmented(data: bytes, name: str, settings: dict) -> tuple[bytes, dict]:
     return audio.to_wav_bytes(z, sr), params
 
 
-def policy_from_settings(settings: dict, *, name: str, copies: int) -> dict:
+def policy_from_settings(settings: dict, *, name: str, copies: int, mixup: bool = False) -> dict:
     """A training policy whose ranges run from neutral to the previewed settings (validated).
 
     Stretch and pitch are made symmetric (a ratio r gives [min(r, 1/r), max(r, 1/r)], s semitones give
-    [-|s|, |s|]); noise, gain and shift range from neutral to the value shown.
+    [-|s|, |s|]); noise, gain and shift range from neutral to the value shown. ``mixup`` adds mixup
+    (alpha ``soundkit.augment.MIXUP_ALPHA``).
     """
     from soundkit import augment
 
@@ -89,7 +90,8 @@ def policy_from_settings(settings: dict, *, name: str, copies: int) -> dict:
     sh = abs(settings.get("shift_s", 0.0))
     if sh:
         transforms.append({"type": "shift", "min_seconds": -sh, "max_seconds": sh})
-    policy = {"name": name, "copies": copies, "transforms": transforms}
+    policy = {"name": name, "copies": copies, "transforms": transforms,
+              "mixup": augment.MIXUP_ALPHA if mixup else 0.0}
     return augment.Policy.from_dict(policy).to_dict()  # validates; ParameterError names a bad value
 
 

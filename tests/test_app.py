@@ -485,6 +485,12 @@ def test_augment_preview_save_policy_and_add_copy(populated):
     ok(at)
     saved = json.loads((home / "policies" / "slow-low.json").read_text())
     assert saved["transforms"][0] == {"type": "time_stretch", "min_ratio": 0.8, "max_ratio": 1.25}
+    assert "mixup" not in saved
+    at.text_input(key="aug_policy_name").input("slow-low-mixup")
+    at.toggle(key="aug_mixup").set_value(True).run()
+    click(at, "aug_save")
+    ok(at)
+    assert json.loads((home / "policies" / "slow-low-mixup.json").read_text())["mixup"] == 0.2
     click(at, "aug_add")
     ok(at)
     original = store_of(home).get(ids["low"][0])
