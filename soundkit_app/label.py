@@ -265,6 +265,9 @@ class DatasetDownload:
         return min(self.done / self.total, 1.0) if self.total > 0 else 0.0
 
 
+_START = threading.Lock()  # two sessions clicking at once start one download
+
+
 @st.cache_resource(show_spinner=False)
 def _downloads() -> dict[str, DatasetDownload]:
     """The latest dataset download of each data directory (shared by every session)."""
@@ -276,10 +279,11 @@ def start_download(store: Any, which: str) -> DatasetDownload:
     background thread; the running task of this data directory when one is under way already."""
     datasets = importlib.import_module("soundkit.datasets")
     tasks, key = _downloads(), str(home())
-    current = tasks.get(key)
-    if current is not None and current.state == "running":
-        return current
-    task = tasks[key] = DatasetDownload(which)
+    with _START:
+        current = tasks.get(key)
+        if current is not None and current.state == "running":
+            return current
+        task = tasks[key] = DatasetDownload(which)
 
     def work() -> None:
         try:
