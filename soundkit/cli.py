@@ -281,12 +281,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     def track(event: dict) -> None:
         state["stage"] = event.get("stage")
 
-    def on_term(signum, frame) -> None:
-        state["stop"] = True
-        if state["stage"] != "train":  # fitting polls should_stop after each batch; elsewhere stop now
-            raise _Terminated()
+    def on_signal(signum, frame) -> None:
+        # The flag also stops a run whose KeyboardInterrupt some library swallowed (a bare except in
+        # an import): fitting polls should_stop after each batch; elsewhere stop now.
+        state["stop"] = signum
+        if state["stage"] != "train":
+            raise KeyboardInterrupt if signum == signal.SIGINT else _Terminated()
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     bars = _Bars()
     try:
         dataset, test_fold, train_config, out = _train_setup(args)
@@ -298,8 +300,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         bars.close()
         if writer:
             writer.finish("cancelled", "cancelled by the user")
-        if isinstance(exc, KeyboardInterrupt):
-            raise
+        if isinstance(exc, KeyboardInterrupt) or state["stop"] == signal.SIGINT:
+            raise KeyboardInterrupt from None  # main() says "interrupted" and exits with 130
         print("error: training cancelled", file=sys.stderr)
         return 143 if state["stop"] else 130
     except BaseException as exc:
@@ -308,7 +310,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             writer.finish("failed", str(exc) if isinstance(exc, SoundkitError) else f"internal error: {type(exc).__name__}: {exc}")
         raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if args.status:
             from soundkit.jobs import release_lock
 

@@ -276,3 +276,28 @@ def test_ctrl_c_exits_130_without_traceback(folders, work, home):
     assert stderr.strip().splitlines()[-1] == "error: interrupted"
     assert stdout == ""
     assert json.loads(status.read_text())["state"] == "cancelled"
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_fitting_stops_after_the_batch(folders, work, home):
+    """Ctrl-C while the model fits: the batch finishes, nothing is written, exit 130."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SOUNDKIT_HOME": str(home)}
+    status, out = work / "sigint-fit-status.json", work / "runs" / "int-fit"
+    proc = subprocess.Popen([sys.executable, "-m", "soundkit", "train", str(folders), "--out", str(out),
+                             "--epochs", "3000", "--status", str(status)], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 120:
+        try:
+            if json.loads(status.read_text()).get("epoch", 0) >= 1:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] == "error: interrupted"
+    final = json.loads(status.read_text())
+    assert final["state"] == "cancelled" and final["epoch"] < 3000
+    assert not (out / "model.keras").exists()
