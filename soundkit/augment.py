@@ -77,6 +77,8 @@ __all__ = [
     "augment_clips",
     "spec_augment",
     "mix_batch",
+    "mixup_draw",
+    "mix_rows",
     "preview",
     "is_augmented",
     "original_id",
@@ -686,7 +688,8 @@ class Policy:
     mixup : float
         mixup (Zhang et al. 2018) during training: every training example is blended with another
         one, ``lam * x_i + (1 - lam) * x_j`` and the same for the one-hot targets, with
-        ``lam ~ Beta(mixup, mixup)`` (0, the default, is off; at most 10). See :func:`mix_batch`.
+        ``lam ~ Beta(mixup, mixup)`` (0, the default, is off; at most 10), drawn afresh every epoch
+        (the YAMNet head gathers its frames once, so there it is drawn once). See :func:`mix_batch`.
     """
 
     def __init__(self, *, name: str = "custom", copies: int = 2, transforms: str | list[dict] = "none",
@@ -732,7 +735,7 @@ class Policy:
 
     @property
     def is_identity(self) -> bool:
-        """True when the policy neither renders copies nor masks spectrograms."""
+        """True when the policy neither renders copies, masks spectrograms nor mixes examples."""
         renders = self.copies > 0 and (self._global is not None or any(c is not None for c in self._by_class.values()))
         return not renders and self._spec is None and self.mixup == 0
 
@@ -851,13 +854,39 @@ def spec_augment(W: np.ndarray, policy: Policy | dict | None, *, rng: np.random.
     return np.stack([masks(w, 0, rng=rng) for w in W]) if len(W) else W
 
 
+def mixup_draw(n: int, alpha: float, *, rng: np.random.Generator | int) -> tuple[np.ndarray, np.ndarray]:
+    """mixup's random part for ``n`` examples: ``(lam, partners)``.
+
+    ``lam_i ~ Beta(alpha, alpha)`` folded to ``max(lam, 1 - lam)`` (each example keeps the larger
+    share of itself), float32; ``partners`` a random permutation of ``range(n)``.
+    """
+    _check(alpha > 0, f"mixup alpha must be > 0, got {alpha!r}")
+    rng = _as_rng(rng)
+    lam = rng.beta(alpha, alpha, size=n).astype(np.float32)
+    return np.maximum(lam, 1 - lam), rng.permutation(n)
+
+
+def mix_rows(X: np.ndarray, Y: np.ndarray, lam: np.ndarray, partners: np.ndarray, rows: slice | np.ndarray = slice(None),
+             *, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Blend ``rows`` of (X, Y, weights) with their partners: ``lam * x_i + (1 - lam) * x_p(i)``.
+
+    Only the rows asked for are computed, so training can blend batch by batch from one draw per
+    epoch (:func:`mixup_draw`) without a second copy of the epoch's examples.
+    """
+    _check(len(X) == len(Y) and Y.ndim == 2, "mixup needs X (n, ...) and targets Y (n, n_classes)")
+    lam, p = lam[rows], partners[rows]
+    lx = lam.reshape((len(lam),) + (1,) * (X.ndim - 1))
+    Xm = lx * X[rows] + (1 - lx) * X[p]
+    Ym = lam[:, None] * Y[rows] + (1 - lam[:, None]) * Y[p]
+    wm = None if weights is None else lam * weights[rows] + (1 - lam) * weights[p]
+    return Xm.astype(np.float32, copy=False), Ym.astype(np.float32, copy=False), wm
+
+
 def mix_batch(X: np.ndarray, Y: np.ndarray, alpha: float, *, rng: np.random.Generator | int,
               weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """mixup: blend every example with a randomly drawn partner from the same set.
-
-    ``x_i' = lam_i * x_i + (1 - lam_i) * x_p(i)`` with ``lam_i ~ Beta(alpha, alpha)`` folded to
-    ``max(lam, 1 - lam)`` (so the example keeps its own identity as the larger part) and ``p`` a
-    random permutation; the targets and sample weights are blended with the same ``lam_i``.
+    """mixup: blend every example with a randomly drawn partner from the same set
+    (:func:`mixup_draw`, then :func:`mix_rows` on all rows); targets and sample weights are blended
+    with the same ``lam_i``.
 
     Parameters
     ----------
@@ -874,19 +903,8 @@ def mix_batch(X: np.ndarray, Y: np.ndarray, alpha: float, *, rng: np.random.Gene
     -------
     (X, Y, weights) : new arrays (weights None when not given)
     """
-    _check(alpha > 0, f"mixup alpha must be > 0, got {alpha!r}")
-    _check(len(X) == len(Y) and Y.ndim == 2, "mix_batch needs X (n, ...) and targets Y (n, n_classes)")
-    rng = _as_rng(rng)
-    n = len(X)
-    lam = rng.beta(alpha, alpha, size=n).astype(np.float32)
-    lam = np.maximum(lam, 1 - lam)
-    p = rng.permutation(n)
-    lx = lam.reshape((n,) + (1,) * (X.ndim - 1))
-    X = lx * X + (1 - lx) * X[p]
-    Y = lam[:, None] * Y + (1 - lam[:, None]) * Y[p]
-    if weights is not None:
-        weights = lam * weights + (1 - lam) * weights[p]
-    return X.astype(np.float32, copy=False), Y.astype(np.float32, copy=False), weights
+    lam, partners = mixup_draw(len(X), alpha, rng=rng)
+    return mix_rows(X, Y, lam, partners, weights=weights)
 
 
 # -- preview (the app's Augment page) --------------------------------------------------------------------------

@@ -477,15 +477,17 @@ def _make_train_data(items: list[np.ndarray], y: np.ndarray, weights: np.ndarray
             else:
                 order = rng.permutation(len(self.X_all))
                 self.X, self.y, self.w = self.X_all[order], self.y_all[order], self.w_all[order]
-            if alpha > 0:  # one-hot targets, blended (compile_model's loss follows mixup_alpha)
-                onehot = np.eye(n_classes, dtype=np.float32)[self.y]
-                self.X, self.y, self.w = augment.mix_batch(self.X, onehot, alpha, rng=rng, weights=self.w)
+            if alpha > 0:  # one-hot targets (compile_model's loss follows mixup_alpha), blended per batch
+                self.y = np.eye(n_classes, dtype=np.float32)[self.y]
+                self.mix = augment.mixup_draw(len(self.y), alpha, rng=rng)
 
         def __len__(self) -> int:
             return math.ceil(len(self.y) / batch)
 
         def __getitem__(self, i: int):
             sl = slice(i * batch, (i + 1) * batch)
+            if alpha > 0:
+                return augment.mix_rows(self.X, self.y, *self.mix, sl, weights=self.w)
             return self.X[sl], self.y[sl], self.w[sl]
 
         def on_epoch_end(self) -> None:
@@ -540,8 +542,12 @@ def compile_model(model, config: TrainConfig, *, learning_rate: float | None = N
 
 
 def mixup_alpha(config: TrainConfig) -> float:
-    """The augmentation policy's mixup alpha (0: no mixup)."""
-    return float((config.augment or {}).get("mixup", 0.0) or 0.0)
+    """The augmentation policy's mixup alpha (0: no mixup), validated by the policy."""
+    if not config.augment:
+        return 0.0
+    from soundkit import augment
+
+    return augment.Policy.from_dict(config.augment).mixup
 
 
 def one_hot_targets(config: TrainConfig, *, label_smoothing: float = 0.0) -> bool:

@@ -697,6 +697,11 @@ def test_mix_batch_blends_examples_and_targets_alike():
         if 1 - lam[i] > 1e-3:
             assert min(np.abs(rest - X[j]).max() for j in range(64)) < 1e-3
     np.testing.assert_array_equal(A.mix_batch(X, Y, 0.4, rng=1)[0], Xm)  # seeded
+    # training blends batch by batch from one draw: the same result as blending all rows at once
+    lam_p = A.mixup_draw(64, 0.4, rng=1)
+    parts = [A.mix_rows(X, Y, *lam_p, slice(k, k + 16), weights=w) for k in range(0, 64, 16)]
+    for j, whole in enumerate((Xm, Ym, wm)):
+        np.testing.assert_array_equal(np.concatenate([part[j] for part in parts]), whole)
     assert not np.array_equal(A.mix_batch(X, Y, 0.4, rng=2)[0], Xm)
     with pytest.raises(ParameterError, match="alpha"):
         A.mix_batch(X, Y, 0.0, rng=0)

@@ -194,8 +194,6 @@ def build(input_shape: Sequence[int], n_classes: int, config: TrainConfig) -> An
     return keras.Model(inputs, outputs, name=name)
 
 
-
-
 def unfreeze_top(model: Any, *, after: str = FINE_TUNE_FROM) -> int:
     """Make the base's layers after ``after`` trainable (batch norms stay frozen); returns their count."""
     base = model.get_layer("inception_v3")
