@@ -6,8 +6,10 @@ featurizes (cached), trains with early stopping and evaluates on the held-out fo
 written to a run directory (:mod:`soundkit.runs`). :func:`cross_validate` does the same for every
 fold without writing runs, featurizing each clip once.
 
-Log-mel families (``KIND == "logmel"``) see one random 128-frame crop of every training clip per
-epoch, drawn among the clip's non-silent windows; a clip is evaluated by averaging the class
+Log-mel families (``KIND == "logmel"``) see random 128-frame crops of every training clip each
+epoch (``options["crops_per_clip"]``), drawn among the clip's non-silent windows: a random time
+shift, itself an augmentation. ``options["crops"] = "fixed"`` trains on the clip's fixed
+non-silent evaluation windows instead, the same every epoch (no augmentation at all). A clip is evaluated by averaging the class
 probabilities of its non-silent overlapping windows (:func:`soundkit.evaluation.pool_windows`).
 Embedding families (``KIND == "embedding"``, YAMNet) provide ``training_inputs(paths, features, *,
 cache_dir, progress) -> list of (n_frames, dim) arrays``; every frame is a training example with
@@ -51,6 +53,9 @@ ShouldStop = Callable[[], bool]
 
 #: Random crops of each training clip per epoch (``options["crops_per_clip"]``).
 CROPS_PER_CLIP = 2
+#: Training crops (``options["crops"]``): "random" (a random time shift per crop, every epoch) or
+#: "fixed" (the clip's non-silent evaluation windows, the same every epoch).
+CROPS = "random"
 #: Learning-rate schedule (``options["lr_schedule"]``): "cosine" or "plateau".
 LR_SCHEDULE = "cosine"
 
@@ -332,6 +337,8 @@ def _check_options(options: dict[str, Any]) -> None:
         v = o.get(key, lo)
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             raise ParameterError(f"options.{key} must be an integer >= {lo}, got {v!r}")
+    if o.get("crops", CROPS) not in ("random", "fixed"):
+        raise ParameterError(f"options.crops must be 'random' or 'fixed', got {o['crops']!r}")
     if not isinstance(o.get("isolate", False), bool):
         raise ParameterError(f"options.isolate must be true or false, got {o['isolate']!r}")
     if o.get("head", "avg") not in ("avg", "avgmax"):
@@ -431,7 +438,7 @@ def _crop_starts(S: np.ndarray, *, frames: int, floor: float) -> np.ndarray:
 
 
 def _make_train_data(items: list[np.ndarray], y: np.ndarray, weights: np.ndarray, *, fam, features, config):
-    """A keras PyDataset: random crops (log-mel) or all frames (embeddings), reshuffled per epoch."""
+    """A keras PyDataset: random or fixed crops (log-mel) or all frames (embeddings), reshuffled per epoch."""
     import keras
 
     rng = np.random.default_rng(config.seed)
@@ -439,6 +446,7 @@ def _make_train_data(items: list[np.ndarray], y: np.ndarray, weights: np.ndarray
     floor = -features.top_db
     frames = features.frames
     crops = int(config.options.get("crops_per_clip", CROPS_PER_CLIP))
+    fixed = fam.KIND == "logmel" and config.options.get("crops", CROPS) == "fixed"
     masks = None  # SpecAugment-style masks of the augmentation policy, drawn afresh for every crop
     alpha = mixup_alpha(config)  # mixup, drawn afresh every epoch
     n_classes = len(weights)
@@ -451,16 +459,25 @@ def _make_train_data(items: list[np.ndarray], y: np.ndarray, weights: np.ndarray
     class TrainData(keras.utils.PyDataset):
         def __init__(self) -> None:
             super().__init__()
-            if fam.KIND == "logmel":
+            if fixed:  # every non-silent evaluation window, once per epoch
+                parts = [_eval_windows(S, fam, features) for S in items]
+                self.X_all = np.concatenate([W[w > 0, ..., 0] for W, w in parts])
+                self.y_all = np.concatenate([np.full(int((w > 0).sum()), yi) for (_, w), yi in zip(parts, y, strict=True)])
+            elif fam.KIND == "logmel":
                 self.starts = [_crop_starts(S, frames=frames, floor=floor) for S in items]
             else:
                 self.X_all = np.concatenate(items)
                 self.y_all = np.concatenate([np.full(len(a), yi) for a, yi in zip(items, y, strict=True)])
-                self.w_all = weights[self.y_all]
             self._draw()
 
         def _draw(self) -> None:
-            if fam.KIND == "logmel":
+            if fixed:
+                order = rng.permutation(len(self.X_all))
+                X, self.y = self.X_all[order], self.y_all[order]
+                if masks is not None:
+                    X = augment.spec_augment(X, masks, rng=rng)
+                self.X, self.w = X[..., np.newaxis], weights[self.y]
+            elif fam.KIND == "logmel":
                 idx = np.repeat(np.arange(len(items)), crops)
                 rng.shuffle(idx)
                 X = np.empty((len(idx), items[0].shape[0], frames), dtype=np.float32)
@@ -476,7 +493,8 @@ def _make_train_data(items: list[np.ndarray], y: np.ndarray, weights: np.ndarray
                 self.w = weights[self.y]
             else:
                 order = rng.permutation(len(self.X_all))
-                self.X, self.y, self.w = self.X_all[order], self.y_all[order], self.w_all[order]
+                self.X, self.y = self.X_all[order], self.y_all[order]
+                self.w = weights[self.y]
             if alpha > 0:  # one-hot targets (compile_model's loss follows mixup_alpha), blended per batch
                 self.y = np.eye(n_classes, dtype=np.float32)[self.y]
                 self.mix = augment.mixup_draw(len(self.y), alpha, rng=rng)

@@ -188,6 +188,44 @@ def test_cosine_schedule_warms_up_then_decays():
     assert type(plateau).__name__ == "ReduceLROnPlateau"
 
 
+@pytest.mark.slow
+def test_fixed_crops_are_the_evaluation_windows_every_epoch():
+    """crops="fixed" trains on each clip's non-silent evaluation windows, the same set every epoch
+    (no time shift); the default random crops shift from epoch to epoch."""
+    from soundkit.evaluation import window_weights
+    from soundkit.features import windows
+    from soundkit.models import family
+    from soundkit.training import _make_train_data
+
+    rng = np.random.default_rng(0)
+    items = [rng.uniform(-60, -1, (32, 80)).astype(np.float32) for _ in range(6)]
+    items[0][:, 40:] = -FEATURES.top_db  # a clip whose second half is digital silence
+    y = np.arange(6) % 2
+    w = np.ones(2, dtype=np.float32)
+
+    def epoch(data):
+        return np.concatenate([data[i][0][..., 0] for i in range(len(data))]), np.concatenate([data[i][1] for i in range(len(data))])
+
+    def as_set(X, y):
+        return sorted((int(label), x.tobytes()) for x, label in zip(X, y, strict=True))
+
+    expected = []
+    for S, label in zip(items, y, strict=True):
+        W, _ = windows(S, frames=FEATURES.frames, hop=FEATURES.window_hop, floor=-FEATURES.top_db)
+        expected += [(int(label), x.tobytes()) for x in W[window_weights(W, floor=-FEATURES.top_db) > 0]]
+    fixed = _make_train_data(items, y, w, fam=family("cnn"), features=FEATURES, config=FAST.replace(options={"crops": "fixed"}))
+    first = epoch(fixed)
+    assert as_set(*first) == sorted(expected)
+    fixed.on_epoch_end()
+    second = epoch(fixed)
+    assert as_set(*second) == sorted(expected) and not np.array_equal(second[0], first[0])  # reshuffled only
+
+    shifted = _make_train_data(items, y, w, fam=family("cnn"), features=FEATURES, config=FAST)
+    before = as_set(*epoch(shifted))
+    shifted.on_epoch_end()
+    assert as_set(*epoch(shifted)) != before and not set(before) <= set(expected)
+
+
 def test_validation_split_grouped_by_source(tones_vs_noise):
     clips = [c for c in tones_vs_noise.clips]
     # two takes per source: they must stay together
@@ -208,6 +246,7 @@ def test_validation_split_grouped_by_source(tones_vs_noise):
         (dict(test_fold=None, validation_fraction=0.0), ParameterError, "nothing to evaluate"),
         (dict(options={"lr_schedule": "step"}), ParameterError, "lr_schedule"),
         (dict(options={"crops_per_clip": 0}), ParameterError, "crops_per_clip"),
+        (dict(options={"crops": "center"}), ParameterError, "crops"),
         (dict(options={"filters": []}), ParameterError, "filters"),
         (dict(options={"input_pool": [2]}), ParameterError, "input_pool"),
     ],
