@@ -198,6 +198,16 @@ def _fanout(*sinks: Callable[[dict], None] | None) -> Callable[[dict], None]:
 
 # -- train -----------------------------------------------------------------------------------------
 
+def _crops_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--crops", choices=("random", "fixed"), default=None,
+                   help="log-mel models' training windows: random (a random time shift every epoch, the default) "
+                        "or fixed (each clip's evaluation windows: no augmentation at all)")
+
+
+def _crops_option(args: argparse.Namespace) -> dict[str, Any]:
+    return {"crops": args.crops} if args.crops else {}
+
+
 def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", metavar="DATASET", help="dataset directory")
     _model_arg(p)
@@ -209,6 +219,7 @@ def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=_int, default=0, help="random seed (folds, validation split, initialisation)")
     p.add_argument("--augment", metavar="POLICY", default=None,
                    help="augmentation of the training clips: none, stretch, pitch, stretch+pitch, ... or a JSON file")
+    _crops_arg(p)
     p.add_argument("--labels", type=_label_list, default=None, metavar="a,b,c", help="train on these labels only")
     p.add_argument("--limit-per-class", type=_positive_int, default=None, metavar="N",
                    help="use at most N clips of each label (the first N in the dataset's order)")
@@ -260,6 +271,7 @@ def _train_setup(args: argparse.Namespace):
 
             resolve_weights(args.weights)  # a missing or foreign file fails now, before any work
         options["options"] = {"weights": args.weights}
+    options["options"] = {**options.get("options", {}), **_crops_option(args)}
     out = Path(args.out) if args.out else cfg.runs_dir() / f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     if (out / "model.keras").exists():
         raise ParameterError(f"{out}: already holds a trained model; choose another --out")
@@ -440,6 +452,7 @@ def add_cv(p: argparse.ArgumentParser) -> None:
     _model_arg(p)
     p.add_argument("--epochs", type=_positive_int, default=None, help=f"most epochs per fold (default {TrainConfig().epochs})")
     p.add_argument("--augment", metavar="POLICY", default=None, help="augmentation policy for the training folds")
+    _crops_arg(p)
     p.add_argument("--seed", type=_int, default=0, help="random seed")
     p.add_argument("--labels", type=_label_list, default=None, metavar="a,b,c", help="use these labels only")
     p.add_argument("--limit-per-class", type=_positive_int, default=None, metavar="N",
@@ -454,7 +467,8 @@ def cmd_cv(args: argparse.Namespace) -> int:
     dataset = _load_dataset(args.dataset, args.labels, args.limit_per_class)
     if len(dataset.labels) < 2:
         raise ParameterError(f"{args.dataset}: cross-validation needs at least 2 labels, found {len(dataset.labels)}")
-    options: dict[str, Any] = {"model": args.model, "seed": args.seed, "augment": _augment_policy(args.augment)}
+    options: dict[str, Any] = {"model": args.model, "seed": args.seed, "augment": _augment_policy(args.augment),
+                               "options": _crops_option(args)}
     if args.epochs is not None:
         options["epochs"] = args.epochs
     train_config = TrainConfig(**options)

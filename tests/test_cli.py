@@ -115,6 +115,8 @@ ERROR_CASES = {
     "cv: zero epochs": ["cv", "{esc_style}", "--epochs", "0", "--json"],
     "cv: unknown model": ["cv", "{esc_style}", "--model", "svm", "--json"],
     "cv: missing dataset": ["cv", "{work}/nope", "--json"],
+    "cv: unknown crops": ["cv", "{esc_style}", "--crops", "center", "--json"],
+    "train: unknown crops": ["train", "{folders}", "--crops", "center", "--out", "{work}/r"],
 }
 
 
@@ -209,6 +211,14 @@ def test_train_writes_a_complete_run(trained, home):
     assert REPORT_KEYS <= set(report)
     assert report["labels"] == ["hiss", "tone"] and report["n_test"] == summary["n_test"] >= 2
     assert (home / "cache").is_dir(), "features are cached under $SOUNDKIT_HOME/cache"
+
+
+@pytest.mark.slow
+def test_train_with_fixed_crops_records_them(folders, work, home):
+    out = work / "runs" / "fixed"
+    res = run_cli("train", folders, "--crops", "fixed", "--out", out, "--epochs", "1", "--json", home=home)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert json.loads((out / "config.json").read_text())["train"]["options"] == {"crops": "fixed"}
 
 
 @pytest.mark.slow
