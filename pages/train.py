@@ -68,6 +68,11 @@ limit = c5.number_input(
     help="0 uses every clip. A smaller number gives a quick first model on a big dataset.",
 )  # fmt: skip
 run_name = c6.text_input("Run name", key="train_run_name", placeholder=f"{family}-<time>")
+random_shift = st.toggle(
+    "Random time shift", True, key="train_shift", disabled=not ui.trains_on_spectrograms(family),
+    help="Spectrogram models train on a random 3 s window of each clip every epoch, itself an augmentation. "
+    "Off: each clip's fixed windows, the same every epoch (a run with no augmentation at all).",
+)  # fmt: skip
 
 if st.button(
     "Start training", key="train_start", type="primary", icon=":material/play_arrow:", disabled=len(classes) < 2
@@ -82,6 +87,7 @@ if st.button(
             augment=policy,
             limit_per_class=int(limit) or None,
             name=run_name,
+            random_shift=random_shift,
         )
     st.session_state["train_run"] = str(run_dir)
     st.toast(f"Training {run_dir.name} started", icon=":material/play_arrow:")

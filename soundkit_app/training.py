@@ -31,6 +31,13 @@ def model_families() -> dict[str, str]:
     }
 
 
+def trains_on_spectrograms(model: str) -> bool:
+    """Whether the family trains on log-mel windows (so random time shift applies)."""
+    from soundkit.models import family
+
+    return family(model).KIND == "logmel"
+
+
 def default_epochs() -> int:
     """The recipe's number of epochs (TrainConfig's default)."""
     from soundkit.config import TrainConfig
@@ -94,6 +101,7 @@ def launch_training(
     augment: str,
     limit_per_class: int | None = None,
     name: str = "",
+    random_shift: bool = True,
 ) -> Path:
     """Start ``python -m soundkit train`` in the background; the run directory it will write.
 
@@ -117,6 +125,8 @@ def launch_training(
         args += ["--augment", augment]
     if limit_per_class:
         args += ["--limit-per-class", str(limit_per_class)]
+    if not random_shift:
+        args += ["--crops", "fixed"]
     run_dir = home() / "runs" / name
     jobs.start_training(home(), args, run_dir)
     return run_dir
