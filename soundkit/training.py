@@ -437,6 +437,33 @@ def _crop_starts(S: np.ndarray, *, frames: int, floor: float) -> np.ndarray:
     return np.flatnonzero(count >= 0.5 * best)
 
 
+def _fixed_windows(items: list[np.ndarray], y: np.ndarray, *, fam, features) -> tuple[np.ndarray, np.ndarray]:
+    """Every clip's non-silent evaluation windows (n, n_mels, frames, 1) and their labels, filled
+    into one preallocated array."""
+    keep = [_eval_windows(S, fam, features)[1] > 0 for S in items]
+    X = np.empty((sum(int(k.sum()) for k in keep), items[0].shape[0], features.frames, 1), dtype=np.float32)
+    at = 0
+    for S, k in zip(items, keep, strict=True):
+        W = _eval_windows(S, fam, features)[0][k]
+        X[at : at + len(W)] = W
+        at += len(W)
+    return X, np.repeat(y, [int(k.sum()) for k in keep])
+
+
+class _Rows:
+    """A view of ``X`` in another row order (``X[rows[i]]``) for indexing with slices and arrays,
+    so an epoch's batches are gathered without a reordered copy of ``X``."""
+
+    def __init__(self, X: np.ndarray, rows: np.ndarray) -> None:
+        self.X, self.rows, self.ndim, self.shape = X, rows, X.ndim, (len(rows), *X.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index) -> np.ndarray:
+        return self.X[self.rows[index]]
+
+
 def _make_train_data(items: list[np.ndarray], y: np.ndarray, weights: np.ndarray, *, fam, features, config):
     """A keras PyDataset: random or fixed crops (log-mel) or all frames (embeddings), reshuffled per epoch."""
     import keras
@@ -460,9 +487,7 @@ def _make_train_data(items: list[np.ndarray], y: np.ndarray, weights: np.ndarray
         def __init__(self) -> None:
             super().__init__()
             if fixed:  # every non-silent evaluation window, once per epoch
-                parts = [_eval_windows(S, fam, features) for S in items]
-                self.X_all = np.concatenate([W[w > 0, ..., 0] for W, w in parts])
-                self.y_all = np.concatenate([np.full(int((w > 0).sum()), yi) for (_, w), yi in zip(parts, y, strict=True)])
+                self.X_all, self.y_all = _fixed_windows(items, y, fam=fam, features=features)
             elif fam.KIND == "logmel":
                 self.starts = [_crop_starts(S, frames=frames, floor=floor) for S in items]
             else:
@@ -471,12 +496,12 @@ def _make_train_data(items: list[np.ndarray], y: np.ndarray, weights: np.ndarray
             self._draw()
 
         def _draw(self) -> None:
-            if fixed:
+            if fixed:  # batches are gathered from X_all by self.rows: no copy of the epoch unless masked
                 order = rng.permutation(len(self.X_all))
-                X, self.y = self.X_all[order], self.y_all[order]
+                self.X, self.rows, self.y = self.X_all, order, self.y_all[order]
                 if masks is not None:
-                    X = augment.spec_augment(X, masks, rng=rng)
-                self.X, self.w = X[..., np.newaxis], weights[self.y]
+                    self.X, self.rows = augment.spec_augment(self.X_all[order, ..., 0], masks, rng=rng)[..., np.newaxis], None
+                self.w = weights[self.y]
             elif fam.KIND == "logmel":
                 idx = np.repeat(np.arange(len(items)), crops)
                 rng.shuffle(idx)
@@ -489,11 +514,11 @@ def _make_train_data(items: list[np.ndarray], y: np.ndarray, weights: np.ndarray
                     X[k, :, part.shape[1] :] = floor
                 if masks is not None:
                     X = augment.spec_augment(X, masks, rng=rng)
-                self.X, self.y = X[..., np.newaxis], y[idx]
+                self.X, self.rows, self.y = X[..., np.newaxis], None, y[idx]
                 self.w = weights[self.y]
             else:
                 order = rng.permutation(len(self.X_all))
-                self.X, self.y = self.X_all[order], self.y_all[order]
+                self.X, self.rows, self.y = self.X_all[order], None, self.y_all[order]
                 self.w = weights[self.y]
             if alpha > 0:  # one-hot targets (compile_model's loss follows mixup_alpha), blended per batch
                 self.y = np.eye(n_classes, dtype=np.float32)[self.y]
@@ -504,9 +529,10 @@ def _make_train_data(items: list[np.ndarray], y: np.ndarray, weights: np.ndarray
 
         def __getitem__(self, i: int):
             sl = slice(i * batch, (i + 1) * batch)
+            X = _Rows(self.X, self.rows) if self.rows is not None else self.X  # epoch position -> example
             if alpha > 0:
-                return augment.mix_rows(self.X, self.y, *self.mix, sl, weights=self.w)
-            return self.X[sl], self.y[sl], self.w[sl]
+                return augment.mix_rows(X, self.y, *self.mix, sl, weights=self.w)
+            return X[sl], self.y[sl], self.w[sl]
 
         def on_epoch_end(self) -> None:
             self._draw()

@@ -220,6 +220,18 @@ def test_fixed_crops_are_the_evaluation_windows_every_epoch():
     second = epoch(fixed)
     assert as_set(*second) == sorted(expected) and not np.array_equal(second[0], first[0])  # reshuffled only
 
+    # with mixup, batches gathered by index blend exactly as the reordered epoch would
+    from soundkit import augment
+
+    mixed = _make_train_data(items, y, w, fam=family("cnn"), features=FEATURES,
+                             config=FAST.replace(options={"crops": "fixed"}, augment=augment.policy_from_arg("mixup").to_dict()))
+    epoch_copy = mixed.X_all[mixed.rows]
+    for i in range(len(mixed)):
+        sl = slice(i * FAST.batch_size, (i + 1) * FAST.batch_size)
+        for got, want in zip(mixed[i], augment.mix_rows(epoch_copy, mixed.y, *mixed.mix, sl, weights=mixed.w), strict=True):
+            np.testing.assert_array_equal(got, want)
+    assert ((mixed[0][1] > 0) & (mixed[0][1] < 1)).any()
+
     shifted = _make_train_data(items, y, w, fam=family("cnn"), features=FEATURES, config=FAST)
     before = as_set(*epoch(shifted))
     shifted.on_epoch_end()
