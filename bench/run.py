@@ -120,6 +120,8 @@ def _cv(model: str, augment=None, **train_kw) -> dict:
         "fold_seconds": {str(k): v for k, v in res.fold_seconds.items()},
         "seconds": res.seconds,
         "per_class_accuracy": per_class,
+        "misclassified": sorted(m["id"] for r in reports.values() for m in r.misclassified),
+        "n_clips": sum(r.n_test for r in reports.values()),
         "peak_rss_mb": peak_rss_mb(),
     }
 
@@ -381,6 +383,16 @@ def augment_mixup() -> dict:
 def augment_recipe_mixup() -> dict:
     """ESC-10 5-fold, the CNN with the recipe's 4 discrete-deformation copies and mixup on top."""
     return {"recipe+mixup": _cv("cnn", augment="recipe+mixup")}
+
+
+@section
+def augment_fixed() -> dict:
+    """ESC-10 5-fold, the recipe's own comparison: the CNN trained on each clip's fixed windows (no
+    random time shift, so no augmentation of any kind), then with the recipe's 4 Rubber Band copies
+    and mixup on the same fixed windows."""
+    fixed = {"crops": "fixed"}
+    return {"none (fixed windows)": _cv("cnn", options=fixed),
+            "recipe+mixup (fixed windows)": _cv("cnn", augment="recipe+mixup", options=fixed)}
 
 
 APP_CLASSIFY = r"""
