@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import statistics
 
+#: When mixup started blending batch by batch (commit b86dfca): peak RSS of earlier mixup runs is higher.
+BATCH_MIXUP = "2026-11-24 03:34 UTC"
+
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
@@ -278,9 +281,12 @@ def render_markdown(results: dict) -> str:
                   "stretch+pitch+noise+shift and the masks, `recipe` 4 copies with the recipe's discrete stretch and "
                   "pitch values, `mixup` blends pairs of training crops and their targets (alpha 0.2, redrawn every "
                   "epoch).", "",
-                  "The peak RSS of the mixup runs below was measured when mixup blended the whole epoch at once; it now "
-                  "blends batch by batch (the same batches bit for bit, so the accuracies stand), which lowered the "
-                  "peak of one recipe+mixup fold (2 epochs) from 1643 MB to 1305 MB.", ""]
+                  ""]
+        stale = [s for s in ("augment_mixup", "augment_recipe_mixup") if results.get(s, {}).get("machine", {}).get("date", "~") < BATCH_MIXUP]
+        if stale:
+            lines += [f"The peak RSS of the runs of {' and '.join(f'`{s}`' for s in stale)} below was measured when mixup "
+                      "blended the whole epoch at once; it now blends batch by batch (the same batches bit for bit, so the "
+                      "accuracies stand), which lowered the peak of one recipe+mixup fold (2 epochs) from 1643 MB to 1305 MB.", ""]
         base = (results.get("augment_study") or {}).get("sets", {}).get("none", {}).get("fold_accuracy")
         for name, res in r.items():
             if isinstance(res, dict) and "mean_accuracy" in res:
