@@ -9,8 +9,9 @@ fold without writing runs, featurizing each clip once.
 Log-mel families (``KIND == "logmel"``) see random 128-frame crops of every training clip each
 epoch (``options["crops_per_clip"]``), drawn among the clip's non-silent windows: a random time
 shift, itself an augmentation. ``options["crops"] = "fixed"`` trains on the clip's fixed
-non-silent evaluation windows instead, the same every epoch (no augmentation at all). A clip is evaluated by averaging the class
-probabilities of its non-silent overlapping windows (:func:`soundkit.evaluation.pool_windows`).
+non-silent evaluation windows instead, the same every epoch (no augmentation at all). A clip is
+evaluated by averaging the class probabilities of its non-silent overlapping windows
+(:func:`soundkit.evaluation.pool_windows`).
 Embedding families (``KIND == "embedding"``, YAMNet) provide ``training_inputs(paths, features, *,
 cache_dir, progress) -> list of (n_frames, dim) arrays``; every frame is a training example with
 its clip's label, and a clip's probabilities are the mean over its frames.
@@ -496,13 +497,7 @@ def _make_train_data(items: list[np.ndarray], y: np.ndarray, weights: np.ndarray
             self._draw()
 
         def _draw(self) -> None:
-            if fixed:  # batches are gathered from X_all by self.rows: no copy of the epoch unless masked
-                order = rng.permutation(len(self.X_all))
-                self.X, self.rows, self.y = self.X_all, order, self.y_all[order]
-                if masks is not None:
-                    self.X, self.rows = augment.spec_augment(self.X_all[order, ..., 0], masks, rng=rng)[..., np.newaxis], None
-                self.w = weights[self.y]
-            elif fam.KIND == "logmel":
+            if fam.KIND == "logmel" and not fixed:
                 idx = np.repeat(np.arange(len(items)), crops)
                 rng.shuffle(idx)
                 X = np.empty((len(idx), items[0].shape[0], frames), dtype=np.float32)
@@ -515,11 +510,12 @@ def _make_train_data(items: list[np.ndarray], y: np.ndarray, weights: np.ndarray
                 if masks is not None:
                     X = augment.spec_augment(X, masks, rng=rng)
                 self.X, self.rows, self.y = X[..., np.newaxis], None, y[idx]
-                self.w = weights[self.y]
-            else:
+            else:  # fixed windows or frames: batches gathered from X_all by self.rows, no copy of the epoch
                 order = rng.permutation(len(self.X_all))
-                self.X, self.rows, self.y = self.X_all[order], None, self.y_all[order]
-                self.w = weights[self.y]
+                self.X, self.rows, self.y = self.X_all, order, self.y_all[order]
+                if masks is not None:  # masked windows are new arrays, drawn afresh every epoch
+                    self.X, self.rows = augment.spec_augment(self.X_all[order, ..., 0], masks, rng=rng)[..., np.newaxis], None
+            self.w = weights[self.y]
             if alpha > 0:  # one-hot targets (compile_model's loss follows mixup_alpha), blended per batch
                 self.y = np.eye(n_classes, dtype=np.float32)[self.y]
                 self.mix = augment.mixup_draw(len(self.y), alpha, rng=rng)

@@ -125,7 +125,7 @@ def launch_training(
         args += ["--augment", augment]
     if limit_per_class:
         args += ["--limit-per-class", str(limit_per_class)]
-    if not random_shift:
+    if not random_shift and trains_on_spectrograms(model):
         args += ["--crops", "fixed"]
     run_dir = home() / "runs" / name
     jobs.start_training(home(), args, run_dir)
