@@ -106,11 +106,11 @@ def _fixed_section(results: dict, targets: list[str]) -> list[str]:
         lines += [f"- {title}: {text}." for title, text in paired if text] + [""]
     gain = aug["mean_accuracy"] - none["mean_accuracy"]
     targets.append(f"| augmentation >= 5 points above none, fixed windows in one run ({_pct(none['mean_accuracy'])} -> "
-                   f"{_pct(aug['mean_accuracy'])} with recipe+mixup) | {100 * gain:+.1f} points | {_ok(gain >= 0.05)} |")
+                   f"{_pct(aug['mean_accuracy'])} with recipe+mixup) | {round(100 * gain, 6):+.1f} points | {_ok(gain >= 0.05)} |")
     if best:
         full = best["mean_accuracy"] - none["mean_accuracy"]
         targets.append(f"| augmentation >= 5 points above none: random shift + recipe+mixup ({_pct(best['mean_accuracy'])}) "
-                       f"against fixed windows | {100 * full:+.1f} points | {_ok(full >= 0.05)} |")
+                       f"against fixed windows | {round(100 * full, 6):+.1f} points | {_ok(full >= 0.05)} |")
     return lines
 
 
