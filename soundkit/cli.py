@@ -3,10 +3,11 @@
 Commands::
 
     python -m soundkit train DATASET --model cnn --out RUN_DIR [--epochs N] [--test-fold K] [--seed S]
-                                     [--augment POLICY] [--status FILE] [--labels a,b,c]
+                                     [--augment POLICY [--copies N]] [--crops random|fixed]
+                                     [--status FILE] [--labels a,b,c]
     python -m soundkit evaluate RUN_DIR DATASET [--fold K] --json
     python -m soundkit predict RUN_DIR FILE [FILE ...] --json
-    python -m soundkit cv DATASET --model cnn [--epochs N] [--augment POLICY] --json
+    python -m soundkit cv DATASET --model cnn [--epochs N] [--augment POLICY [--copies N]] --json
     python -m soundkit augment FILE --time-ratio R --semitones S --out OUT.wav --json
     python -m soundkit augment-study DATASET --sets none,stretch,pitch,stretch+pitch --json
     python -m soundkit download esc10|esc50 [--dir DIR] [--url URL_OR_PATH] [--force] --json
@@ -121,15 +122,26 @@ def _model_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="cnn", choices=MODEL_FAMILIES, help="model family (default: cnn)")
 
 
-def _augment_policy(arg: str | None) -> dict[str, Any] | None:
-    """A policy dict for TrainConfig.augment from --augment (None for 'none')."""
-    if arg is None or arg.strip().lower() == "none":
+def _augment_policy(arg: str | None, copies: int | None = None) -> dict[str, Any] | None:
+    """A policy dict for TrainConfig.augment from --augment (None for 'none'), with --copies
+    overriding the policy's number of copies per training clip."""
+    none = arg is None or arg.strip().lower() == "none"
+    if copies is not None and none:
+        raise ParameterError("--copies needs --augment: a policy whose transforms render the copies")
+    if none:
         return None
     from soundkit import augment
 
     policy = augment.policy_from_arg(arg)
-    d = policy.to_dict() if hasattr(policy, "to_dict") else dict(policy)
-    return d or None
+    if copies is not None:
+        policy = augment.Policy.from_dict({**policy.to_dict(), "copies": copies})
+    return policy.to_dict() or None
+
+
+def _augment_args(p: argparse.ArgumentParser, help_text: str) -> None:
+    p.add_argument("--augment", metavar="POLICY", default=None, help=help_text)
+    p.add_argument("--copies", type=_int, default=None, metavar="N",
+                   help="augmented copies of each training clip (0..32; default: the policy's own, 4 for recipe, else 2)")
 
 
 def _load_dataset(path: str, labels: list[str] | None = None, limit_per_class: int | None = None):
@@ -217,8 +229,7 @@ def add_train(p: argparse.ArgumentParser) -> None:
                    help="fold held out for the report (default: the last fold - the official one where the data "
                         "has folds, else of 5 folds assigned by label and source; 0: none, report on the validation clips)")
     p.add_argument("--seed", type=_int, default=0, help="random seed (folds, validation split, initialisation)")
-    p.add_argument("--augment", metavar="POLICY", default=None,
-                   help="augmentation of the training clips: none, stretch, pitch, stretch+pitch, ... or a JSON file")
+    _augment_args(p, "augmentation of the training clips: none, stretch, pitch, stretch+pitch, ... or a JSON file")
     _crops_arg(p)
     p.add_argument("--labels", type=_label_list, default=None, metavar="a,b,c", help="train on these labels only")
     p.add_argument("--limit-per-class", type=_positive_int, default=None, metavar="N",
@@ -258,7 +269,7 @@ def _train_setup(args: argparse.Namespace):
         raise ParameterError(f"{args.dataset}: training needs at least 2 labels, found {len(dataset.labels)}")
     test_fold = _resolve_test_fold(dataset, args.test_fold, args.seed)
     options: dict[str, Any] = {"model": args.model, "seed": args.seed, "test_fold": test_fold,
-                               "augment": _augment_policy(args.augment)}
+                               "augment": _augment_policy(args.augment, args.copies)}
     if args.epochs is not None:
         options["epochs"] = args.epochs
     if args.batch_size is not None:
@@ -451,7 +462,7 @@ def add_cv(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", metavar="DATASET", help="dataset directory")
     _model_arg(p)
     p.add_argument("--epochs", type=_positive_int, default=None, help=f"most epochs per fold (default {TrainConfig().epochs})")
-    p.add_argument("--augment", metavar="POLICY", default=None, help="augmentation policy for the training folds")
+    _augment_args(p, "augmentation policy for the training folds")
     _crops_arg(p)
     p.add_argument("--seed", type=_int, default=0, help="random seed")
     p.add_argument("--labels", type=_label_list, default=None, metavar="a,b,c", help="use these labels only")
@@ -467,7 +478,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
     dataset = _load_dataset(args.dataset, args.labels, args.limit_per_class)
     if len(dataset.labels) < 2:
         raise ParameterError(f"{args.dataset}: cross-validation needs at least 2 labels, found {len(dataset.labels)}")
-    options: dict[str, Any] = {"model": args.model, "seed": args.seed, "augment": _augment_policy(args.augment),
+    options: dict[str, Any] = {"model": args.model, "seed": args.seed, "augment": _augment_policy(args.augment, args.copies),
                                "options": _crops_option(args)}
     if args.epochs is not None:
         options["epochs"] = args.epochs

@@ -117,6 +117,9 @@ ERROR_CASES = {
     "cv: missing dataset": ["cv", "{work}/nope", "--json"],
     "cv: unknown crops": ["cv", "{esc_style}", "--crops", "center", "--json"],
     "train: unknown crops": ["train", "{folders}", "--crops", "center", "--out", "{work}/r"],
+    "train: copies without a policy": ["train", "{folders}", "--copies", "3", "--out", "{work}/r"],
+    "cv: too many copies": ["cv", "{esc_style}", "--augment", "recipe", "--copies", "33", "--json"],
+    "cv: copies not a number": ["cv", "{esc_style}", "--augment", "recipe", "--copies", "many", "--json"],
 }
 
 
@@ -214,11 +217,16 @@ def test_train_writes_a_complete_run(trained, home):
 
 
 @pytest.mark.slow
-def test_train_with_fixed_crops_records_them(folders, work, home):
+def test_train_with_fixed_crops_and_copies_records_them(folders, work, home):
     out = work / "runs" / "fixed"
-    res = run_cli("train", folders, "--crops", "fixed", "--out", out, "--epochs", "1", "--json", home=home)
+    res = run_cli("train", folders, "--crops", "fixed", "--augment", "gain", "--copies", "3", "--out", out,
+                  "--epochs", "1", "--json", home=home)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert json.loads((out / "config.json").read_text())["train"]["options"] == {"crops": "fixed"}
+    config = json.loads((out / "config.json").read_text())
+    assert config["train"]["options"] == {"crops": "fixed"}
+    assert config["train"]["augment"]["name"] == "gain" and config["train"]["augment"]["copies"] == 3
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["n_augmented"] == 3 * meta["n_train"] > 0
 
 
 @pytest.mark.slow
