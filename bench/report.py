@@ -37,7 +37,7 @@ def _machine(results: dict) -> list[str]:
 def _policy_results(results: dict) -> dict:
     """The 5-fold results of the policies measured outside the study, by policy name."""
     out: dict = {}
-    for section in ("augment_policies", "augment_recipe", "augment_mixup", "augment_recipe_mixup"):
+    for section in ("augment_policies", "augment_recipe", "augment_mixup", "augment_recipe_mixup", "augment_recipe_x8"):
         out.update(results.get(section) or {})
     return out
 
@@ -85,21 +85,21 @@ def _fixed_section(results: dict, targets: list[str]) -> list[str]:
     lines += _cv_table(none, "CNN, fixed windows, no augmentation")
     lines += _cv_table(aug, "CNN, fixed windows + recipe+mixup")
     labels = sorted(none["per_class_accuracy"])
-    random_none = (results.get("cnn_cv") or {}).get("per_class_accuracy")
-    best = _policy_results(results).get("recipe+mixup")
+    random_none = results.get("cnn_cv") or {}
+    # the random-shift policy runs that recorded their misclassified clips (the ones compared clip by clip)
+    shifted = {name: r for name, r in _policy_results(results).items() if isinstance(r, dict) and "misclassified" in r}
     cols = [("fixed, none", none["per_class_accuracy"]), ("fixed, recipe+mixup", aug["per_class_accuracy"])]
     if random_none:
-        cols.append(("random shift, none", random_none))
-    if best:
-        cols.append(("random shift + recipe+mixup", best["per_class_accuracy"]))
+        cols.append(("random shift, none", random_none["per_class_accuracy"]))
+    cols += [(f"random shift + {name}", r["per_class_accuracy"]) for name, r in shifted.items()]
     lines += ["Per-class accuracy (mean over folds):", "", "| | " + " | ".join(c for c, _ in cols) + " |",
               "|---|" + "---|" * len(cols),
               "| mean | " + " | ".join(_pct(statistics.mean(pc.values())) for _, pc in cols) + " |"]
     lines += [f"| {lab} | " + " | ".join(_pct(pc.get(lab)) for _, pc in cols) + " |" for lab in labels]
     lines.append("")
-    pairs = [("fixed windows: none -> recipe+mixup (this run)", none, aug),
-             ("random shift: none -> recipe+mixup", results.get("cnn_cv") or {}, best or {}),
-             ("fixed windows, none -> random shift + recipe+mixup", none, best or {})]
+    pairs = [("fixed windows: none -> recipe+mixup (this run)", none, aug)]
+    for name, r in shifted.items():
+        pairs += [(f"random shift: none -> {name}", random_none, r), (f"fixed windows, none -> random shift + {name}", none, r)]
     paired = [(title, _paired(a, b)) for title, a, b in pairs]
     if any(text for _, text in paired):
         lines += [f"Clip by clip ({none['n_clips']} clips, the same in every run):", ""]
@@ -107,10 +107,12 @@ def _fixed_section(results: dict, targets: list[str]) -> list[str]:
     gain = aug["mean_accuracy"] - none["mean_accuracy"]
     targets.append(f"| augmentation >= 5 points above none, fixed windows in one run ({_pct(none['mean_accuracy'])} -> "
                    f"{_pct(aug['mean_accuracy'])} with recipe+mixup) | {round(100 * gain, 6):+.1f} points | {_ok(gain >= 0.05)} |")
-    if best:
-        full = best["mean_accuracy"] - none["mean_accuracy"]
-        targets.append(f"| augmentation >= 5 points above none: random shift + recipe+mixup ({_pct(best['mean_accuracy'])}) "
-                       f"against fixed windows | {round(100 * full, 6):+.1f} points | {_ok(full >= 0.05)} |")
+    if shifted:
+        name = max(shifted, key=lambda n: shifted[n]["mean_accuracy"])
+        full = shifted[name]["mean_accuracy"] - none["mean_accuracy"]
+        of = f", the best of {len(shifted)} such runs," if len(shifted) > 1 else ""
+        targets.append(f"| augmentation >= 5 points above none: random shift + {name} ({_pct(shifted[name]['mean_accuracy'])})"
+                       f"{of} against fixed windows | {round(100 * full, 6):+.1f} points | {_ok(full >= 0.05)} |")
     return lines
 
 
