@@ -13,6 +13,7 @@ import pytest
 from synth import noise, tone, write_wav
 
 from soundkit import augment as A
+from soundkit.augment import class_study as study_mod
 from soundkit.datasets import Clip
 from soundkit.errors import DatasetError, ParameterError
 
@@ -564,14 +565,14 @@ def test_choose_uses_only_the_given_folds():
         return NS(accuracy=(acc_a + acc_b) / 2, per_class_accuracy={"a": acc_a, "b": acc_b}, support={"a": 4, "b": 4})
 
     counts = {
-        "none": A._counts({1: rep(0.5, 0.5), 2: rep(0.5, 0.5), 3: rep(0.5, 0.5)}, ["a", "b"]),
+        "none": study_mod._counts({1: rep(0.5, 0.5), 2: rep(0.5, 0.5), 3: rep(0.5, 0.5)}, ["a", "b"]),
         # "pitch" is perfect on fold 3 only: choosing for test fold 3 must not see that
-        "pitch": A._counts({1: rep(0.25, 0.75), 2: rep(0.25, 0.75), 3: rep(1.0, 1.0)}, ["a", "b"]),
+        "pitch": study_mod._counts({1: rep(0.25, 0.75), 2: rep(0.25, 0.75), 3: rep(1.0, 1.0)}, ["a", "b"]),
     }
-    assert A._choose(counts, "a", [1, 2]) == "none"
-    assert A._choose(counts, "b", [1, 2]) == "pitch"
-    assert A._choose(counts, "a", [1, 2, 3]) == "none"  # 6/12 each: a tie goes to the earlier set
-    assert A._choose(counts, "a", [2, 3]) == "pitch"
+    assert study_mod._choose(counts, "a", [1, 2]) == "none"
+    assert study_mod._choose(counts, "b", [1, 2]) == "pitch"
+    assert study_mod._choose(counts, "a", [1, 2, 3]) == "none"  # 6/12 each: a tie goes to the earlier set
+    assert study_mod._choose(counts, "a", [2, 3]) == "pitch"
 
 
 @pytest.mark.slow

@@ -1,0 +1,227 @@
+"""The augmentation study: cross-validate each set per class and derive a class-conditional policy."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from soundkit.augment.offline import Progress
+from soundkit.augment.policy import Policy, _set_specs
+from soundkit.augment.transforms import _check
+
+log = logging.getLogger(__name__)
+
+# -- augmentation study ------------------------------------------------------------------------------------------
+
+STUDY_METHOD = (
+    "Each augmentation set is cross-validated on the same folds (copies of training clips only). "
+    "Class-conditional policy, evaluated without test-fold information: for each test fold f, every class "
+    "gets the set with the best pooled accuracy for that class on the other folds' test results (fold f's "
+    "labels and predictions are never used for f's choice; ties go to the earlier set in --sets), then a "
+    "model is trained on the training folds with that per-class policy and tested on fold f. The policy "
+    "saved for later training picks per class on all folds."
+)
+STUDY_METHOD_NESTED = (
+    "Each augmentation set is cross-validated on the same folds (copies of training clips only). "
+    "Class-conditional policy, nested: for each test fold f, every set is cross-validated again inside the "
+    "other folds alone (fold f's clips are in no model that informs f's choice), every class gets the set "
+    "with the best pooled accuracy there (ties go to the earlier set in --sets), then a model is trained on "
+    "the training folds with that per-class policy and tested on fold f. The policy saved for later training "
+    "picks per class on all folds."
+)
+
+
+def _counts(reports: dict[int, Any], labels: Sequence[str]) -> dict[int, dict[str, tuple[int, int]]]:
+    """{fold: {label: (correct, support)}} from evaluation Reports."""
+    out: dict[int, dict[str, tuple[int, int]]] = {}
+    for f, r in reports.items():
+        out[f] = {}
+        for label in labels:
+            n = int(r.support.get(label, 0))
+            out[f][label] = (int(round(r.per_class_accuracy.get(label, 0.0) * n)), n)
+    return out
+
+
+def _pooled(counts: dict[int, dict[str, tuple[int, int]]], label: str, folds: Iterable[int]) -> float | None:
+    c = sum(counts[f][label][0] for f in folds)
+    n = sum(counts[f][label][1] for f in folds)
+    return c / n if n else None
+
+
+def _choose(per_set: dict[str, dict], label: str, folds: Sequence[int]) -> str:
+    best, best_acc = next(iter(per_set)), -1.0
+    for name, counts in per_set.items():
+        acc = _pooled(counts, label, folds)
+        if acc is not None and acc > best_acc + 1e-12:
+            best, best_acc = name, acc
+    return best
+
+
+def _summary(reports: dict[int, Any], labels: Sequence[str], seconds: float) -> tuple[dict, dict]:
+    counts = _counts(reports, labels)
+    accs = {f: float(r.accuracy) for f, r in reports.items()}
+    vals = np.array(list(accs.values()))
+    return counts, {
+        "mean_accuracy": float(vals.mean()),
+        "std_accuracy": float(vals.std()),
+        "fold_accuracy": {str(f): a for f, a in accs.items()},
+        "per_class_accuracy": {label: _pooled(counts, label, reports) for label in labels},
+        "fold_per_class_accuracy": {str(f): {label: _pooled(counts, label, [f]) for label in labels} for f in reports},
+        "seconds": round(seconds, 2),
+    }
+
+
+def study(
+    dataset: Any,
+    *,
+    sets: Sequence[str] = ("none", "stretch", "pitch", "stretch+pitch"),
+    copies: int = 2,
+    features: Any = None,
+    config: Any = None,
+    folds: Sequence[int] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    conditional: bool = True,
+    nested: bool = False,
+    progress: Progress | None = None,
+) -> dict:
+    """Cross-validate each augmentation set and derive a class-conditional policy.
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+    sets : sequence of str
+        Set names (see :data:`SETS`; "a+b" combines); "none" is the baseline.
+    copies : int
+        Augmented copies per training clip for every set.
+    features : FeatureConfig, optional
+    config : TrainConfig, optional
+        Its ``augment`` is replaced by each set's policy.
+    folds : sequence of int, optional
+        Test folds (default all). The class-conditional evaluation needs at least two.
+    cache_dir : path, optional
+        Cache root (features and augmented copies are shared by all sets).
+    conditional : bool
+        Also train and test the class-conditional policy fold by fold.
+    nested : bool
+        Choose fold f's per-class sets by cross-validating every set inside the other folds (no
+        model that informs the choice has seen fold f; about ``len(folds) - 1`` times the cost of
+        the study). Default: choose from the other folds' results of the main cross-validation,
+        whose models had fold f in their training data.
+    progress : callable(dict), optional
+        Training's progress events, with "set" added.
+
+    Returns
+    -------
+    dict
+        {"engine", "method", "labels", "folds", "copies", "sets": {set: {"mean_accuracy",
+        "std_accuracy", "fold_accuracy", "per_class_accuracy", "fold_per_class_accuracy", "seconds"}},
+        "class_conditional":
+        {"choices": {fold: {label: set}}, "mean_accuracy", "std_accuracy", "fold_accuracy",
+        "per_class_accuracy", "fold_per_class_accuracy", "policy"} or None, "policy" (the
+        class-conditional policy chosen on all folds, to train with), "table": [{"label", <set>: acc, ...,
+        "class_conditional", "chosen"}]}; per-class accuracies are pooled over the test folds.
+    """
+    import time
+
+    from soundkit import training
+    from soundkit.config import FeatureConfig, TrainConfig
+
+    features = features if features is not None else FeatureConfig()
+    config = config if config is not None else TrainConfig()
+    names = [s.strip() for s in sets]
+    _check(len(names) >= 1 and len(set(names)) == len(names), f"sets must be distinct names, got {', '.join(names)}")
+    for name in names:
+        _set_specs(name)
+    _check(isinstance(copies, int) and 1 <= copies <= 32, f"copies must be within 1..32, got {copies!r}")
+    dataset = dataset.with_folds(seed=config.seed)
+    folds = list(dataset.folds if folds is None else folds)
+    labels = dataset.labels
+    _check(not (nested and conditional and len(dataset.folds) < 3),
+           f"a nested class-conditional choice needs at least 3 folds; this dataset has {len(dataset.folds)}")
+    eng = next((e for n in names if (e := Policy(transforms=n).engine) is not None), None)
+
+    def relay(tag: str) -> Progress | None:
+        if progress is None:
+            return None
+        return lambda event: progress({**event, "set": tag})
+
+    def policy_for(name: str) -> dict | None:
+        return None if name == "none" else Policy(name=name, copies=copies, transforms=name).to_dict()
+
+    per_set_counts: dict[str, dict] = {}
+    results: dict[str, dict] = {}
+    for name in names:
+        t0 = time.monotonic()
+        cv = training.cross_validate(dataset, features=features, config=config.replace(augment=policy_for(name)),
+                                     folds=folds, cache_dir=cache_dir, progress=relay(name))
+        per_set_counts[name], results[name] = _summary(cv.reports, labels, time.monotonic() - t0)
+        log.info("augment study: %s mean accuracy %.3f", name, results[name]["mean_accuracy"])
+
+    final = Policy(name="class-conditional", copies=copies, transforms="none",
+                   per_class={label: _choose(per_set_counts, label, folds) for label in labels})
+    cond: dict[str, Any] | None = None
+    if conditional and len(folds) >= 2:
+        t0 = time.monotonic()
+        choices: dict[int, dict[str, str]] = {}
+        reports: dict[int, Any] = {}
+        for f in folds:
+            others = [g for g in folds if g != f]
+            evidence = per_set_counts
+            if nested:
+                inner = type(dataset)(dataset.root, [c for c in dataset.clips if c.fold != f], dataset.layout,
+                                      dataset.official_folds, dict(dataset.meta))
+                evidence = {}
+                for name in names:
+                    cv = training.cross_validate(inner, features=features, config=config.replace(augment=policy_for(name)),
+                                                 folds=others, cache_dir=cache_dir, progress=relay(f"{name}, without fold {f}"))
+                    evidence[name] = _counts(cv.reports, labels)
+            choices[f] = {label: _choose(evidence, label, others) for label in labels}
+            pol = Policy(name="class-conditional", copies=copies, transforms="none", per_class=choices[f])
+            cv = training.cross_validate(dataset, features=features, config=config.replace(augment=pol.to_dict()),
+                                         folds=[f], cache_dir=cache_dir, progress=relay("class-conditional"))
+            reports[f] = cv.reports[f]
+        _, summary = _summary(reports, labels, time.monotonic() - t0)
+        cond = {"choices": {str(f): c for f, c in choices.items()}, **summary}
+    elif conditional:
+        log.warning("augment study: the class-conditional policy needs at least 2 folds to be evaluated")
+    table = []
+    for label in labels:
+        row: dict[str, Any] = {"label": label}
+        row.update({name: results[name]["per_class_accuracy"][label] for name in names})
+        if cond is not None:
+            row["class_conditional"] = cond["per_class_accuracy"][label]
+        row["chosen"] = final.per_class[label]  # type: ignore[index]
+        table.append(row)
+    return {
+        "engine": eng,
+        "method": STUDY_METHOD_NESTED if nested else STUDY_METHOD,
+        "nested": bool(nested),
+        "dataset": str(dataset.root),
+        "labels": labels,
+        "folds": folds,
+        "copies": copies,
+        "model": config.model,
+        "epochs": config.epochs,
+        "sets": results,
+        "class_conditional": None if cond is None else {**cond, "policy": final.to_dict()},
+        "policy": final.to_dict(),
+        "table": table,
+    }
+
+
+def save_study(result: dict, out: str | os.PathLike) -> Path:
+    """Write ``study.json`` and the derived ``policy.json`` (usable as ``--augment FILE``) into ``out``."""
+    from soundkit.runs import write_atomic
+
+    out = Path(out)
+    write_atomic(out / "policy.json", json.dumps(result["policy"], indent=2) + "\n")
+    write_atomic(out / "study.json", json.dumps(result, indent=2) + "\n")
+    return out
+
+
