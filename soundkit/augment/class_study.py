@@ -17,8 +17,6 @@ from soundkit.augment.transforms import _check
 
 log = logging.getLogger(__name__)
 
-# -- augmentation study ------------------------------------------------------------------------------------------
-
 STUDY_METHOD = (
     "Each augmentation set is cross-validated on the same folds (copies of training clips only). "
     "Class-conditional policy, evaluated without test-fold information: for each test fold f, every class "

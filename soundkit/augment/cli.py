@@ -12,8 +12,6 @@ from soundkit.augment.offline import Progress
 from soundkit.augment.transforms import preview
 from soundkit.errors import ParameterError
 
-# -- command line (registered in soundkit.cli.COMMANDS) --------------------------------------------------------
-
 
 def add_augment_args(p: Any) -> None:
     """Arguments of ``python -m soundkit augment FILE --time-ratio R --semitones S --out OUT.wav``."""

@@ -14,8 +14,6 @@ from soundkit.errors import AudioError, ParameterError
 
 ENGINES = ("rubberband", "librosa")
 
-# -- engine ------------------------------------------------------------------------------------------
-
 
 class EngineFallbackWarning(UserWarning):
     """The Rubber Band program is missing; librosa's effects are used instead."""

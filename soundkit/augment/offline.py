@@ -26,9 +26,6 @@ AUG_MARK = "#aug"
 _CACHE_VERSION = 1
 
 
-# -- offline copies -------------------------------------------------------------------------------------------------
-
-
 def is_augmented(clip_or_id: Any) -> bool:
     """True for an augmented copy (its id carries ``#aug``)."""
     cid = getattr(clip_or_id, "id", clip_or_id)

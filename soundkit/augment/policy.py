@@ -13,8 +13,6 @@ from soundkit.augment.engines import engine
 from soundkit.augment.transforms import Compose, PitchShift, TimeStretch, _as_rng, _check, _number, transform_from_dict
 from soundkit.errors import ParameterError
 
-# -- policies ------------------------------------------------------------------------------------------------
-
 #: Named transform sets; "a+b" concatenates sets. Stretch/pitch ranges follow the recipe's
 #: deformations (Salamon & Bello 2017: speeds 0.81..1.23, shifts of up to 2-3.5 semitones).
 SETS: dict[str, list[dict]] = {
