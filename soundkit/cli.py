@@ -3,7 +3,7 @@
 Commands::
 
     python -m soundkit train DATASET --model cnn --out RUN_DIR [--epochs N] [--test-fold K] [--seed S]
-                                     [--augment POLICY [--copies N]] [--crops random|fixed]
+                                     [--augment POLICY [--copies N]] [--crops random|fixed] [--filters F1,F2,...]
                                      [--status FILE] [--labels a,b,c]
     python -m soundkit evaluate RUN_DIR DATASET [--fold K] --json
     python -m soundkit predict RUN_DIR FILE [FILE ...] --json
@@ -210,14 +210,30 @@ def _fanout(*sinks: Callable[[dict], None] | None) -> Callable[[dict], None]:
 
 # -- train -----------------------------------------------------------------------------------------
 
-def _crops_arg(p: argparse.ArgumentParser) -> None:
+def _filter_list(text: str) -> list[int]:
+    try:
+        filters = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 32,64,128,256, got {text!r}") from None
+    if not filters or not all(1 <= f <= 1024 for f in filters):
+        raise argparse.ArgumentTypeError(f"filters must be integers within 1..1024, got {text!r}")
+    return filters
+
+
+def _model_shape_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crops", choices=("random", "fixed"), default=None,
                    help="log-mel models' training windows: random (a random time shift every epoch, the default) "
                         "or fixed (each clip's evaluation windows: no augmentation at all)")
+    p.add_argument("--filters", type=_filter_list, default=None, metavar="F1,F2,...",
+                   help="cnn only: filters of each convolutional block (default 16,32,64,128; "
+                        "32,64,128,256 is the wider CNN of BENCHMARKS.md)")
 
 
-def _crops_option(args: argparse.Namespace) -> dict[str, Any]:
-    return {"crops": args.crops} if args.crops else {}
+def _model_shape_options(args: argparse.Namespace) -> dict[str, Any]:
+    """options for --crops and --filters (checked against --model)."""
+    if args.filters is not None and args.model != "cnn":
+        raise ParameterError(f"--filters applies to --model cnn only, not {args.model}")
+    return {**({"crops": args.crops} if args.crops else {}), **({"filters": args.filters} if args.filters else {})}
 
 
 def add_train(p: argparse.ArgumentParser) -> None:
@@ -230,7 +246,7 @@ def add_train(p: argparse.ArgumentParser) -> None:
                         "has folds, else of 5 folds assigned by label and source; 0: none, report on the validation clips)")
     p.add_argument("--seed", type=_int, default=0, help="random seed (folds, validation split, initialisation)")
     _augment_args(p, "augmentation of the training clips: none, stretch, pitch, stretch+pitch, ... or a JSON file")
-    _crops_arg(p)
+    _model_shape_args(p)
     p.add_argument("--labels", type=_label_list, default=None, metavar="a,b,c", help="train on these labels only")
     p.add_argument("--limit-per-class", type=_positive_int, default=None, metavar="N",
                    help="use at most N clips of each label (the first N in the dataset's order)")
@@ -282,7 +298,7 @@ def _train_setup(args: argparse.Namespace):
 
             resolve_weights(args.weights)  # a missing or foreign file fails now, before any work
         options["options"] = {"weights": args.weights}
-    options["options"] = {**options.get("options", {}), **_crops_option(args)}
+    options["options"] = {**options.get("options", {}), **_model_shape_options(args)}
     out = Path(args.out) if args.out else cfg.runs_dir() / f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     if (out / "model.keras").exists():
         raise ParameterError(f"{out}: already holds a trained model; choose another --out")
@@ -463,7 +479,7 @@ def add_cv(p: argparse.ArgumentParser) -> None:
     _model_arg(p)
     p.add_argument("--epochs", type=_positive_int, default=None, help=f"most epochs per fold (default {TrainConfig().epochs})")
     _augment_args(p, "augmentation policy for the training folds")
-    _crops_arg(p)
+    _model_shape_args(p)
     p.add_argument("--seed", type=_int, default=0, help="random seed")
     p.add_argument("--labels", type=_label_list, default=None, metavar="a,b,c", help="use these labels only")
     p.add_argument("--limit-per-class", type=_positive_int, default=None, metavar="N",
@@ -479,7 +495,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
     if len(dataset.labels) < 2:
         raise ParameterError(f"{args.dataset}: cross-validation needs at least 2 labels, found {len(dataset.labels)}")
     options: dict[str, Any] = {"model": args.model, "seed": args.seed, "augment": _augment_policy(args.augment, args.copies),
-                               "options": _crops_option(args)}
+                               "options": _model_shape_options(args)}
     if args.epochs is not None:
         options["epochs"] = args.epochs
     train_config = TrainConfig(**options)

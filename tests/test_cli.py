@@ -120,6 +120,9 @@ ERROR_CASES = {
     "train: copies without a policy": ["train", "{folders}", "--copies", "3", "--out", "{work}/r"],
     "cv: too many copies": ["cv", "{esc_style}", "--augment", "recipe", "--copies", "33", "--json"],
     "cv: copies not a number": ["cv", "{esc_style}", "--augment", "recipe", "--copies", "many", "--json"],
+    "cv: filters not integers": ["cv", "{esc_style}", "--filters", "32,wide", "--json"],
+    "train: zero filters": ["train", "{folders}", "--filters", "16,0", "--out", "{work}/r"],
+    "train: filters for yamnet": ["train", "{folders}", "--model", "yamnet", "--filters", "32,64", "--out", "{work}/r"],
 }
 
 
@@ -217,13 +220,18 @@ def test_train_writes_a_complete_run(trained, home):
 
 
 @pytest.mark.slow
-def test_train_with_fixed_crops_and_copies_records_them(folders, work, home):
+def test_train_with_fixed_crops_filters_and_copies_records_them(folders, work, home):
     out = work / "runs" / "fixed"
-    res = run_cli("train", folders, "--crops", "fixed", "--augment", "gain", "--copies", "3", "--out", out,
-                  "--epochs", "1", "--json", home=home)
+    res = run_cli("train", folders, "--crops", "fixed", "--filters", "8,16,24", "--augment", "gain", "--copies", "3",
+                  "--out", out, "--epochs", "1", "--json", home=home)
     assert res.returncode == 0, res.stderr[-3000:]
     config = json.loads((out / "config.json").read_text())
-    assert config["train"]["options"] == {"crops": "fixed"}
+    assert config["train"]["options"] == {"crops": "fixed", "filters": [8, 16, 24]}
+    import keras
+
+    convs = [layer for layer in keras.saving.load_model(out / "model.keras", compile=False).layers
+             if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.filters for c in convs] == [8, 16, 24]
     assert config["train"]["augment"]["name"] == "gain" and config["train"]["augment"]["copies"] == 3
     meta = json.loads((out / "meta.json").read_text())
     assert meta["n_augmented"] == 3 * meta["n_train"] > 0
