@@ -414,7 +414,7 @@ def augment_seed1() -> dict:
             "recipe+mixup": _cv("cnn", augment="recipe+mixup", seed=1)}
 
 
-#: A wider CNN: twice the filters of every block.
+#: The wider CNN (soundkit.models.cnn.WIDE_FILTERS): twice the filters of every block.
 WIDE = {"filters": [32, 64, 128, 256]}
 
 

@@ -68,10 +68,16 @@ limit = c5.number_input(
     help="0 uses every clip. A smaller number gives a quick first model on a big dataset.",
 )  # fmt: skip
 run_name = c6.text_input("Run name", key="train_run_name", placeholder=f"{family}-<time>")
-random_shift = st.toggle(
+c7, c8 = st.columns(2)
+random_shift = c7.toggle(
     "Random time shift", True, key="train_shift", disabled=not ui.trains_on_spectrograms(family),
     help="Spectrogram models train on a random 3 s window of each clip every epoch, itself an augmentation. "
     "Off: each clip's fixed windows, the same every epoch (a run with no augmentation at all).",
+)  # fmt: skip
+wide = c8.toggle(
+    "Wider CNN", False, key="train_wide", disabled=family != "cnn",
+    help="Twice the filters in every convolutional block: about twice the training time. With augmentation it "
+    "scores 92% on ESC-10, 5.5 points above the same network without (BENCHMARKS.md).",
 )  # fmt: skip
 
 if st.button(
@@ -88,6 +94,7 @@ if st.button(
             limit_per_class=int(limit) or None,
             name=run_name,
             random_shift=random_shift,
+            wide=wide,
         )
     st.session_state["train_run"] = str(run_dir)
     st.toast(f"Training {run_dir.name} started", icon=":material/play_arrow:")

@@ -102,6 +102,7 @@ def launch_training(
     limit_per_class: int | None = None,
     name: str = "",
     random_shift: bool = True,
+    wide: bool = False,
 ) -> Path:
     """Start ``python -m soundkit train`` in the background; the run directory it will write.
 
@@ -127,6 +128,10 @@ def launch_training(
         args += ["--limit-per-class", str(limit_per_class)]
     if not random_shift and trains_on_spectrograms(model):
         args += ["--crops", "fixed"]
+    if wide and model == "cnn":
+        from soundkit.models.cnn import WIDE_FILTERS
+
+        args += ["--filters", ",".join(map(str, WIDE_FILTERS))]
     run_dir = home() / "runs" / name
     jobs.start_training(home(), args, run_dir)
     return run_dir

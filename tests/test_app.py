@@ -621,6 +621,7 @@ def test_train_tiny_run_then_results_and_classify(populated):
     at.selectbox(key="train_test_fold").set_value("0")
     at.number_input(key="train_limit").set_value(4)  # "low" has 5 clips, "high" 3
     at.toggle(key="train_shift").set_value(False)
+    at.toggle(key="train_wide").set_value(True)
     at.text_input(key="train_run_name").input("app-tiny").run()
     click(at, "train_start")
     ok(at)
@@ -637,7 +638,7 @@ def test_train_tiny_run_then_results_and_classify(populated):
     assert not (home / "runs" / "app-tiny-2" / "model.keras").exists()
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["n_train"] + meta["n_val"] == 4 + 3, meta  # at most 4 clips per class were used
-    assert json.loads((run_dir / "config.json").read_text())["train"]["options"] == {"crops": "fixed"}
+    assert json.loads((run_dir / "config.json").read_text())["train"]["options"] == {"crops": "fixed", "filters": [32, 64, 128, 256]}
     at.run()
     ok(at)
     assert "app-tiny" in texts(at.success)
