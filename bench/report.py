@@ -116,29 +116,6 @@ def _wide_section(results: dict, targets: list[str]) -> list[str]:
     return lines
 
 
-def _seed_section(results: dict, targets: list[str]) -> list[str]:
-    """The fixed-windows baseline and random shift + recipe+mixup with seed 0 (the sections above) and
-    seed 1, and the gain averaged over both seeds."""
-    s1 = results["augment_seed1"]
-    s0 = {"none (fixed windows)": results["augment_fixed"]["none (fixed windows)"],
-          "recipe+mixup": _policy_results(results)["recipe+mixup"]}
-    lines = ["## A second seed (CNN, ESC-10 official 5-fold)", "",
-             "Seed 1 changes the initialisation, batch order, crops, mixup draws and the Rubber Band copies' "
-             "parameters; the folds are the official ones. Seed 0 is the runs above.", "",
-             "| | seed 0 | seed 1 | mean |", "|---|---|---|---|"]
-    for name in s1:
-        a, b = s0[name]["mean_accuracy"], s1[name]["mean_accuracy"]
-        lines.append(f"| {name} | {_pct(a)} | {_pct(b)} | {_pct((a + b) / 2)} |")
-    gains = [s["recipe+mixup"]["mean_accuracy"] - s["none (fixed windows)"]["mean_accuracy"] for s in (s0, s1)]
-    mean_gain = statistics.mean(gains)
-    lines += ["| gain | " + " | ".join(f"{round(100 * g, 6):+.1f} points" for g in (*gains, mean_gain)) + " |", ""]
-    lines += _clip_by_clip([("seed 1: fixed windows, none -> random shift + recipe+mixup", s1["none (fixed windows)"],
-                             s1["recipe+mixup"])], s1["recipe+mixup"]["n_clips"])
-    targets.append(f"| augmentation >= 5 points above none, mean over seeds 0 and 1 (fixed windows -> random shift + "
-                   f"recipe+mixup) | {round(100 * mean_gain, 6):+.1f} points | {_ok(mean_gain >= 0.05)} |")
-    return lines
-
-
 def _fixed_section(results: dict, targets: list[str]) -> list[str]:
     """Fixed windows: the run with no augmentation at all against augmented runs, and its targets."""
     r = results["augment_fixed"]
@@ -360,8 +337,6 @@ def render_markdown(results: dict) -> str:
 
     if "augment_fixed" in results:
         lines += _fixed_section(results, targets)
-    if "augment_seed1" in results and "augment_fixed" in results and "recipe+mixup" in _policy_results(results):
-        lines += _seed_section(results, targets)
     if "augment_wide" in results:
         lines += _wide_section(results, targets)
 

@@ -406,14 +406,6 @@ def augment_fixed() -> dict:
             "recipe+mixup (fixed windows)": _cv("cnn", augment="recipe+mixup", options=fixed)}
 
 
-@section
-def augment_seed1() -> dict:
-    """ESC-10 5-fold, the fixed-windows baseline and random shift + recipe+mixup again with seed 1:
-    new initialisation, batch order, crops, mixup draws and Rubber Band copies (same folds)."""
-    return {"none (fixed windows)": _cv("cnn", options={"crops": "fixed"}, seed=1),
-            "recipe+mixup": _cv("cnn", augment="recipe+mixup", seed=1)}
-
-
 #: The wider CNN (soundkit.models.cnn.WIDE_FILTERS): twice the filters of every block.
 WIDE = {"filters": [32, 64, 128, 256]}
 
