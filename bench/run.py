@@ -406,17 +406,16 @@ def augment_fixed() -> dict:
             "recipe+mixup (fixed windows)": _cv("cnn", augment="recipe+mixup", options=fixed)}
 
 
-#: The wider CNN (soundkit.models.cnn.WIDE_FILTERS): twice the filters of every block.
-WIDE = {"filters": [32, 64, 128, 256]}
-
-
 @section
 def augment_wide() -> dict:
     """ESC-10 5-fold, a wider CNN (filters 32-64-128-256) in one run: fixed windows with no augmentation
     at all, then every augmentation together (random time shift, the recipe's 4 Rubber Band copies and
     mixup)."""
-    return {"wide, none (fixed windows)": _cv("cnn", options={**WIDE, "crops": "fixed"}),
-            "wide, recipe+mixup (random shift)": _cv("cnn", augment="recipe+mixup", options=WIDE)}
+    from soundkit.models.cnn import WIDE_FILTERS
+
+    wide = {"filters": list(WIDE_FILTERS)}
+    return {"wide, none (fixed windows)": _cv("cnn", options={**wide, "crops": "fixed"}),
+            "wide, recipe+mixup (random shift)": _cv("cnn", augment="recipe+mixup", options=wide)}
 
 
 APP_CLASSIFY = r"""

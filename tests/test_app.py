@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 from synth import noise, tone, wav_bytes
 
+from soundkit.models.cnn import WIDE_FILTERS
+
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
@@ -638,7 +640,7 @@ def test_train_tiny_run_then_results_and_classify(populated):
     assert not (home / "runs" / "app-tiny-2" / "model.keras").exists()
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["n_train"] + meta["n_val"] == 4 + 3, meta  # at most 4 clips per class were used
-    assert json.loads((run_dir / "config.json").read_text())["train"]["options"] == {"crops": "fixed", "filters": [32, 64, 128, 256]}
+    assert json.loads((run_dir / "config.json").read_text())["train"]["options"] == {"crops": "fixed", "filters": list(WIDE_FILTERS)}
     at.run()
     ok(at)
     assert "app-tiny" in texts(at.success)
