@@ -10,6 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 import soundkit_app
+from soundkit_app import workspace
 
 HERE = Path(__file__).resolve().parent
 #: (page file, title, icon), in menu order; the first is the default page.
@@ -33,6 +34,7 @@ def configure() -> None:
     """Page config and session state, once per script run."""
     st.set_page_config(page_title="soundkit", page_icon=":material/graphic_eq:", layout="wide")
     soundkit_app.init_state()
+    workspace.enter()  # hosted mode: this session's private workspace (local mode: nothing to do)
 
 
 def run() -> None:

@@ -33,7 +33,8 @@ path = st.selectbox(
 run = by_path[path]
 info = resources.run_info(run)
 if "error" in info:
-    st.error(info["error"], icon=":material/error:")
+    st.error(app.public(info["error"]), icon=":material/error:")
+    ui.delete_run_button(run)
     st.stop()
 with app.show_errors():
     report = ui.run_report(run)
@@ -185,3 +186,5 @@ d3.download_button(
     "Report (.json)", data=run.report_path.read_bytes(), file_name=f"{run.name}-report.json",
     mime="application/json", key="results_dl_report", icon=":material/download:",
 )  # fmt: skip
+with st.expander("Delete this run", icon=":material/delete:"):
+    ui.delete_run_button(run)

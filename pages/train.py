@@ -10,18 +10,13 @@ app.header("Train", "Train a classifier on the labelled clips. Training runs in 
 jobs = app.need("jobs", "start_training", "read_status", "cancel")
 
 # ------------------------------------------------------------------------------------------- current job
-job_dir = ui.current_job_dir()
-if job_dir is not None:
-    status = jobs.read_status(job_dir)
-    if status is not None and status.get("state") == "running":
-        ui.job_panel_live(str(job_dir))
-    elif status is not None:
-        ui.job_panel_final(str(job_dir), status)
+ui.job_section()
 
 # ------------------------------------------------------------------------------------------- new run
 st.subheader("New run")
-source = st.radio("Data", ["The label store", "A dataset folder on this server"], horizontal=True, key="train_source")
-if source == "The label store":
+sources = ui.data_sources()
+source = st.radio("Data", sources, horizontal=True, key="train_source") if len(sources) > 1 else sources[0]
+if source == ui.DATA_STORE:
     store = resources.store()
     counts = {k: v for k, v in store.labels().items() if v > 0}
     dataset_arg = str(app.home())
@@ -53,8 +48,9 @@ c1, c2, c3 = st.columns(3)
 families = ui.model_families()
 family = c1.selectbox("Model family", list(families), format_func=families.get, key="train_model")
 epochs = c2.number_input(
-    "Epochs", 1, 500, ui.default_epochs(), key="train_epochs", help="At most; training keeps the best epoch."
-)
+    "Epochs", 1, ui.max_epochs(), min(ui.default_epochs(), ui.max_epochs()), key="train_epochs",
+    help="At most; training keeps the best epoch.",
+)  # fmt: skip
 folds = ui.test_fold_choices()
 test_fold = c3.selectbox("Held-out test fold", list(folds), format_func=folds.get, key="train_test_fold")
 c4, c5, c6 = st.columns([2, 1, 1])

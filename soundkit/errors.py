@@ -14,6 +14,7 @@ __all__ = [
     "ParameterError",
     "StoreError",
     "JobError",
+    "QuotaError",
 ]
 
 
@@ -46,3 +47,7 @@ class StoreError(SoundkitError):
 
 class JobError(SoundkitError):
     """A background job could not be started (for example one is already running)."""
+
+
+class QuotaError(StoreError):
+    """A limit of the workspace or the server was reached (clips, stored megabytes, runs, disk, queue)."""

@@ -222,12 +222,12 @@ def start_training(home: str | os.PathLike, args: Sequence[str], run_dir: str | 
         if any(a == flag or a.startswith(flag + "=") for a in args):
             raise ParameterError(f"start_training sets {flag} itself; leave it out of args")
     if (run_dir / "model.keras").exists():
-        raise JobError(f"{run_dir}: already holds a trained model; choose another run name")
+        raise JobError(f"run {run_dir.name}: already holds a trained model; choose another run name")
     with _guard(home) as lock:
         current = _read_lock(lock)
         if current and _alive(current.get("pid"), current.get("proc_start")):
             name = Path(str(current.get("run_dir", "?"))).name
-            raise JobError(f"a training job is already running (run {name}, pid {current['pid']})")
+            raise JobError(f"a training job is already running (run {name}); wait for it or cancel it")
         if current:
             log.info("taking over the stale job lock of pid %s", current.get("pid"))
         run_dir.mkdir(parents=True, exist_ok=True)

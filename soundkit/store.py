@@ -13,8 +13,10 @@ waits on a busy store (``busy_timeout``) and writes inside ``BEGIN IMMEDIATE`` t
 
 API
 ---
-``Store(home=None)``
-    Open (creating if needed) the store in ``home`` (default: ``config.home()``).
+``Store(home=None, *, max_clips=None, max_bytes=None)``
+    Open (creating if needed) the store in ``home`` (default: ``config.home()``). ``max_clips`` (live
+    clips) and ``max_bytes`` (stored audio, deleted-but-unpurged clips included) are quotas: adding a
+    new clip past one raises :class:`~soundkit.errors.QuotaError` and stores nothing.
 ``add(data, *, name, label=None, source=None, origin="upload", fold=None) -> ClipRecord``
     Validate and store one clip (bytes, path or file-like). Re-adding the same content returns the
     existing record (restoring it if it was deleted) and sets its label when ``label`` is given.
@@ -82,7 +84,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from soundkit.errors import AudioError, DatasetError, ParameterError, StoreError
+from soundkit.errors import AudioError, DatasetError, ParameterError, QuotaError, StoreError
 from soundkit.fileio import write_atomic
 
 __all__ = [
@@ -282,7 +284,11 @@ class _Purged(Exception):
 class Store:
     """The labelled-clip store in one data directory (see the module docstring for the API)."""
 
-    def __init__(self, home: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self, home: str | os.PathLike | None = None, *, max_clips: int | None = None, max_bytes: int | None = None
+    ) -> None:
+        self.max_clips = None if max_clips is None else int(max_clips)
+        self.max_bytes = None if max_bytes is None else int(max_bytes)
         if home is None:
             from soundkit.config import home as default_home
 
@@ -440,6 +446,23 @@ class Store:
                 raise ParameterError(f"clip id must be an integer, got {i!r}") from None
         return out
 
+    # -- quotas ------------------------------------------------------------------------------------
+
+    def _check_quota(self, con: sqlite3.Connection, new_bytes: int) -> None:
+        """Raise QuotaError when one more clip of ``new_bytes`` would pass ``max_clips``/``max_bytes``."""
+        if self.max_clips is None and self.max_bytes is None:
+            return
+        row = con.execute(
+            "SELECT COALESCE(SUM(deleted IS NULL), 0) AS n, COALESCE(SUM(bytes), 0) AS b FROM clips"
+        ).fetchone()
+        if self.max_clips is not None and row["n"] + 1 > self.max_clips:
+            raise QuotaError(f"this workspace holds {row['n']} clips, its limit; delete some to add more")
+        if self.max_bytes is not None and row["b"] + new_bytes > self.max_bytes:
+            raise QuotaError(
+                f"this workspace's audio would pass its {self.max_bytes / 1e6:.0f} MB limit "
+                f"({row['b'] / 1e6:.1f} MB stored, deleted clips included until they are purged)"
+            )
+
     # -- adding ------------------------------------------------------------------------------------
 
     def add(
@@ -505,6 +528,9 @@ class Store:
             path, wrote, seconds = self._path_for(digest, known["ext"]), False, 0.0
             ext, sr, channels, stored = known["ext"], 0, 0, raw
         else:
+            if known is None:  # cheap refusal before decoding when the workspace is full already
+                with self._read() as con:
+                    self._check_quota(con, 0)
             stored, ext, seconds, sr, channels = _validated(raw, display)
             digest = content_hash(stored) if stored is not raw else digest
             path = self._path_for(digest, ext)
@@ -526,6 +552,7 @@ class Store:
                 elif sr == 0:  # purged since we looked: validate and store it afresh
                     raise _Purged
                 else:
+                    self._check_quota(con, len(stored))
                     clip_id = con.execute(
                         "INSERT INTO clips(hash, ext, name, label_id, source, fold, origin, seconds, sr, channels,"
                         " bytes, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

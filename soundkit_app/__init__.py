@@ -12,7 +12,9 @@ imports tensorflow or librosa. The helpers are split by page area:
 - :mod:`soundkit_app.label`: label store helpers, import/export and suggestion sections (Label);
 - :mod:`soundkit_app.classify`: model menu, cached classification, timeline (Classify);
 - :mod:`soundkit_app.training`: model families, policies, launching and watching jobs (Train);
-- :mod:`soundkit_app.augment`: clip input, spectrogram figures, augmentation previews (Spectrogram, Augment).
+- :mod:`soundkit_app.augment`: clip input, spectrogram figures, augmentation previews (Spectrogram, Augment);
+- :mod:`soundkit_app.workspace`: local or hosted mode, the session's workspace, quotas, expiry, the
+  training queue (every page reaches the data directory through :func:`home`).
 """
 
 from __future__ import annotations
@@ -98,10 +100,25 @@ def _ensure_navigation() -> None:
 
 
 def home() -> Path:
-    """The data directory ($SOUNDKIT_HOME or ./soundkit_data), absolute."""
-    from soundkit.config import home as _home
+    """The session's data directory, absolute: its private workspace in hosted mode, else
+    $SOUNDKIT_HOME (or ./soundkit_data). See :mod:`soundkit_app.workspace`."""
+    from soundkit_app import workspace
 
-    return _home().resolve()
+    return workspace.home().resolve()
+
+
+def hosted() -> bool:
+    """True when the app runs in hosted mode (private workspaces, limits, no server paths)."""
+    from soundkit_app import workspace
+
+    return workspace.hosted()
+
+
+def public(message: str) -> str:
+    """A message fit for the visitor (no server paths in hosted mode)."""
+    from soundkit_app import workspace
+
+    return workspace.public_message(message)
 
 
 def optional(module: str) -> ModuleType | None:
@@ -134,7 +151,7 @@ def show_errors(*, stop: bool = True) -> Iterator[None]:
     try:
         yield
     except SoundkitError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(public(str(exc)), icon=":material/error:")
         if stop:
             st.stop()
 
@@ -149,6 +166,10 @@ def header(title: str, caption: str) -> None:
     _ensure_navigation()
     st.title(title)
     st.caption(caption)
+    if hosted():
+        from soundkit_app import resources, workspace
+
+        workspace.sidebar(resources.store_or_none())
 
 
 def changed() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from soundkit.errors import SoundkitError
-from soundkit_app import home, show_errors
+from soundkit_app import home, hosted, public, show_errors
 from soundkit_app.classify import YAMNET_KEY, model_choices, predictor_for
 from soundkit_app.rendering import safe_name
 
@@ -168,14 +168,27 @@ def spectrogram_thumb(path: str, digest: str, *, large: bool = False) -> bytes:
     return _thumb_png(path, width=640 if large else 160, height=200 if large else 48)
 
 
+#: Export zips of other sessions older than this are removed too (their sessions have ended).
+STALE_EXPORT_S = 24 * 3600.0
+
+
 def export_dataset(store: Any, *, include_unlabelled: bool, progress: Any = None) -> Path:
-    """Write the store's export zip into cache/export (replacing earlier exports) and return it."""
+    """Write the store's export zip into cache/export and return it. Only this session's earlier
+    exports are replaced (others' are left alone unless a day old)."""
+    import secrets
     import time
 
+    from soundkit_app import workspace
+
+    workspace.check_disk(workspace.settings())
+    tag = st.session_state.setdefault("_export_tag", secrets.token_hex(4))
     out_dir = home() / "cache" / "export"
+    now = time.time()
     for old in out_dir.glob("soundkit-dataset-*.zip"):
-        old.unlink(missing_ok=True)
-    dest = out_dir / time.strftime("soundkit-dataset-%Y%m%d-%H%M%S.zip")
+        mine = old.name.startswith(f"soundkit-dataset-{tag}-")
+        if mine or now - old.stat().st_mtime > STALE_EXPORT_S:
+            old.unlink(missing_ok=True)
+    dest = out_dir / time.strftime(f"soundkit-dataset-{tag}-%Y%m%d-%H%M%S.zip")
     return store.export_zip(dest, include_unlabelled=include_unlabelled, progress=progress)
 
 
@@ -308,20 +321,45 @@ def _download_status() -> None:
     if task is None:
         return
     if task.state == "running":
-        st.progress(task.fraction, text=f"{task.which}: {task.message}"[:120])
+        st.progress(task.fraction, text=public(f"{task.which}: {task.message}")[:120])
     else:
         st.rerun()  # the whole page: the clip table and the counts change
 
 
+def demo_section(store: Any) -> None:
+    """Hosted mode: copy the server's demo dataset into this workspace in one click."""
+    from soundkit_app import workspace
+
+    s = workspace.settings()
+    ds = workspace.demo_dataset(s)
+    if ds is None:
+        st.caption("Upload clips or a zip above: this server offers no demo dataset.")
+        return
+    n_labels = len(ds.labels)
+    st.caption(
+        f"A demo dataset to start with: {len(ds.clips)} clips of {n_labels} classes from "
+        f"{Path(ds.root).name} ({s.demo_per_class} per class, over its folds), copied into your workspace."
+    )
+    if st.button("Copy the demo dataset", key="label_demo", icon=":material/library_add:"):
+        bar = st.progress(0.0, text="Copying the demo dataset...")
+        with show_errors(stop=False):
+            report_import(workspace.import_demo(store, s, progress=progress_callback(bar)))
+            st.rerun()
+        bar.empty()
+
+
 def dataset_import_section(store: Any) -> None:
     """Label page: import ESC-10 / ESC-50 (downloaded in the background when soundkit can, or from
-    a folder on the server)."""
+    a folder on the server). Hosted mode: the demo dataset only (no server folder, no download)."""
     datasets = importlib.import_module("soundkit.datasets")
     download = getattr(datasets, "download", None)
     errors = st.session_state.get("label_import_errors")
     if errors:
         with st.expander(f"{len(errors)} file(s) could not be added", icon=":material/warning:"):
-            st.code("\n".join(errors[:200]), language=None)
+            st.code(public("\n".join(errors[:200])), language=None)
+    if hosted():
+        demo_section(store)
+        return
     if download is not None:
         task = _downloads().get(str(home()))
         running = task is not None and task.state == "running"

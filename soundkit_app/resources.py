@@ -11,18 +11,25 @@ from soundkit.errors import SoundkitError
 from soundkit_app import home, need, optional, show_errors
 
 
-@st.cache_resource(show_spinner=False)
-def _store(home_dir: str) -> Any:
-    from soundkit.store import Store
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _store(home_dir: str, stamp: float, settings: Any) -> Any:
+    from soundkit_app.workspace import open_store
 
-    return Store(Path(home_dir))
+    return open_store(Path(home_dir), settings)
+
+
+def _session_store() -> Any:
+    from soundkit_app import workspace
+
+    ws = workspace.current()
+    return _store(str(ws.home.resolve()), ws.stamp, workspace.settings())
 
 
 def store() -> Any:
-    """The label store of the current data directory (one per process and directory)."""
+    """The label store of the session's workspace (one per process and workspace; quotas in hosted mode)."""
     need("store", "Store")
     with show_errors():
-        return _store(str(home()))
+        return _session_store()
 
 
 def store_or_none() -> Any | None:
@@ -30,7 +37,7 @@ def store_or_none() -> Any | None:
     if optional("store") is None:
         return None
     try:
-        return _store(str(home()))
+        return _session_store()
     except SoundkitError:
         return None
 

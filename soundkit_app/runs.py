@@ -9,7 +9,7 @@ from typing import Any
 import streamlit as st
 
 from soundkit.errors import SoundkitError
-from soundkit_app import home, optional, page_link, show_errors
+from soundkit_app import changed, home, hosted, optional, page_link, show_errors
 from soundkit_app.rendering import fig_png
 from soundkit_app.resources import _stamp
 
@@ -138,7 +138,22 @@ def clip_bytes(item: dict, store: Any | None) -> bytes | None:
         except SoundkitError:
             pass
     path = Path(item.get("path") or "")
+    if hosted() and not path.resolve().is_relative_to(home()):
+        return None  # hosted mode serves files of this workspace only
     return path.read_bytes() if path.is_file() else None
+
+
+def delete_run_button(run: Any) -> None:
+    """Results page: delete a run (after a confirmation tick); frees a place under the run quota."""
+    from soundkit_app import workspace
+
+    c1, c2 = st.columns([1, 3], vertical_alignment="center")
+    sure = c2.checkbox(f"Yes, delete {run.name} for good", key=f"results_delete_sure_{run.name}")
+    if c1.button("Delete this run", key="results_delete", icon=":material/delete:", disabled=not sure):
+        with show_errors(stop=False):
+            workspace.delete_run(home(), run.path)
+            st.toast(f"Deleted {run.name}", icon=":material/delete:")
+            changed()
 
 
 # -- augmentation studies (python -m soundkit augment-study writes runs/<name>/study.json) -----------------

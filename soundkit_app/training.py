@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from soundkit_app import home, optional, page_link
+from soundkit_app import home, hosted, optional, page_link, public
 
 #: Model families offered on the Train page, in this order.
 FAMILY_TITLES = {
@@ -23,12 +23,32 @@ def model_families() -> dict[str, str]:
     import importlib.util
 
     from soundkit.config import MODEL_FAMILIES
+    from soundkit_app import workspace
 
+    s = workspace.settings()
     return {
         f: FAMILY_TITLES.get(f, f)
         for f in MODEL_FAMILIES
-        if importlib.util.find_spec(f"soundkit.models.{f}") is not None
+        if importlib.util.find_spec(f"soundkit.models.{f}") is not None and (not s.hosted or f in s.families)
     }
+
+
+#: Where the Train page may take its data from.
+DATA_STORE = "The label store"
+DATA_FOLDER = "A dataset folder on this server"
+
+
+def data_sources() -> list[str]:
+    """The Train page's data choices: the label store, and (local mode only) a folder on the server."""
+    return [DATA_STORE] if hosted() else [DATA_STORE, DATA_FOLDER]
+
+
+def max_epochs() -> int:
+    """The most epochs the Train page offers (the server's limit in hosted mode)."""
+    from soundkit_app import workspace
+
+    s = workspace.settings()
+    return min(500, s.max_epochs) if s.hosted else 500
 
 
 def trains_on_spectrograms(model: str) -> bool:
@@ -133,20 +153,90 @@ def launch_training(
 
         args += ["--filters", ",".join(map(str, WIDE_FILTERS))]
     run_dir = home() / "runs" / name
-    jobs.start_training(home(), args, run_dir)
+    from soundkit_app import workspace
+
+    s = workspace.settings()
+    if s.hosted:
+        if dataset != str(home()):
+            raise ParameterError("in hosted mode training uses your workspace's label store only")
+        if epochs > s.max_epochs:
+            raise ParameterError(f"epochs {epochs} is more than this server's limit of {s.max_epochs}")
+        if model not in s.families:
+            raise ParameterError(f"model family {model!r} is not offered on this server")
+        workspace.submit_training(home(), args, run_dir, s=s)
+    else:
+        jobs.start_training(home(), args, run_dir)
     return run_dir
 
 
 def current_job_dir() -> Path | None:
     """The run directory to show on the Train page: the running job of this data directory (from
-    any session), else the last job started in this session."""
+    any session), else the last job started in this session. Hosted mode: only this workspace's
+    job (queued, running, or the last one), never another visitor's."""
     from soundkit import jobs
+    from soundkit_app import workspace
 
+    s = workspace.settings()
+    if s.hosted:
+        entry = workspace.job_queue(s).latest(home())
+        return entry.run_dir if entry is not None else None
     running = jobs.running_job(home())
     if running and running.get("run_dir"):
         return Path(running["run_dir"])
     mine = st.session_state.get("train_run")
     return Path(mine) if mine else None
+
+
+def queued_entry() -> Any | None:
+    """Hosted mode: this workspace's job while it waits in the queue (None otherwise)."""
+    from soundkit_app import workspace
+
+    s = workspace.settings()
+    if not s.hosted:
+        return None
+    entry = workspace.job_queue(s).active(home())
+    return entry if entry is not None and entry.state == "queued" else None
+
+
+def job_section() -> None:
+    """The Train page's panel for this session's job: waiting in the queue, running, or finished."""
+    from soundkit import jobs
+
+    entry = queued_entry()
+    if entry is not None:
+        st.fragment(job_panel_queued, run_every=2.0)(entry.id)
+        return
+    job_dir = current_job_dir()
+    if job_dir is None:
+        return
+    status = jobs.read_status(job_dir)
+    if status is not None and status.get("state") == "running":
+        job_panel_live(str(job_dir))
+    elif status is not None:
+        job_panel_final(str(job_dir), status)
+
+
+def job_panel_queued(entry_id: int) -> None:
+    """A job waiting for a free training slot: its place in the queue, and a button to leave it."""
+    from soundkit_app import workspace
+
+    queue = workspace.job_queue(workspace.settings())
+    queue.pump()
+    entry = queue.get(entry_id)
+    if entry is None or entry.state != "queued":
+        st.rerun()  # started (or gone): redraw the whole page
+    ahead = queue.ahead(entry_id)
+    with st.container(border=True):
+        top, button = st.columns([5, 1], vertical_alignment="center")
+        if ahead:
+            top.markdown(f"**{entry.name}** · waiting: {ahead} job{'s' if ahead != 1 else ''} ahead of yours")
+        else:
+            top.markdown(f"**{entry.name}** · waiting: yours is next")
+        top.caption("Training jobs take turns on this server. It starts by itself; you may leave this page.")
+        if button.button("Leave the queue", key="train_leave_queue", icon=":material/close:", width="stretch"):
+            queue.cancel(entry_id)
+            st.toast(f"Took {entry.name} out of the queue", icon=":material/close:")
+            st.rerun()
 
 
 def _eta(seconds: Any) -> str:
@@ -195,10 +285,25 @@ def job_panel_live(run_dir: str) -> None:
         st.progress(float(min(max(status.get("progress") or 0.0, 0.0), 1.0)), text=" · ".join(d for d in detail if d))
         if button.button("Cancel", key="train_cancel", icon=":material/stop:", width="stretch"):
             with st.spinner("Stopping..."):
-                jobs.cancel(run_dir)
+                cancel_job(run_dir)
             st.toast(f"Cancelled {name}", icon=":material/stop:")
             st.rerun()
         _status_curves(status)
+
+
+def cancel_job(run_dir: str) -> None:
+    """Stop this session's job (hosted mode: through the queue, and only a job of this workspace)."""
+    from soundkit import jobs
+    from soundkit_app import workspace
+
+    s = workspace.settings()
+    if not s.hosted:
+        jobs.cancel(run_dir)
+        return
+    queue = workspace.job_queue(s)
+    entry = queue.active(home())
+    if entry is not None and entry.run_dir == Path(run_dir).resolve():
+        queue.cancel(entry.id)
 
 
 def job_panel_final(run_dir: str, status: dict) -> None:
@@ -214,5 +319,5 @@ def job_panel_final(run_dir: str, status: dict) -> None:
         elif state == "cancelled":
             st.warning(f"**{name}** was cancelled.", icon=":material/stop_circle:")
         else:
-            st.error(f"**{name}** failed: {status.get('message') or 'unknown error'}", icon=":material/error:")
+            st.error(f"**{name}** failed: {public(status.get('message') or 'unknown error')}", icon=":material/error:")
         _status_curves(status)
