@@ -754,10 +754,10 @@ def sidebar(store: Store | None) -> None:
     if not s.hosted:
         return
     ws = current()
-    notice = st.session_state.pop("_soundkit_ws_notice", None)
-    if notice:
-        st.warning(notice, icon=":material/info:")
+    notice = st.session_state.get("_soundkit_ws_notice")
     with st.sidebar, st.container(border=True, key="workspace_box"):
+        if notice:  # for the whole session: the visitor may look for the old clips on any page
+            st.warning(notice, icon=":material/info:")
         if ws.kind == "user":
             st.markdown("**Your workspace** (signed in)")
         else:
