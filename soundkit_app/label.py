@@ -331,15 +331,20 @@ def demo_section(store: Any) -> None:
     from soundkit_app import workspace
 
     s = workspace.settings()
-    ds = workspace.demo_dataset(s)
-    if ds is None:
+    if not workspace.demo_available(s):
         st.caption("Upload clips or a zip above: this server offers no demo dataset.")
         return
-    n_labels = len(ds.labels)
-    st.caption(
-        f"A demo dataset to start with: {len(ds.clips)} clips of {n_labels} classes from "
-        f"{Path(ds.root).name} ({s.demo_per_class} per class, over its folds), copied into your workspace."
-    )
+    ds = workspace.demo_dataset(s)
+    if ds is not None:
+        st.caption(
+            f"A demo dataset to start with: {len(ds.clips)} clips of {len(ds.labels)} classes from "
+            f"{Path(ds.root).name} ({s.demo_per_class} per class, over its folds), copied into your workspace."
+        )
+    else:
+        st.caption(
+            f"A demo dataset to start with: {s.demo_per_class} clips per class of ESC-10 (10 classes), copied "
+            "into your workspace. The first copy on this server downloads ESC-10 (about 40 MB) once."
+        )
     if st.button("Copy the demo dataset", key="label_demo", icon=":material/library_add:"):
         bar = st.progress(0.0, text="Copying the demo dataset...")
         with show_errors(stop=False):

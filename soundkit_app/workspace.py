@@ -110,6 +110,10 @@ class Settings:
     demo_dataset: str = ""
     #: Clips per class the demo copies into a workspace (spread over the dataset's folds).
     demo_per_class: int = 8
+    #: Without a demo folder: fetch ESC-10 (about 40 MB) once into $SOUNDKIT_HOME/datasets on first use.
+    demo_download: bool = True
+    #: Where that download comes from (empty: the official archive; a path or file:// URL works too).
+    demo_url: str = ""
     #: Key for signed-in users' workspace ids; empty: a random one kept in $SOUNDKIT_HOME.
     workspace_secret: str = ""
     #: With Streamlit authentication configured: visitors must sign in (no link workspaces).
@@ -599,8 +603,31 @@ def demo_dataset(s: Settings) -> Any | None:
     return _demo_clips(str(path), path.stat().st_mtime, s.demo_per_class)
 
 
+_DEMO_LOCK = threading.Lock()
+
+
+def fetch_demo(s: Settings, *, progress: Any = None) -> None:
+    """Download ESC-10 once into ``$SOUNDKIT_HOME/datasets`` (shared, read-only for visitors) when no
+    demo folder exists and ``demo_download`` is on; two visitors clicking at once download it once."""
+    if s.demo_path is not None or not s.demo_download or s.demo_dataset:
+        return
+    from soundkit import datasets
+
+    with _DEMO_LOCK:
+        if s.demo_path is None:
+            datasets.download("esc10", dest=s.root / "datasets", url=s.demo_url or None, progress=progress)
+
+
+def demo_available(s: Settings) -> bool:
+    """Whether the Label page offers the demo (present, or fetched on the first click)."""
+    return s.demo_per_class > 0 and (s.demo_path is not None or (s.demo_download and not s.demo_dataset))
+
+
 def import_demo(store: Store, s: Settings, *, progress: Any = None) -> Any:
-    """Copy the demo subset into a workspace's store (quotas apply); its ImportResult."""
+    """Copy the demo subset into a workspace's store (quotas apply), fetching it first if needed; its
+    ImportResult."""
+    check_disk(s)
+    fetch_demo(s, progress=progress)
     ds = demo_dataset(s)
     if ds is None:
         raise ParameterError("no demo dataset is set up on this server")

@@ -3,6 +3,7 @@ headless Debian Chromium driven by Playwright. Screenshots go to artifacts/ (git
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -57,20 +58,18 @@ def app_url(app_server):
     return app_server[0]
 
 
-@pytest.fixture(scope="session")
-def app_server(e2e_home):
-    """Start `streamlit run streamlit_app.py` on a free port with SOUNDKIT_HOME in tmp; stop it after.
-
-    Yields (url, process)."""
-    pytest.importorskip("playwright")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM}")
+@contextlib.contextmanager
+def serve(home: Path, *, env: dict[str, str] | None = None, log_name: str = "streamlit.log"):
+    """Run `streamlit run streamlit_app.py` on a free port with SOUNDKIT_HOME=home (plus ``env``);
+    yields (url, process) once it is healthy and stops it afterwards."""
     port = _free_port()
-    env = dict(os.environ, SOUNDKIT_HOME=str(e2e_home), TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    full_env = dict(os.environ, SOUNDKIT_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
     weights = Path(os.environ.get("SOUNDKIT_SHARED") or ROOT.parent / "shared") / "weights"
     if (weights / "yamnet.tflite").is_file():  # the pretrained AudioSet model, offline
-        env.setdefault("SOUNDKIT_WEIGHTS_DIR", str(weights))
-    log_path = e2e_home / "streamlit.log"
+        full_env.setdefault("SOUNDKIT_WEIGHTS_DIR", str(weights))
+    full_env.update(env or {})
+    log_path = home / log_name
+    home.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [
@@ -78,7 +77,7 @@ def app_server(e2e_home):
                 "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
                 "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
             ],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -92,7 +91,38 @@ def app_server(e2e_home):
             proc.kill()
             proc.wait(timeout=10)
         ARTIFACTS.mkdir(exist_ok=True)
-        shutil.copy(log_path, ARTIFACTS / "streamlit.log")
+        shutil.copy(log_path, ARTIFACTS / log_name)
+
+
+def _need_browser() -> None:
+    pytest.importorskip("playwright")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM}")
+
+
+@pytest.fixture(scope="session")
+def app_server(e2e_home):
+    """Start `streamlit run streamlit_app.py` on a free port with SOUNDKIT_HOME in tmp; stop it after.
+
+    Yields (url, process)."""
+    _need_browser()
+    with serve(e2e_home) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def hosted_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("soundkit_hosted")
+
+
+@pytest.fixture(scope="session")
+def hosted_server(hosted_root):
+    """The same server in hosted mode (SOUNDKIT_HOSTED=1): a private workspace per visitor.
+
+    Yields (url, process)."""
+    _need_browser()
+    with serve(hosted_root, env={"SOUNDKIT_HOSTED": "1", "SOUNDKIT_MAX_JOBS": "1"}, log_name="streamlit-hosted.log") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
