@@ -86,8 +86,9 @@ def _ensure_navigation() -> None:
     streamlit_app.run(), and the sidebar lists the files instead of our navigation until some script
     calls st.navigation. So apply our page config and session state here, and in a real server
     register our navigation (st.navigation switches the legacy mode off for the whole process), then
-    go on rendering this page. AppTest resets that mode before every run and runs pages this way each
-    time; registering the navigation from inside a page would change the widget ids between its
+    rerun the page under that navigation (widget ids differ between the two modes, so the first
+    widget change would be lost). AppTest resets that mode before every run and runs pages this way
+    each time; registering the navigation from inside a page would change the widget ids between its
     runs, so under AppTest only the config and state are applied.
     """
     if getattr(_NAV, "active", False):
@@ -97,6 +98,9 @@ def _ensure_navigation() -> None:
     streamlit_app.configure()
     if not st.get_option("global.appTest"):
         streamlit_app.navigation()
+        # Run the page again, now under the app's navigation: widget ids differ between the two modes,
+        # so the first widget change (an upload, say) would otherwise be lost once.
+        st.rerun()
 
 
 def home() -> Path:
