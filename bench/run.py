@@ -482,6 +482,16 @@ def app_memory() -> dict:
             "upload_to_label_s": seconds}
 
 
+@section
+def hosted_load() -> dict:
+    """p50/p95 classify latency of 1, 4 and 8 concurrent browser sessions against `streamlit run` in
+    hosted mode, then 8 while a ninth trains; peak RSS of the server's process tree (bench/hosted_load.py)."""
+    from bench import hosted_load as hl
+
+    weights = SHARED / "weights"
+    return hl.run(ESC10, weights if (weights / "yamnet.tflite").is_file() else None)
+
+
 def render() -> str:
     results = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
     from bench.report import render_markdown

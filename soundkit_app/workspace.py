@@ -548,12 +548,14 @@ def ensure_pump(s: Settings, *, every: float = 2.0) -> None:
     queue = job_queue(s)
 
     def loop() -> None:
-        while True:
+        while queue.path.parent.is_dir():  # ends when the data root goes away (tests' tmp folders)
             try:
                 queue.pump()
             except Exception:  # noqa: BLE001 - the pump must outlive one bad round
                 log.exception("the training queue's pump failed")
             time.sleep(every)
+        with _PUMP_LOCK:
+            _PUMP_STARTED.discard(key)
 
     threading.Thread(target=loop, name="soundkit-queue-pump", daemon=True).start()
 
