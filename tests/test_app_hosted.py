@@ -249,3 +249,17 @@ def test_train_page_queues_jobs_first_come_and_only_the_owner_sees_them(root, mo
         q = workspace.job_queue(workspace.settings())
         for entry in q.entries("queued", "running"):
             q.cancel(entry.id)
+
+
+def test_secrets_switch_hosted_mode_on_and_set_limits(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOUNDKIT_HOME", str(tmp_path / "server"))
+    monkeypatch.delenv("SOUNDKIT_HOSTED", raising=False)
+    local = AppTest.from_file(APP, default_timeout=60)
+    local.run()
+    assert workspace.QUERY_KEY not in local.query_params  # no secrets, not on Community Cloud: local mode
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["soundkit"] = {"hosted": True, "max_clips": 7}
+    at.run()
+    ok(at)
+    assert workspace.valid_token(token_of(at))
+    assert "0 / 7 clips" in texts(at.caption)
