@@ -761,16 +761,12 @@ def home() -> Path:
 
 def usage(ws: Workspace, store: Store | None, s: Settings) -> dict[str, Any]:
     """{"clips", "mb", "runs"} of a workspace with the limits {"max_clips", "max_mb", "max_runs"}."""
-    stats = {"clips": 0, "bytes": 0}
+    clips = 0
     if store is not None:
         with contextlib.suppress(SoundkitError):
-            st_ = store.stats()
-            stats["clips"] = st_.get("clips", 0)
-        with contextlib.suppress(Exception):
-            con = store._con()  # noqa: SLF001 - one cheap aggregate; the store's API has no byte count
-            stats["bytes"] = con.execute("SELECT COALESCE(SUM(bytes), 0) FROM clips").fetchone()[0]
+            clips = store.stats().get("clips", 0)
     return {
-        "clips": stats["clips"], "mb": stats["bytes"] / 1e6, "runs": len(run_dirs(ws.home)),
+        "clips": clips, "mb": disk_usage(ws.home / "audio") / 1e6, "runs": len(run_dirs(ws.home)),
         "max_clips": s.max_clips, "max_mb": s.max_mb, "max_runs": s.max_runs,
     }  # fmt: skip
 
