@@ -263,3 +263,23 @@ def test_secrets_switch_hosted_mode_on_and_set_limits(tmp_path, monkeypatch):
     ok(at)
     assert workspace.valid_token(token_of(at))
     assert "0 / 7 clips" in texts(at.caption)
+
+
+def test_clip_quota_holds_for_classify_and_augmented_copies(root, yamnet_path, monkeypatch):
+    monkeypatch.setenv("SOUNDKIT_WEIGHTS_DIR", str(yamnet_path.parent))
+    monkeypatch.setenv("SOUNDKIT_MAX_CLIPS", "1")
+    at = ok(open_page("label"))
+    home = home_of(root, token_of(at))
+    Store(home).add(wav_bytes(tone(300, 1.0, SR), SR), name="only.wav", label="hum")  # the workspace is full
+    at.switch_page(str(ROOT / "pages" / "classify.py")).run()
+    assert at.selectbox(key="classify_model").value == "pretrained:yamnet"  # shared, read-only
+    at.file_uploader(key="classify_upload").upload("new.wav", wav_bytes(tone(900, 1.0, SR), SR), "audio/wav")
+    at.run()
+    assert "Heard:" in texts(at.markdown)
+    at.button(key="classify_add_0_button").click().run()
+    assert not at.exception and "its limit" in texts(at.error)
+    at.switch_page(str(ROOT / "pages" / "augment.py")).run()
+    at.slider(key="aug_ratio").set_value(1.25).run()
+    at.button(key="aug_add").click().run()
+    assert not at.exception and "its limit" in texts(at.error)
+    assert Store(home).stats()["clips"] == 1
