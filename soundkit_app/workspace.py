@@ -687,6 +687,12 @@ def enter() -> Workspace:
         return _local(s)
     state = st.session_state
     ws: Workspace | None = state.get(_SESSION_KEY)
+    expired = ws is not None and not exists(s.root, ws.id)
+    if expired:
+        ws = None  # removed since (expired while this tab slept)
+        state["_soundkit_ws_notice"] = (
+            f"Your workspace had expired ({s.expire_hours:g} h unused); this is a new, empty one."
+        )
     user = _user()
     if user is not None:
         subject = str(user.get("sub") or user.get("email") or "")
@@ -696,9 +702,6 @@ def enter() -> Workspace:
             ws = Workspace(id=wid, home=home, kind="user", stamp=created(home))
     elif ws is not None and ws.kind == "user":
         ws = None  # signed out: back to a link workspace
-    if ws is not None and not exists(s.root, ws.id):
-        ws = None  # removed since (expired while this tab slept)
-        state["_soundkit_ws_notice"] = "Your workspace had expired; this is a new, empty one."
     if ws is None:
         if s.require_login and auth_configured():
             _login_wall()
@@ -706,7 +709,7 @@ def enter() -> Workspace:
         if valid_token(given) and exists(s.root, link_id(given)):
             wid, token = link_id(given), given
         else:
-            if given:
+            if given and not expired:
                 state["_soundkit_ws_notice"] = (
                     "That workspace link is not valid any more (workspaces expire after "
                     f"{s.expire_hours:g} h unused): this is a new, empty workspace."

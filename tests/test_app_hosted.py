@@ -283,3 +283,20 @@ def test_clip_quota_holds_for_classify_and_augmented_copies(root, yamnet_path, m
     at.button(key="aug_add").click().run()
     assert not at.exception and "its limit" in texts(at.error)
     assert Store(home).stats()["clips"] == 1
+
+
+def test_a_session_whose_workspace_expired_gets_a_new_one(root):
+    at = ok(open_page("label"))
+    old = token_of(at)
+    s = workspace.settings()
+    home = home_of(root, old)
+    t = time.time() - 2 * s.expire_seconds
+    import os
+
+    os.utime(home / workspace.META, (t, t))
+    assert workspace.sweep(s) == [workspace.link_id(old)]  # another visitor's session swept it
+    at.run()
+    ok(at)
+    assert token_of(at) != old and workspace.valid_token(token_of(at))
+    assert "expired" in texts(at.warning)
+    assert not home.exists()
