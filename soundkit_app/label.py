@@ -343,7 +343,7 @@ def demo_section(store: Any) -> None:
     else:
         st.caption(
             f"A demo dataset to start with: {s.demo_per_class} clips per class of ESC-10 (10 classes), copied "
-            "into your workspace. The first copy on this server downloads ESC-10 (about 40 MB) once."
+            "into your workspace. The very first copy downloads ESC-10 (about 40 MB), once for everyone."
         )
     if st.button("Copy the demo dataset", key="label_demo", icon=":material/library_add:"):
         bar = st.progress(0.0, text="Copying the demo dataset...")
