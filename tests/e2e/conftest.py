@@ -58,18 +58,20 @@ def app_url(app_server):
     return app_server[0]
 
 
-@contextlib.contextmanager
-def serve(home: Path, *, env: dict[str, str] | None = None, log_name: str = "streamlit.log"):
-    """Run `streamlit run streamlit_app.py` on a free port with SOUNDKIT_HOME=home (plus ``env``);
-    yields (url, process) once it is healthy and stops it afterwards."""
+@pytest.fixture(scope="session")
+def app_server(e2e_home):
+    """Start `streamlit run streamlit_app.py` on a free port with SOUNDKIT_HOME in tmp; stop it after.
+
+    Yields (url, process)."""
+    pytest.importorskip("playwright")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM}")
     port = _free_port()
-    full_env = dict(os.environ, SOUNDKIT_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, SOUNDKIT_HOME=str(e2e_home), TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
     weights = Path(os.environ.get("SOUNDKIT_SHARED") or ROOT.parent / "shared") / "weights"
     if (weights / "yamnet.tflite").is_file():  # the pretrained AudioSet model, offline
-        full_env.setdefault("SOUNDKIT_WEIGHTS_DIR", str(weights))
-    full_env.update(env or {})
-    log_path = home / log_name
-    home.mkdir(parents=True, exist_ok=True)
+        env.setdefault("SOUNDKIT_WEIGHTS_DIR", str(weights))
+    log_path = e2e_home / "streamlit.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [
@@ -77,7 +79,7 @@ def serve(home: Path, *, env: dict[str, str] | None = None, log_name: str = "str
                 "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
                 "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
             ],
-            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -91,38 +93,7 @@ def serve(home: Path, *, env: dict[str, str] | None = None, log_name: str = "str
             proc.kill()
             proc.wait(timeout=10)
         ARTIFACTS.mkdir(exist_ok=True)
-        shutil.copy(log_path, ARTIFACTS / log_name)
-
-
-def _need_browser() -> None:
-    pytest.importorskip("playwright")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM}")
-
-
-@pytest.fixture(scope="session")
-def app_server(e2e_home):
-    """Start `streamlit run streamlit_app.py` on a free port with SOUNDKIT_HOME in tmp; stop it after.
-
-    Yields (url, process)."""
-    _need_browser()
-    with serve(e2e_home) as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def hosted_root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("soundkit_hosted")
-
-
-@pytest.fixture(scope="session")
-def hosted_server(hosted_root):
-    """The same server in hosted mode (SOUNDKIT_HOSTED=1): a private workspace per visitor.
-
-    Yields (url, process)."""
-    _need_browser()
-    with serve(hosted_root, env={"SOUNDKIT_HOSTED": "1", "SOUNDKIT_MAX_JOBS": "1"}, log_name="streamlit-hosted.log") as server:
-        yield server
+        shutil.copy(log_path, ARTIFACTS / "streamlit.log")
 
 
 @pytest.fixture(scope="session")
@@ -164,3 +135,58 @@ def shot():
         return path
 
     return _shot
+
+
+# -- hosted mode (tests/e2e/test_hosted.py) ------------------------------------------------------
+
+
+@contextlib.contextmanager
+def serve(home: Path, *, env: dict[str, str] | None = None, log_name: str = "streamlit.log"):
+    """Run `streamlit run streamlit_app.py` on a free port with SOUNDKIT_HOME=home (plus ``env``);
+    yields (url, process) once it is healthy and stops it afterwards."""
+    port = _free_port()
+    full_env = dict(os.environ, SOUNDKIT_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    weights = Path(os.environ.get("SOUNDKIT_SHARED") or ROOT.parent / "shared") / "weights"
+    if (weights / "yamnet.tflite").is_file():  # the pretrained AudioSet model, offline
+        full_env.setdefault("SOUNDKIT_WEIGHTS_DIR", str(weights))
+    full_env.update(env or {})
+    log_path = home / log_name
+    home.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
+                "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+            ],
+            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        yield url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        ARTIFACTS.mkdir(exist_ok=True)
+        shutil.copy(log_path, ARTIFACTS / log_name)
+
+
+@pytest.fixture(scope="session")
+def hosted_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("soundkit_hosted")
+
+
+@pytest.fixture(scope="session")
+def hosted_server(hosted_root):
+    """The same server in hosted mode (SOUNDKIT_HOSTED=1): a private workspace per visitor.
+
+    Yields (url, process)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM}")
+    with serve(hosted_root, env={"SOUNDKIT_HOSTED": "1", "SOUNDKIT_MAX_JOBS": "1"}, log_name="streamlit-hosted.log") as server:
+        yield server
