@@ -295,7 +295,7 @@ def render(r: dict, targets: list[str]) -> list[str]:
     loads = [v.get("load_avg") for v in r["levels"].values() if v.get("load_avg")]
     if loads:
         lines.append(f"The machine was shared with other work: 1-minute load average {min(loads):.0f} to {max(loads):.0f} "
-                     "on its 2 cores during the phases, so the latencies above are upper bounds; the memory figures "
+                     "on its 2 cores at the end of the phases, so the latencies above are upper bounds; the memory figures "
                      "do not depend on it.")
     if base and t:
         lines.append(f"p50 at 8 visitors during training / p50 of one visitor alone: {t['p50_s'] / base['p50_s']:.1f}x.")
