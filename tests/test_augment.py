@@ -490,8 +490,7 @@ def test_leak_check(tiny_clips, tmp_path):
 def test_no_augmented_copy_of_a_test_fold_clip_reaches_training(tmp_path, class_folders):
     """Real train(): every rendered copy comes from a clip of the fit split, never the test fold."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    training = pytest.importorskip("soundkit.training")
-    from soundkit import datasets
+    from soundkit import datasets, training
     from soundkit.config import FeatureConfig, TrainConfig
 
     ds = datasets.load(class_folders).with_folds(n_folds=2, seed=0)
@@ -579,7 +578,6 @@ def test_choose_uses_only_the_given_folds():
 def test_augment_study_tiny(tmp_path, class_folders, monkeypatch):
     """Two sets, two folds, one epoch: per-class table, fold-honest class-conditional policy, saved files."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    pytest.importorskip("soundkit.training")
     from soundkit import datasets
     from soundkit.config import FeatureConfig, TrainConfig
 
@@ -659,7 +657,7 @@ def test_augment_study_nested_choice_never_sees_the_test_fold(tmp_path, class_fo
 def test_training_applies_the_policys_spectrogram_masks():
     """training's batches carry SpecAugment masks when the policy has them, and none otherwise."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    training = pytest.importorskip("soundkit.training")
+    from soundkit import training
     from soundkit.config import FeatureConfig, TrainConfig
     from soundkit.models import family
 
