@@ -34,7 +34,8 @@ rm -rf "$venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 extras=()
 [ -f requirements-scale.txt ] && extras+=(-r requirements-scale.txt)
-"${pip[@]}" install . -r requirements-dev.txt "${extras[@]}"
+# (the filter drops one machine's notes about its pip config's missing local indexes, nothing else)
+"${pip[@]}" install . -r requirements-dev.txt "${extras[@]}" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 export PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv"
 echo "installed in $((SECONDS - start)) s" >&2
 
