@@ -26,6 +26,8 @@ if not runs:
     app.page_link(st, "train", label="Go to Train", icon=":material/model_training:")
     st.stop()
 
+runs, broken = resources.good_runs_first(runs)
+resources.broken_note(broken)
 by_path = {str(r.path): r for r in runs}
 path = st.selectbox(
     "Run", list(by_path), format_func=lambda p: resources.run_title(by_path[p]), key="results_run", help="Newest first."

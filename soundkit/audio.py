@@ -158,9 +158,10 @@ def _checked_source(source: Source, label: str) -> bytes | Path:
 def sniff(head: bytes) -> str | None:
     """The audio container the leading bytes announce, or None (then ffmpeg is never tried).
 
-    Known: WAV (RIFF/RF64/BW64 ... WAVE), FLAC, Ogg, MP3 (ID3 tag or an MPEG frame sync, which also
-    covers ADTS AAC), MP4/M4A/3GP (``ftyp``), AIFF/AIFC, Matroska/WebM (EBML), CAF, WavPack, APE, AU,
-    AMR and ASF/WMA.
+    Known: WAV (RIFF/RF64/BW64 ... WAVE), FLAC, Ogg, MP3 (ID3 tag or an MPEG frame sync), ADTS AAC,
+    MP4/M4A/3GP (``ftyp``), AIFF/AIFC, Matroska/WebM (EBML), CAF, WavPack, APE, AU, AMR and ASF/WMA.
+    Of these, only the ones libsndfile does not decode itself (MP4, WebM, AAC, CAF, ...; WAV with
+    a codec libsndfile lacks) are handed to ffmpeg.
     """
     b = bytes(head[:16])
     if len(b) < 4:
@@ -183,9 +184,23 @@ def sniff(head: bytes) -> str | None:
         return "amr"
     if b[:8] == b"\x30\x26\xb2\x75\x8e\x66\xcf\x11":
         return "asf"
-    if b[0] == 0xFF and (b[1] & 0xE0) == 0xE0 and (b[1] & 0x06) != 0 or b[:2] in (b"\xff\xf1", b"\xff\xf9"):
-        return "mpeg"  # an MPEG audio frame sync with a valid layer (or ADTS AAC)
+    if b[:2] in (b"\xff\xf1", b"\xff\xf9"):
+        return "aac"  # ADTS
+    if b[0] == 0xFF and (b[1] & 0xE0) == 0xE0 and (b[1] & 0x06) != 0:
+        return "mp3"  # an MPEG audio frame sync with a valid layer
     return None
+
+
+def _sndfile_reads(kind: str) -> bool:
+    """True for containers libsndfile decodes itself: when it fails on one, ffmpeg is not tried
+    (it would only spend a process start on a damaged file)."""
+    if kind in ("flac", "ogg", "aiff", "au"):
+        return True
+    if kind == "mp3":
+        import soundfile as sf
+
+        return "MP3" in sf.available_formats()
+    return False
 
 
 def _head(src: bytes | Path) -> bytes:
@@ -197,7 +212,10 @@ def _head(src: bytes | Path) -> bytes:
 
 def _clean_reason(exc: Exception) -> str:
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return re.sub(r"^Error opening .*?: ", "", reason)  # drop libsndfile's "<_io.BytesIO object at 0x...>"
+    reason = re.sub(r"^Error opening .*?: ", "", reason)  # drop libsndfile's "<_io.BytesIO object at 0x...>"
+    if reason.startswith("File does not exist or is not a regular file"):  # libsndfile on bytes it cannot parse
+        return "format not recognised"
+    return reason
 
 
 # -- decoders -----------------------------------------------------------------------------------
@@ -256,8 +274,16 @@ class _FFmpegDecoder:
         return path, ()
 
     def _fail(self, detail: str | None = None) -> AudioError:
-        reason = _clean_reason(self._first)
-        return AudioError(f"{self._label}: cannot be decoded as audio ({reason}{'; ' + detail if detail else ''})")
+        """One line: ffmpeg's own reason when it gave one, else libsndfile's."""
+        reason = detail or _clean_reason(self._first)
+        return AudioError(f"{self._label}: cannot be decoded as audio ({reason})")
+
+    def _ffmpeg_reason(self, stderr: bytes) -> str | None:
+        lines = stderr.decode("utf-8", "replace").strip().splitlines()
+        if not lines:
+            return None
+        line = lines[-1].replace(self._path + ": ", "").replace(self._path, "<input>").strip()
+        return f"ffmpeg: {line[:160]}"
 
     def _probe(self) -> AudioInfo:
         cmd = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
@@ -268,8 +294,10 @@ class _FFmpegDecoder:
         except (subprocess.TimeoutExpired, OSError, ValueError):
             raise self._fail() from None
         streams = meta.get("streams") or []
-        if r.returncode != 0 or not streams:
-            raise self._fail(None if r.returncode else "no audio stream")
+        if r.returncode != 0:
+            raise self._fail(self._ffmpeg_reason(r.stderr))
+        if not streams:
+            raise self._fail("no audio stream")
         s, fmt = streams[0], meta.get("format") or {}
         try:
             sr, ch = int(s.get("sample_rate") or 0), int(s.get("channels") or 0)
@@ -326,11 +354,10 @@ class _FFmpegDecoder:
             timer.cancel()
             self._stop()
         if rc != 0:
-            err.seek(0)
-            lines = err.read(4096).decode("utf-8", "replace").strip().splitlines()
             if timed_out.is_set():
                 raise self._fail(f"ffmpeg took longer than {FALLBACK_TIMEOUT_S:g} s")
-            raise self._fail(f"ffmpeg: {lines[0][:160]}" if lines else None)
+            err.seek(0)
+            raise self._fail(self._ffmpeg_reason(err.read(4096)))
 
     def _stop(self) -> None:
         proc = self._proc
@@ -353,6 +380,9 @@ def _open(src: bytes | Path, label: str) -> Iterator[_SndfileDecoder | _FFmpegDe
         kind = sniff(_head(src))
         if kind is None:
             raise AudioError(f"{label}: cannot be decoded as audio (not a known audio format)") from None
+        unimplemented = "unimplemented" in str(exc) or "not supported" in str(exc)
+        if _sndfile_reads(kind) or (kind == "wav" and not unimplemented):
+            raise AudioError(f"{label}: cannot be decoded as audio ({_clean_reason(exc)})") from None
         dec = _FFmpegDecoder(src, label, exc)
     try:
         yield dec

@@ -265,11 +265,11 @@ class Predictor:
                 raise ModelError(f"{run_dir}: not a run directory (no {p.name})")
         try:
             config = RunConfig.load(cfg_path)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, TypeError, SoundkitError) as exc:
             raise ModelError(f"{cfg_path}: unreadable run configuration ({exc})") from None
         try:
             labels = json.loads(labels_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise ModelError(f"{labels_path}: unreadable ({exc})") from None
         if not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)):
             raise ModelError(f"{labels_path}: must hold a non-empty JSON list of label strings")
