@@ -141,7 +141,7 @@ with tab_curves:
         right.line_chart(h[[c for c in ("accuracy", "val_accuracy") if c in h]], x_label="epoch")
 
 with tab_compare:
-    others = [p for p in by_path if p != path]
+    others = [p for p in by_path if p != path and by_path[p].name not in broken]
     if not others:
         st.info(
             "Train a second run (for example with another augmentation policy) to compare them class by class.",
