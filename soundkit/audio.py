@@ -159,22 +159,33 @@ def sniff(head: bytes) -> str | None:
     """The audio container the leading bytes announce, or None (then ffmpeg is never tried).
 
     Known: WAV (RIFF/RF64/BW64 ... WAVE), FLAC, Ogg, MP3 (ID3 tag or an MPEG frame sync), ADTS AAC,
-    MP4/M4A/3GP (``ftyp``), AIFF/AIFC, Matroska/WebM (EBML), CAF, WavPack, APE, AU, AMR and ASF/WMA.
+    MP4/M4A/3GP (``ftyp``), AIFF/AIFC, Matroska/WebM (EBML), CAF, WavPack, APE, AU, AMR, ASF/WMA, and
+    libsndfile's W64, NIST, VOC, 8SVX and PAF. Anything else is refused before any decoder runs (an
+    MP3 that starts with junk before its first frame included).
     Of these, only the ones libsndfile does not decode itself (MP4, WebM, AAC, CAF, ...; WAV with
     a codec libsndfile lacks) are handed to ffmpeg.
     """
-    b = bytes(head[:16])
+    b = bytes(head[:32])
     if len(b) < 4:
         return None
     if b[:4] in (b"RIFF", b"RF64", b"BW64") and b[8:12] == b"WAVE":
         return "wav"
     if b[:4] == b"FORM" and b[8:12] in (b"AIFF", b"AIFC"):
         return "aiff"
+    if b[:4] == b"FORM" and b[8:12] in (b"8SVX", b"16SV"):
+        return "svx"
+    if b[:8] == b"riff\x2e\x91\xcf\x11":
+        return "w64"
+    if b[:7] == b"NIST_1A":
+        return "nist"
+    if b[:19] == b"Creative Voice File":
+        return "voc"
     if len(b) >= 8 and b[4:8] == b"ftyp":
         return "mp4"
     simple = {
         b"fLaC": "flac", b"OggS": "ogg", b"\x1a\x45\xdf\xa3": "matroska", b"caff": "caf",
-        b"wvpk": "wavpack", b"MAC ": "ape", b".snd": "au",
+        b"wvpk": "wavpack", b"MAC ": "ape", b".snd": "au", b" paf": "paf", b"fap ": "paf", b"TTA1": "tta",
+        b"MPCK": "musepack",
     }  # fmt: skip
     if b[:4] in simple:
         return simple[b[:4]]
@@ -194,7 +205,7 @@ def sniff(head: bytes) -> str | None:
 def _sndfile_reads(kind: str) -> bool:
     """True for containers libsndfile decodes itself: when it fails on one, ffmpeg is not tried
     (it would only spend a process start on a damaged file)."""
-    if kind in ("flac", "ogg", "aiff", "au"):
+    if kind in ("flac", "ogg", "aiff", "au", "svx", "w64", "nist", "voc", "paf"):
         return True
     if kind == "mp3":
         import soundfile as sf
@@ -205,9 +216,9 @@ def _sndfile_reads(kind: str) -> bool:
 
 def _head(src: bytes | Path) -> bytes:
     if isinstance(src, bytes):
-        return src[:16]
+        return src[:32]
     with open(src, "rb") as fh:
-        return fh.read(16)
+        return fh.read(32)
 
 
 def _clean_reason(exc: Exception) -> str:
@@ -374,12 +385,14 @@ class _FFmpegDecoder:
 
 @contextlib.contextmanager
 def _open(src: bytes | Path, label: str) -> Iterator[_SndfileDecoder | _FFmpegDecoder]:
+    # Bytes that announce no known container are refused before any decoder sees them: at once, and
+    # without libsndfile's MP3 probe scanning (and complaining on stderr about) arbitrary data.
+    kind = sniff(_head(src))
+    if kind is None:
+        raise AudioError(f"{label}: cannot be decoded as audio (not a known audio format)")
     try:
         dec: _SndfileDecoder | _FFmpegDecoder = _SndfileDecoder(src)
     except Exception as exc:  # noqa: BLE001 - libsndfile cannot read it; perhaps ffmpeg can
-        kind = sniff(_head(src))
-        if kind is None:
-            raise AudioError(f"{label}: cannot be decoded as audio (not a known audio format)") from None
         unimplemented = "unimplemented" in str(exc) or "not supported" in str(exc)
         if _sndfile_reads(kind) or (kind == "wav" and not unimplemented):
             raise AudioError(f"{label}: cannot be decoded as audio ({_clean_reason(exc)})") from None
