@@ -219,7 +219,11 @@ def render(r: dict) -> list[str]:
         out_a = a["outcome"] + (f" ({a['stored_mb']:.2f} MB on disk)" if a.get("stored_mb") else "")
         lines.append(f"| {row['kind']} | {row['mode']} | {fig(b)} | {out_b.replace('|', '/')} | {fig(a)} | "
                      f"{out_a.replace('|', '/')} |")
-    lines += ["", "After: the header is checked before decoding (duration, at most 8 channels, rate, at most 134 million "
+    lines += ["", "Before, a file libsndfile refused went to librosa/audioread (ffmpeg): a fresh process first pays for "
+              "importing librosa (most of the 'before' seconds of the junk, fake M4A and truncated FLAC rows); the zip "
+              "row shows the warm cost per entry. The machine was shared with other jobs while this ran, so the "
+              "seconds are noisy; the peak MB are not.", "",
+              "After: the header is checked before decoding (duration, at most 8 channels, rate, at most 134 million "
               "samples), decoding runs in 64 k-frame blocks mixed down and resampled one by one (memory ~ the output), "
               "bytes without a known audio container never reach ffmpeg, clips under 0.1 s are refused, a file "
               "larger than its audio is stored re-encoded as FLAC, and zip members with absolute/`..`/drive paths "

@@ -949,7 +949,8 @@ class Store:
         return rec.path
 
     def read_bytes(self, record: ClipRecord | int) -> bytes:
-        """The clip's audio bytes (as uploaded)."""
+        """The clip's audio bytes as stored: the upload itself, or its FLAC re-encoding when the upload
+        was larger than its audio or only ffmpeg could read it."""
         return self.audio_path(record).read_bytes()
 
     def stats(self) -> dict[str, Any]:
