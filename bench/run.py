@@ -482,6 +482,14 @@ def app_memory() -> dict:
             "upload_to_label_s": seconds}
 
 
+@section
+def hostile() -> dict:
+    """Each hostile file kind: seconds and peak MB before (main's code) and after (bench/hostile.py)."""
+    from bench.hostile import measure
+
+    return measure()
+
+
 def render() -> str:
     results = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
     from bench.report import render_markdown

@@ -594,16 +594,27 @@ def cmd_import(args: argparse.Namespace) -> int:
     dataset = None if is_zip else datasets.load(source, esc10=args.esc10)  # checks first, before the store
     store = Store(args.home or cfg.home())
     bars = _Bars()
+
+    def on_term(signum, frame) -> None:  # unwind (temporary files removed, transaction rolled back)
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, on_term)
     try:
         result = store.import_zip(source, esc10=args.esc10, progress=bars) if is_zip else store.import_dataset(dataset, progress=bars)
+    except _Terminated:
+        bars.close()
+        print("error: import cancelled", file=sys.stderr)
+        return 143
     finally:
+        signal.signal(signal.SIGTERM, previous)
         bars.close()
     summary = {k: v for k, v in result.to_dict().items() if k != "ids"}
     summary.update(home=str(store.home), labels=store.labels())
     if args.json:
         output_json(summary)
     else:
-        output(f"{store.home}: {result.added} added, {result.duplicates} already there, {len(result.errors)} failed")
+        there = result.existing_summary() or "0 already there"
+        output(f"{store.home}: {result.added} added, {there}, {len(result.errors)} failed")
         for name, message in result.errors:
             log.warning("%s: %s", name, message)
     if result.errors and not result.added and not result.duplicates:

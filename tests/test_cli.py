@@ -76,7 +76,22 @@ def bad_files(work) -> dict[str, Path]:
     policy = d / "policy.json"
     policy.write_text("{not json")
     (d / "emptydir").mkdir()
-    return {"text": text, "empty": empty, "policy": policy, "emptydir": d / "emptydir"}
+    import numpy as np
+    import soundfile as sf
+
+    bomb = d / "bomb.flac"  # 200 s x 8 channels x 96 kHz of silence in about 160 KB: refused from its header
+    with sf.SoundFile(bomb, "w", samplerate=96000, channels=8, format="FLAC", subtype="PCM_16") as f:
+        for _ in range(200):
+            f.write(np.zeros((96000, 8), np.int16))
+    tiny = write_wav(d / "tiny.wav", tone(440, 0.01, 22050))
+    junk = d / "junk.mp3"
+    junk.write_bytes(b"\x00" + np.random.default_rng(2).integers(0, 256, 200_000, dtype=np.uint8).tobytes())
+    broken_run = d / "broken_run"
+    broken_run.mkdir()
+    (broken_run / "config.json").write_text('{"features": {"sr": "x"}}')
+    (broken_run / "labels.json").write_text('["a", "b"]')
+    return {"text": text, "empty": empty, "policy": policy, "emptydir": d / "emptydir", "bomb": bomb, "tiny": tiny,
+            "junk": junk, "broken_run": broken_run}
 
 
 # -- the error contract ----------------------------------------------------------------------------
@@ -107,6 +122,10 @@ ERROR_CASES = {
     "predict: empty file": ["predict", "{band_run}", "{empty}", "--json"],
     "predict: directory": ["predict", "{band_run}", "{emptydir}", "--json"],
     "predict: top-k 0": ["predict", "{band_run}", "{text}", "--top-k", "0"],
+    "predict: header bomb": ["predict", "{band_run}", "{bomb}", "--json"],
+    "predict: 10 ms clip": ["predict", "{band_run}", "{tiny}", "--json"],
+    "predict: junk named .mp3": ["predict", "{band_run}", "{junk}", "--json"],
+    "predict: run with a wrongly typed config": ["predict", "{broken_run}", "{tiny}", "--json"],
     "predict: no files": ["predict", "{band_run}"],
     "evaluate: missing run": ["evaluate", "{work}/no_run", "{folders}", "--json"],
     "evaluate: missing dataset": ["evaluate", "{band_run}", "{work}/nope", "--json"],
