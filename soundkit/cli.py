@@ -594,19 +594,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     dataset = None if is_zip else datasets.load(source, esc10=args.esc10)  # checks first, before the store
     store = Store(args.home or cfg.home())
     bars = _Bars()
-
-    def on_term(signum, frame) -> None:  # unwind (temporary files removed, transaction rolled back)
-        raise _Terminated()
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    try:
+    try:  # SIGTERM/Ctrl-C unwind through here (soundkit.interrupts): temporary files go, the transaction rolls back
         result = store.import_zip(source, esc10=args.esc10, progress=bars) if is_zip else store.import_dataset(dataset, progress=bars)
-    except _Terminated:
-        bars.close()
-        print("error: import cancelled", file=sys.stderr)
-        return 143
     finally:
-        signal.signal(signal.SIGTERM, previous)
         bars.close()
     summary = {k: v for k, v in result.to_dict().items() if k != "ids"}
     summary.update(home=str(store.home), labels=store.labels())
