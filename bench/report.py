@@ -353,6 +353,10 @@ def render_markdown(results: dict) -> str:
         if "train_memory" in results:
             tm = results["train_memory"]["peak_rss_mb"]
             targets.append(f"| Training the default model (child process) < 2.5 GB | {tm:.0f} MB | {_ok(tm < 2560)} |")
+    if "hostile" in results:
+        from bench.hostile import render as hostile_section
+
+        lines += hostile_section(results["hostile"])
     if "hosted_load" in results:
         from bench.hosted_load import render as hosted_load_section
 

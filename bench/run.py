@@ -492,6 +492,14 @@ def hosted_load() -> dict:
     return hl.run(ESC10, weights if (weights / "yamnet.tflite").is_file() else None)
 
 
+@section
+def hostile() -> dict:
+    """Each hostile file kind: seconds and peak MB before (main's code) and after (bench/hostile.py)."""
+    from bench.hostile import measure
+
+    return measure()
+
+
 def render() -> str:
     results = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
     from bench.report import render_markdown

@@ -26,6 +26,8 @@ if not runs:
     app.page_link(st, "train", label="Go to Train", icon=":material/model_training:")
     st.stop()
 
+runs, broken = resources.good_runs_first(runs)
+resources.broken_note(broken)
 by_path = {str(r.path): r for r in runs}
 path = st.selectbox(
     "Run", list(by_path), format_func=lambda p: resources.run_title(by_path[p]), key="results_run", help="Newest first."
@@ -140,7 +142,7 @@ with tab_curves:
         right.line_chart(h[[c for c in ("accuracy", "val_accuracy") if c in h]], x_label="epoch")
 
 with tab_compare:
-    others = [p for p in by_path if p != path]
+    others = [p for p in by_path if p != path and by_path[p].name not in broken]
     if not others:
         st.info(
             "Train a second run (for example with another augmentation policy) to compare them class by class.",

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite from a fresh machine: system packages (Debian/Ubuntu), Python packages, tests.
+# The whole test suite from a fresh machine: system packages (Debian/Ubuntu), then a NEW virtualenv
+# with the project (`pip install .`) and the dev requirements, the dependency check, lint and tests.
+# Nothing installed by hand elsewhere on the machine can make it pass: everything the tests import
+# comes from that virtualenv, made anew on every run (pip's wheel cache keeps a warm run fast).
 # Usage: bash scripts/test.sh [pytest args...]
+# Settings: SOUNDKIT_TEST_VENV (where the virtualenv goes; default ~/.cache/soundkit/test-venv-<hash of
+# this checkout's path>), PIP_CACHE_DIR (pip's cache; default ~/.cache/pip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+start=$SECONDS
 
 apt_packages=(rubberband-cli libsndfile1 ffmpeg chromium)
 missing=()
@@ -20,6 +26,22 @@ if ((${#missing[@]})); then
   fi
 fi
 
-python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt
-python3 -m ruff check .
-python3 -m pytest "$@"
+python=${PYTHON:-python3}
+venv=${SOUNDKIT_TEST_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/soundkit/test-venv-$(pwd -P | cksum | cut -d' ' -f1)}
+echo "new virtualenv: $venv" >&2
+rm -rf "$venv"
+"$python" -m venv "$venv"
+pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
+extras=()
+[ -f requirements-scale.txt ] && extras+=(-r requirements-scale.txt)
+# (the filter drops one machine's notes about its pip config's missing local indexes, nothing else)
+"${pip[@]}" install . -r requirements-dev.txt "${extras[@]}" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+export PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv"
+echo "installed in $((SECONDS - start)) s" >&2
+
+echo "dependency check: the library and the app against requirements.txt" >&2
+deptry .
+echo "dependency check: tests and benchmarks against requirements-dev.txt" >&2
+deptry . --config tests/deptry.toml
+ruff check .
+python -m pytest "$@"

@@ -29,12 +29,12 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from soundkit import interrupts
 from soundkit.config import TrainConfig
 from soundkit.errors import ParameterError, SoundkitError
 
@@ -44,11 +44,12 @@ log = logging.getLogger("soundkit.cli")
 
 EPILOG = """\
 examples:
-  python -m soundkit train ../shared/data/ESC-10 --model cnn --out runs/esc10-cnn --epochs 30
+  python -m soundkit download esc10 --dir data
+  python -m soundkit train data/ESC-10 --model cnn --out runs/esc10-cnn --epochs 30
   python -m soundkit train my_clips/ --model yamnet --out runs/mine --labels dog,rain --augment stretch+pitch
-  python -m soundkit evaluate runs/esc10-cnn ../shared/data/ESC-10 --fold 5 --json
+  python -m soundkit evaluate runs/esc10-cnn data/ESC-10 --fold 5 --json
   python -m soundkit predict runs/esc10-cnn bark.wav rain.ogg --json
-  python -m soundkit cv ../shared/data/ESC-10 --model cnn --epochs 20 --json
+  python -m soundkit cv data/ESC-10 --model cnn --epochs 20 --json
 
 DATASET is a folder per class (ESC-style names 1-100-A.wav give the official folds), an ESC-50
 release (meta/esc50.csv + audio/) or a soundkit store directory. The data directory for caches and
@@ -165,6 +166,7 @@ class _Bars:
         self._bar: Any = None
         self._key: tuple | None = None
         self._show_fold = show_fold
+        interrupts.on_signal(self.close)  # a signal's one line starts on a line of its own
 
     def __call__(self, event: dict[str, Any]) -> None:
         stage = event.get("stage")
@@ -258,10 +260,6 @@ def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
 
-class _Terminated(BaseException):
-    """SIGTERM arrived outside model fitting: stop now."""
-
-
 def _resolve_test_fold(dataset, requested: int | None, seed: int) -> int | None:
     if requested == 0:
         return None
@@ -315,42 +313,34 @@ def cmd_train(args: argparse.Namespace) -> int:
         from soundkit.jobs import StatusWriter
 
         writer = StatusWriter(args.status, home=cfg.home())
-    state = {"stage": None, "stop": False}
+    # While the model fits, a signal only asks training to stop after the batch (it polls should_stop);
+    # at any other stage it interrupts at once (soundkit.interrupts). Either way the status file says
+    # "cancelled" and main() prints the one line.
+    fitting = [False]
 
     def track(event: dict) -> None:
-        state["stage"] = event.get("stage")
+        if (event.get("stage") == "train") != fitting[0]:
+            fitting[0] = not fitting[0]
+            interrupts.defer(fitting[0])
 
-    def on_signal(signum, frame) -> None:
-        # The flag also stops a run whose KeyboardInterrupt some library swallowed (a bare except in
-        # an import): fitting polls should_stop after each batch; elsewhere stop now.
-        state["stop"] = signum
-        if state["stage"] != "train":
-            raise KeyboardInterrupt if signum == signal.SIGINT else _Terminated()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     bars = _Bars()
     try:
         dataset, test_fold, train_config, out = _train_setup(args)
         run = training.train(
             dataset, out=out, features=FeatureConfig(), config=train_config, cache_dir=cfg.cache_dir(),
-            progress=_fanout(track, bars, writer), should_stop=lambda: bool(state["stop"]),
+            progress=_fanout(track, bars, writer), should_stop=lambda: interrupts.received() is not None,
         )
-    except (_Terminated, KeyboardInterrupt, training.TrainingCancelled) as exc:
-        bars.close()
-        if writer:
-            writer.finish("cancelled", "cancelled by the user")
-        if isinstance(exc, KeyboardInterrupt) or state["stop"] == signal.SIGINT:
-            raise KeyboardInterrupt from None  # main() says "interrupted" and exits with 130
-        print("error: training cancelled", file=sys.stderr)
-        return 143 if state["stop"] else 130
     except BaseException as exc:
         bars.close()
         if writer:
-            writer.finish("failed", str(exc) if isinstance(exc, SoundkitError) else f"internal error: {type(exc).__name__}: {exc}")
+            if interrupts.received() is not None or isinstance(exc, KeyboardInterrupt | training.TrainingCancelled):
+                writer.finish("cancelled", "cancelled by the user")
+            else:
+                writer.finish("failed", str(exc) if isinstance(exc, SoundkitError) else f"internal error: {type(exc).__name__}: {exc}")
         raise
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        if fitting[0]:
+            interrupts.defer(False)
         if args.status:
             from soundkit.jobs import release_lock
 
@@ -604,7 +594,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     dataset = None if is_zip else datasets.load(source, esc10=args.esc10)  # checks first, before the store
     store = Store(args.home or cfg.home())
     bars = _Bars()
-    try:
+    try:  # SIGTERM/Ctrl-C unwind through here (soundkit.interrupts): temporary files go, the transaction rolls back
         result = store.import_zip(source, esc10=args.esc10, progress=bars) if is_zip else store.import_dataset(dataset, progress=bars)
     finally:
         bars.close()
@@ -613,7 +603,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.json:
         output_json(summary)
     else:
-        output(f"{store.home}: {result.added} added, {result.duplicates} already there, {len(result.errors)} failed")
+        there = result.existing_summary() or "0 already there"
+        output(f"{store.home}: {result.added} added, {there}, {len(result.errors)} failed")
         for name, message in result.errors:
             log.warning("%s: %s", name, message)
     if result.errors and not result.added and not result.duplicates:
@@ -683,6 +674,22 @@ def _error(message: str) -> None:
     print(f"error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
 
 
+def _failure(exc: BaseException) -> int:
+    """Print the one line for ``exc`` and return the exit status."""
+    if interrupts.received() is not None or isinstance(exc, KeyboardInterrupt | interrupts.Terminated):
+        return interrupts.finish()  # 130 / 143, whatever the interrupted code turned the signal into
+    if isinstance(exc, SoundkitError):
+        _error(exc)
+        return 2
+    if isinstance(exc, OSError):  # unreadable/unwritable paths the library did not name itself
+        _error(f"{exc.filename}: {exc.strerror}" if getattr(exc, "filename", None) and exc.strerror else exc)
+        return 2
+    if os.environ.get("SOUNDKIT_DEBUG"):  # a bug: still one line, traceback on request
+        log.error("internal error", exc_info=exc)
+    _error(f"internal error ({type(exc).__name__}: {exc}); set SOUNDKIT_DEBUG=1 for the traceback")
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 bad input, 130 interrupted, 1 internal error)."""
     global _OUT
@@ -699,21 +706,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     _OUT, saved = _protect_stdout()
     try:
-        return int(args._run(args) or 0)
-    except SoundkitError as exc:
-        _error(exc)
-        return 2
-    except OSError as exc:  # unreadable/unwritable paths the library did not name itself
-        _error(f"{exc.filename}: {exc.strerror}" if getattr(exc, "filename", None) and exc.strerror else exc)
-        return 2
-    except KeyboardInterrupt:
-        _error("interrupted")
-        return 130
-    except Exception as exc:  # noqa: BLE001 - a bug: still one line, traceback on request
-        if os.environ.get("SOUNDKIT_DEBUG"):
-            log.exception("internal error")
-        _error(f"internal error ({type(exc).__name__}: {exc}); set SOUNDKIT_DEBUG=1 for the traceback")
-        return 1
+        status = int(args._run(args) or 0)
+        # a signal that some library swallowed still ends the command as a signal
+        return interrupts.finish() if interrupts.received() is not None else status
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - every failure ends in one line
+        return _failure(exc)
     finally:
         try:
             _OUT.flush()

@@ -35,7 +35,15 @@ class _JsonConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ParameterError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
-        return cls(**data)
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.name in data:
+                _check_type(cls.__name__, f.name, data[f.name], str(f.type))
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:  # a check the type test above did not foresee
+            if isinstance(exc, ParameterError):
+                raise
+            raise ParameterError(f"invalid {cls.__name__}: {exc}") from None
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -50,6 +58,32 @@ class _JsonConfig:
 
     def replace(self: T, **changes: Any) -> T:
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "None": (type(None),),
+    "dict": (dict,), "list": (list,),
+}  # fmt: skip
+
+
+def _check_type(owner: str, name: str, value: Any, annotation: str) -> None:
+    """ParameterError unless ``value`` fits the field's annotation (JSON types: int, float, bool,
+    str, None, dict, list; "float" takes ints; bools are not numbers)."""
+    allowed: tuple[type, ...] = ()
+    for part in annotation.split("|"):
+        base = part.strip().split("[")[0]
+        if base == "Any":
+            return
+        allowed += _TYPES.get(base, ())
+    if not allowed:
+        return
+    if isinstance(value, bool) and bool not in allowed:
+        ok = False
+    else:
+        ok = isinstance(value, allowed)
+    if not ok:
+        kinds = " or ".join(part.strip().split("[")[0] for part in annotation.split("|"))
+        raise ParameterError(f"{owner} field {name} must be {kinds}, got {type(value).__name__} {value!r:.40}")
 
 
 def _check(cond: bool, message: str) -> None:
@@ -161,7 +195,12 @@ class RunConfig(_JsonConfig):
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
-        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+        """Read a config.json; ParameterError when it is unreadable or not a valid configuration."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ParameterError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+        return cls.from_json(text)
 
 
 def home() -> Path:

@@ -289,8 +289,12 @@ def _keep_freed_memory() -> None:
 
 
 def _worker_init() -> None:
-    """Pool worker start-up: one BLAS thread for the worker's lifetime (threadpoolctl applies the
-    limit when the object is made; it is never restored in the worker), freed memory kept."""
+    """Pool worker start-up: Ctrl-C left to the parent, one BLAS thread for the worker's lifetime
+    (threadpoolctl applies the limit when the object is made; it is never restored in the worker),
+    freed memory kept."""
+    from soundkit.interrupts import ignore_in_child
+
+    ignore_in_child()  # Ctrl-C is the parent's to handle: it stops its workers
     _single_blas_thread()
     _keep_freed_memory()
 

@@ -23,6 +23,10 @@ def _child_main(fn, args, events, stop) -> None:
     """Body of a :func:`run_in_child` process: run ``fn`` and send back its events and its outcome."""
     import pickle
 
+    from soundkit.interrupts import ignore_in_child
+
+    ignore_in_child()  # Ctrl-C is the parent's: it stops this process (SIGTERM) or sets ``stop``
+
     def emit(**event: Any) -> None:
         events.put(("event", event))
 

@@ -265,11 +265,11 @@ class Predictor:
                 raise ModelError(f"{run_dir}: not a run directory (no {p.name})")
         try:
             config = RunConfig.load(cfg_path)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, TypeError, SoundkitError) as exc:
             raise ModelError(f"{cfg_path}: unreadable run configuration ({exc})") from None
         try:
             labels = json.loads(labels_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise ModelError(f"{labels_path}: unreadable ({exc})") from None
         if not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)):
             raise ModelError(f"{labels_path}: must hold a non-empty JSON list of label strings")
@@ -367,7 +367,8 @@ class Predictor:
         top_k : int
             How many labels to return in ``top`` (capped at the number of labels).
         allow_silent : bool
-            Classify a silent clip anyway (evaluation does, to score every clip) instead of raising.
+            Classify a silent clip, or one shorter than :data:`soundkit.audio.MIN_SECONDS`, anyway
+            (evaluation does, to score every clip) instead of raising.
 
         Returns
         -------
@@ -411,7 +412,7 @@ class Predictor:
         """Load an audio file at the run's sample rate and classify it."""
         from soundkit import audio
 
-        y, sr = audio.load(path, sr=self.sample_rate)
+        y, sr = audio.load(path, sr=self.sample_rate, min_seconds=audio.MIN_SECONDS)
         return self.predict(y, sr, top_k=top_k)
 
     @staticmethod
@@ -427,8 +428,10 @@ class Predictor:
             raise AudioError("the clip contains no audio samples")
         if not np.all(np.isfinite(y)):
             raise AudioError("the clip contains NaN or infinite samples")
-        from soundkit.audio import is_silent
+        from soundkit.audio import MIN_SECONDS, is_silent
 
+        if not allow_silent and y.size < MIN_SECONDS * sr:
+            raise AudioError(f"the clip is {y.size / sr:.3f} s long; the shortest clip soundkit classifies is {MIN_SECONDS:g} s")
         if not allow_silent and is_silent(y):
             raise AudioError("the clip is silent (peak below -80 dBFS); there is nothing to classify")
         return y
@@ -460,7 +463,7 @@ def predict_files(
             raise AudioError(f"{p}: is a directory, not an audio file")
     out: list[tuple[Path, Prediction]] = []
     for i, p in enumerate(paths):
-        y, sr = audio.load(p, sr=predictor.sample_rate)
+        y, sr = audio.load(p, sr=predictor.sample_rate, min_seconds=audio.MIN_SECONDS)
         try:
             pred = predictor.predict(y, sr, top_k=top_k)
         except AudioError as exc:

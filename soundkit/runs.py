@@ -27,7 +27,7 @@ from soundkit.config import RunConfig
 from soundkit.errors import ModelError, ParameterError
 from soundkit.fileio import atomic_path, write_atomic
 
-__all__ = ["Run", "save_model", "save_run", "list_runs", "write_atomic", "HISTORY_COLUMNS"]
+__all__ = ["Run", "save_model", "save_run", "list_runs", "broken_runs", "write_atomic", "HISTORY_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,8 @@ class Run:
             raise ModelError(f"{self.path}: run has no {path.name}") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ModelError(f"{path}: not valid JSON ({exc})") from None
+        except (OSError, RecursionError) as exc:
+            raise ModelError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
 
     def load_config(self) -> RunConfig:
         """The run's :class:`~soundkit.config.RunConfig` (features + training configuration)."""
@@ -133,17 +135,24 @@ class Run:
 
         if not self.report_path.is_file():
             return None
+        data = self._read_json(self.report_path)
         try:
-            return Report.from_dict(self._read_json(self.report_path))
+            return Report.from_dict(data)
         except ParameterError as exc:
             raise ModelError(f"{self.report_path}: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # wrong types inside the report
+            raise ModelError(f"{self.report_path}: not a valid report ({type(exc).__name__}: {exc})") from None
 
     def load_history(self) -> list[dict[str, float]]:
         """Rows of history.csv as dicts (``epoch`` int, metrics float, missing values omitted)."""
         if not self.history_path.is_file():
             return []
         rows = []
-        with self.history_path.open(newline="", encoding="utf-8") as fh:
+        try:
+            text = self.history_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelError(f"{self.history_path}: cannot be read ({exc})") from None
+        with io.StringIO(text, newline="") as fh:
             for row in csv.DictReader(fh):
                 out: dict[str, float] = {}
                 for k, v in row.items():
@@ -151,14 +160,36 @@ class Run:
                         continue
                     try:
                         out[k] = int(v) if k == "epoch" else float(v)
-                    except ValueError:
+                    except (TypeError, ValueError):
                         raise ModelError(f"{self.history_path}: bad value {v!r} in column {k!r}") from None
                 rows.append(out)
         return rows
 
     def load_meta(self) -> dict[str, Any]:
         """meta.json as a dict ({} when absent)."""
-        return self._read_json(self.meta_path) if self.meta_path.is_file() else {}
+        meta = self._read_json(self.meta_path) if self.meta_path.is_file() else {}
+        if not isinstance(meta, dict):
+            raise ModelError(f"{self.meta_path}: must hold a JSON object")
+        return meta
+
+    def problem(self) -> str | None:
+        """One line saying why this run cannot be used, or None when its files read back.
+
+        Reads config.json, labels.json, report.json (when present) and meta.json; a run still
+        being trained (no labels yet) is not a problem. Never raises for a damaged run.
+        """
+        try:
+            if self.config_path.is_file() or self.complete:
+                self.load_config()
+            if self.labels_path.is_file() or self.complete:
+                self.load_labels()
+            self.load_report()
+            self.load_meta()
+        except ModelError as exc:
+            return str(exc)
+        except Exception as exc:  # noqa: BLE001 - whatever else a damaged file provokes: still one line
+            return f"{self.path}: cannot be read ({type(exc).__name__}: {exc})"
+        return None
 
     def load_model(self):
         """The Keras model (imports TensorFlow; see :func:`soundkit.models.load_model`)."""
@@ -172,6 +203,8 @@ class Run:
         try:
             created = self.load_meta().get("created")
         except ModelError:
+            created = None
+        if created is not None and not isinstance(created, str):
             created = None
         if created:
             return str(created)
@@ -253,3 +286,13 @@ def list_runs(root: str | os.PathLike, *, complete_only: bool = False) -> list[R
         if run.config_path.is_file() or run.status_path.is_file() or run.model_path.is_file():
             runs.append(run)
     return sorted(runs, key=lambda r: (r.created, r.name), reverse=True)
+
+
+def broken_runs(runs: Sequence[Run]) -> dict[str, str]:
+    """{run name: one-line problem} for the runs whose files do not read back (see :meth:`Run.problem`)."""
+    out = {}
+    for run in runs:
+        problem = run.problem()
+        if problem is not None:
+            out[run.name] = problem
+    return out

@@ -17,9 +17,10 @@ API
     Open (creating if needed) the store in ``home`` (default: ``config.home()``). ``max_clips`` (live
     clips) and ``max_bytes`` (stored audio, deleted-but-unpurged clips included) are quotas: adding a
     new clip past one raises :class:`~soundkit.errors.QuotaError` and stores nothing.
-``add(data, *, name, label=None, source=None, origin="upload", fold=None) -> ClipRecord``
+``add(data, *, name, label=None, source=None, origin="upload", fold=None, relabel=False) -> ClipRecord``
     Validate and store one clip (bytes, path or file-like). Re-adding the same content returns the
-    existing record (restoring it if it was deleted) and sets its label when ``label`` is given.
+    existing record (restoring it if it was deleted); a clip that already has a label keeps it unless
+    ``relabel`` is true (an unlabelled or deleted one takes ``label``).
 ``add_many(items, *, progress=None) -> ImportResult``
     ``items``: ``(name, data)`` / ``(name, data, label)`` tuples or dicts with keys data, name and
     optionally label, source, fold, origin. Bad items are reported in ``errors``, not raised.
@@ -56,8 +57,24 @@ order="created", limit=None, offset=0) -> list[ClipRecord]``
 
 ``ClipRecord`` (frozen): id, hash, name, label, source, fold, origin, seconds, sr, channels, bytes,
 created, deleted, path (the audio file), pred_label, pred_confidence, pred_run.
-``ImportResult``: added (int), duplicates (int), errors [(name, message)], skipped [entry names],
-records [ClipRecord], ``to_dict()``.
+``ImportResult``: added (int), duplicates (int), existing [(name, label kept)] (one per duplicate),
+errors [(name, message)], skipped [entry names], records [ClipRecord], ``existing_labels()``
+({label or None: count}), ``to_dict()``.
+
+Bounds (hostile uploads cost little): every clip is decoded block by block in constant memory
+(:func:`soundkit.audio.scan`: header checked first for duration, channels, rate and sample count;
+clips shorter than ``MIN_CLIP_SECONDS`` refused). Stored bytes are bounded by the audio they hold: a
+file larger than its decoded audio as 16-bit PCM (the file's own sample width when wider) plus
+``MAX_OVERHEAD_BYTES`` (trailing junk, say), or one only ffmpeg reads, is stored re-encoded as FLAC
+(lossless for the decoded samples, native rate and channels); otherwise the upload's bytes are kept
+as they are. A clip's ``hash`` is the content hash of its *stored* bytes (also its file name and
+FeatureCache key); an upload is matched first by the hash of its own bytes, then, after
+validation, by the hash of what would be stored, so re-uploading a re-encoded file is a duplicate.
+Zip members are labelled by their own parent folder only; a member whose path is absolute, holds
+``..`` or a drive (``C:``) is added unlabelled. Audio files are written as unnamed
+temporary files linked into place (O_TMPFILE on Linux), so a killed import leaves no partial file;
+``audio/xx/.tmp-*`` leftovers of other writers older than ``STALE_TMP_SECONDS`` are removed when
+the store opens.
 
 Labels are trimmed, non-empty, at most 64 characters, without path separators or control
 characters, and unique regardless of case ("dog" finds an existing "Dog"). Bad labels raise
@@ -94,6 +111,7 @@ __all__ = [
     "normalize_label",
     "MAX_CLIP_BYTES",
     "MAX_CLIP_SECONDS",
+    "MIN_CLIP_SECONDS",
     "MAX_LABEL_LENGTH",
 ]
 
@@ -102,9 +120,14 @@ log = logging.getLogger(__name__)
 DB_NAME = "soundkit.sqlite"
 AUDIO_DIR = "audio"
 SCHEMA_VERSION = 1
-#: Largest accepted clip file and duration.
+#: Largest accepted clip file and duration; shortest clip.
 MAX_CLIP_BYTES = 200 * 1024 * 1024
 MAX_CLIP_SECONDS = 600.0
+MIN_CLIP_SECONDS = 0.1
+#: Bytes a stored file may hold beyond its audio (headers, tags, cover art) before it is re-encoded.
+MAX_OVERHEAD_BYTES = 256 * 1024
+#: Age after which a temporary file in audio/ is a leftover of a killed writer.
+STALE_TMP_SECONDS = 60.0
 MAX_LABEL_LENGTH = 64
 MAX_NAME_LENGTH = 200
 #: Limits for zip imports: entries, total uncompressed bytes, compression ratio of one entry.
@@ -189,11 +212,38 @@ class ImportResult:
     errors: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     records: list[ClipRecord] = field(default_factory=list)
+    #: (name, label) of each clip that was stored already; ``label`` is the one it kept (None: unlabelled).
+    existing: list[tuple[str, str | None]] = field(default_factory=list)
+
+    def count(self, record: ClipRecord, new: bool, name: str) -> None:
+        """Record one imported clip (new, or stored already with the label it kept)."""
+        self.records.append(record)
+        if new:
+            self.added += 1
+        else:
+            self.duplicates += 1
+            self.existing.append((name, record.label))
+
+    def existing_labels(self) -> dict[str | None, int]:
+        """How many already-stored clips kept each label (None: unlabelled), most first."""
+        counts: dict[str | None, int] = {}
+        for _, label in self.existing:
+            counts[label] = counts.get(label, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0] is None, str(kv[0]))))
+
+    def existing_summary(self) -> str:
+        """One line such as "3 already there (kept as dog 2, unlabelled 1)" ("" when none)."""
+        if not self.existing:
+            return f"{self.duplicates} already there" if self.duplicates else ""
+        kept = ", ".join(f"{label or 'unlabelled'} {n}" for label, n in self.existing_labels().items())
+        return f"{len(self.existing)} already there (kept as {kept})"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "added": self.added,
             "duplicates": self.duplicates,
+            "existing": [{"name": n, "label": lab} for n, lab in self.existing],
+            "existing_labels": {("" if k is None else k): v for k, v in self.existing_labels().items()},
             "errors": [{"name": n, "message": m} for n, m in self.errors],
             "skipped": list(self.skipped),
             "ids": [r.id for r in self.records],
@@ -247,34 +297,96 @@ def _read_data(data: Data, name: str) -> bytes:
     return out
 
 
+#: Bytes per sample of soundfile subtypes wider than 16 bits (everything else counts as 2).
+_SAMPLE_BYTES = {"PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+
+
 def _validated(data: bytes, name: str) -> tuple[bytes, str, float, int, int]:
     """(bytes to store, extension, seconds, native sr, channels) after decoding the whole clip.
 
-    Formats libsndfile reads are kept as they are; anything else that decodes (through the ffmpeg
-    fallback) is stored as 16-bit WAV.
+    The clip is decoded block by block (constant memory) with the store's limits. Formats
+    libsndfile reads are kept as they are unless the file is larger than the audio it holds (see the
+    module docstring); anything else is stored re-encoded as FLAC.
     """
-    import soundfile as sf
-
     from soundkit import audio
 
-    y, sr = audio.load(data, sr=None, mono=False, max_seconds=MAX_CLIP_SECONDS, name=name)
-    channels, n = (1, y.shape[0]) if y.ndim == 1 else y.shape
-    try:
-        fmt = sf.info(io.BytesIO(data)).format
-    except Exception:  # noqa: BLE001 - decoded by the fallback only
-        fmt = None
-    ext = _FORMAT_EXT.get(fmt or "")
-    if ext is None:
-        data, ext = audio.to_wav_bytes(y, sr), ".wav"
-    return data, ext, n / sr, int(sr), int(channels)
+    info = audio.scan(data, max_seconds=MAX_CLIP_SECONDS, min_seconds=MIN_CLIP_SECONDS, name=name)
+    assert info.frames is not None
+    ext = _FORMAT_EXT.get(info.format or "") if info.decoder == "libsndfile" else None
+    width = _SAMPLE_BYTES.get(info.subtype or "", 2)
+    bound = info.frames * info.channels * width + MAX_OVERHEAD_BYTES
+    if ext is None or len(data) > bound:
+        if ext is not None:
+            log.info("%s: %d bytes for %.2f s of audio; storing it re-encoded as FLAC", name, len(data), info.seconds)
+        data = audio.encode(data, format="FLAC", subtype="PCM_24" if width > 2 else "PCM_16",
+                            max_seconds=MAX_CLIP_SECONDS, name=name)
+        ext = ".flac"
+    return data, ext, info.frames / info.samplerate, int(info.samplerate), int(info.channels)
 
 
 def _atomic_write(path: Path, data: bytes) -> bool:
-    """Write ``data`` to ``path`` via a temporary file + rename. False when it already existed."""
+    """Write ``data`` to ``path`` so that it appears complete or not at all. False when it existed.
+
+    On Linux the bytes go into an unnamed temporary file (O_TMPFILE) in the destination's folder,
+    which is linked into place once written and flushed: a killed writer leaves nothing behind.
+    Elsewhere a named temporary file + rename (:func:`soundkit.fileio.write_atomic`).
+    """
     if path.is_file() and path.stat().st_size == len(data):
         return False
-    write_atomic(path, data, fsync=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flag = getattr(os, "O_TMPFILE", None)
+    fd = -1
+    if flag is not None and os.path.isdir("/proc/self/fd"):
+        try:
+            fd = os.open(path.parent, flag | os.O_WRONLY, 0o644)
+        except OSError:  # a file system without O_TMPFILE
+            fd = -1
+    if fd < 0:
+        write_atomic(path, data, fsync=True)
+        return True
+    try:
+        with os.fdopen(fd, "wb", closefd=False) as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fd)
+        dir_fd = os.open(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            # linkat(..., AT_SYMLINK_FOLLOW): a dir_fd makes os.link use it (plain link() would not
+            # follow the /proc symlink to the unnamed file)
+            os.link(f"/proc/self/fd/{fd}", path.name, dst_dir_fd=dir_fd, follow_symlinks=True)
+        except FileExistsError:  # another writer stored the same content (same hash, same bytes) first
+            if path.stat().st_size == len(data):
+                return False
+            write_atomic(path, data, fsync=True)  # a damaged leftover: replace it
+        finally:
+            os.close(dir_fd)
+    finally:
+        os.close(fd)
     return True
+
+
+def _remove_stale_tmp(audio_dir: Path, *, older_than: float = STALE_TMP_SECONDS) -> int:
+    """Remove ``audio/xx/.tmp-*`` files older than ``older_than`` seconds; returns how many."""
+    cutoff, n = time.time() - older_than, 0
+    try:
+        subdirs = [e for e in os.scandir(audio_dir) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return 0
+    for d in subdirs:
+        try:
+            entries = [e for e in os.scandir(d.path) if e.name.startswith(".tmp-")]
+        except OSError:
+            continue
+        for e in entries:
+            try:
+                if e.is_file(follow_symlinks=False) and e.stat(follow_symlinks=False).st_mtime < cutoff:
+                    os.unlink(e.path)
+                    n += 1
+            except OSError:  # removed meanwhile, or not ours to remove
+                continue
+    if n:
+        log.info("%s: removed %d stale temporary file(s)", audio_dir, n)
+    return n
 
 
 class _Purged(Exception):
@@ -303,6 +415,7 @@ class Store:
         self.db_path = self.home / DB_NAME
         self._local = threading.local()
         self._init_schema()
+        _remove_stale_tmp(self.home / AUDIO_DIR)
 
     def __repr__(self) -> str:
         return f"Store({str(self.home)!r})"
@@ -474,6 +587,7 @@ class Store:
         source: str | None = None,
         origin: str = "upload",
         fold: int | None = None,
+        relabel: bool = False,
     ) -> ClipRecord:
         """Validate and store one clip; see the module docstring.
 
@@ -489,6 +603,9 @@ class Store:
             Where it came from: "upload", "record", "zip", "dataset", ...
         fold : int, optional
             An official fold (kept by :meth:`dataset` when every clip has one).
+        relabel : bool
+            When the clip is stored already with a label, replace it with ``label`` (default: the
+            stored clip keeps its label; a user relabels on purpose, never by re-uploading).
 
         Raises
         ------
@@ -497,7 +614,7 @@ class Store:
         ParameterError
             A bad label or fold.
         """
-        return self._add(data, name=name, label=label, source=source, origin=origin, fold=fold)[0]
+        return self._add(data, name=name, label=label, source=source, origin=origin, fold=fold, relabel=relabel)[0]
 
     def _add(
         self,
@@ -508,6 +625,7 @@ class Store:
         source: str | None = None,
         origin: str = "upload",
         fold: int | None = None,
+        relabel: bool = False,
         _revalidate: bool = False,
     ) -> tuple[ClipRecord, bool]:
         """:meth:`add`, also saying whether the clip is new (False: it was stored already)."""
@@ -537,14 +655,15 @@ class Store:
             wrote = _atomic_write(path, stored)
         try:
             with self._write() as con:
-                row = con.execute("SELECT id, deleted FROM clips WHERE hash = ?", (digest,)).fetchone()
+                row = con.execute("SELECT id, deleted, label_id FROM clips WHERE hash = ?", (digest,)).fetchone()
                 now = time.time()
                 if row is not None:
                     wrote = False  # the file belongs to the existing row
                     sets, args = ["updated = ?"], [now]
                     if row["deleted"] is not None:
                         sets += ["deleted = NULL", "delete_token = NULL"]
-                    if label is not None:
+                    # a stored label stays unless asked (or the clip was unlabelled or deleted)
+                    if label is not None and (relabel or row["label_id"] is None or row["deleted"] is not None):
                         sets.append("label_id = ?")
                         args.append(self._label_id(con, label, create=True))
                     con.execute(f"UPDATE clips SET {', '.join(sets)} WHERE id = ?", (*args, row["id"]))
@@ -575,7 +694,8 @@ class Store:
                     new = True
                 rec = self._record(con.execute(f"{self._SELECT} WHERE c.id = ?", (clip_id,)).fetchone())
         except _Purged:
-            return self._add(raw, name=display, label=label, source=source, origin=origin, fold=fold, _revalidate=True)
+            return self._add(raw, name=display, label=label, source=source, origin=origin, fold=fold, relabel=relabel,
+                             _revalidate=True)
         except BaseException:
             if wrote:
                 path.unlink(missing_ok=True)
@@ -606,11 +726,7 @@ class Store:
             except (AudioError, ParameterError) as exc:
                 result.errors.append((str(name), str(exc)))
             else:
-                result.records.append(rec)
-                if new:
-                    result.added += 1
-                else:
-                    result.duplicates += 1
+                result.count(rec, new, str(name))
             if progress:
                 progress({"stage": "import", "done": done, "total": total, "message": str(name)})
         return result
@@ -663,19 +779,23 @@ class Store:
             meta = self._zip_metadata(zf, infos, esc10=esc10, where=where)
             plan: list[tuple[zipfile.ZipInfo, dict]] = []
             for info in infos:
-                # entry names only ever give labels: "..", "/" and drive letters are dropped
-                parts = tuple(
-                    p
-                    for p in PurePosixPath(info.filename.replace("\\", "/")).parts
-                    if p not in ("/", ".", "..") and not p.endswith(":")
-                )
+                # entry names only ever give labels (never paths), and only a plain relative name
+                # does: a member whose name is absolute, holds ".." or a drive ("C:") is added
+                # unlabelled (its audio may be fine; its folders are not to be trusted)
+                parts = _member_parts(info.filename)
+                unsafe = parts is None
+                if unsafe:
+                    parts = (_display_name(info.filename),)
                 if not parts or parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts):
                     continue
                 if PurePosixPath(parts[-1]).suffix.lower() not in AUDIO_EXTENSIONS:
                     if parts[-1] not in ("metadata.csv", "esc50.csv"):
                         result.skipped.append(info.filename)
                     continue
-                if meta is not None:
+                if unsafe:
+                    log.warning("%s: unsafe path in the zip; imported unlabelled", info.filename)
+                    entry = {}
+                elif meta is not None:
                     entry = (
                         meta["rows"].get(parts[-1])
                         if meta["kind"] == "esc50"
@@ -721,11 +841,7 @@ class Store:
                 except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
                     result.errors.append((info.filename, f"{info.filename}: cannot be read from the zip ({exc})"))
                 else:
-                    result.records.append(rec)
-                    if new:
-                        result.added += 1
-                    else:
-                        result.duplicates += 1
+                    result.count(rec, new, name)
                 if progress:
                     progress({"stage": "import", "done": done, "total": total, "message": name})
         log.info(
@@ -860,7 +976,8 @@ class Store:
         return rec.path
 
     def read_bytes(self, record: ClipRecord | int) -> bytes:
-        """The clip's audio bytes (as uploaded)."""
+        """The clip's audio bytes as stored: the upload itself, or its FLAC re-encoding when the upload
+        was larger than its audio or only ffmpeg could read it."""
         return self.audio_path(record).read_bytes()
 
     def stats(self) -> dict[str, Any]:
@@ -1017,7 +1134,7 @@ class Store:
             live = {r["hash"] for r in con.execute("SELECT hash FROM clips")}
         for r in rows:
             self._path_for(r["hash"], r["ext"]).unlink(missing_ok=True)
-        cutoff = time.time() - 3600  # temporary files of a write in progress elsewhere are young
+        cutoff = time.time() - STALE_TMP_SECONDS  # temporary files of a write in progress elsewhere are young
         for p in (self.home / AUDIO_DIR).glob("*/*"):
             orphan = p.stem not in live and not p.name.startswith(".tmp-")
             stale_tmp = p.name.startswith(".tmp-") and p.stat().st_mtime < cutoff
@@ -1106,6 +1223,21 @@ class Store:
         if not official:
             clips = assign_folds(clips, n_folds=n_folds, seed=seed)
         return Dataset(self.home, clips, "store", official_folds=official, meta={"store": str(self.home)})
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _member_parts(filename: str) -> tuple[str, ...] | None:
+    """The folders and file name of a zip member, or None when the name is not a plain relative
+    path (absolute, holding ``..``, or with a drive such as ``C:``). Backslashes count as separators."""
+    name = filename.replace("\\", "/")
+    if name.startswith("/") or _DRIVE.match(name):
+        return None
+    parts = tuple(p for p in name.split("/") if p not in ("", "."))
+    if any(p == ".." or ":" in p for p in parts):
+        return None
+    return parts
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -11,17 +11,21 @@ import streamlit as st
 from soundkit.errors import SoundkitError
 from soundkit_app import optional, show_errors
 from soundkit_app.rendering import load_audio, safe_name, spectrogram_png
-from soundkit_app.resources import list_runs, predictor, run_title, store_or_none
+from soundkit_app.resources import broken_note, good_runs_first, list_runs, predictor, run_title, store_or_none
 
 #: Model key of the pretrained AudioSet model in menus.
 YAMNET_KEY = "pretrained:yamnet"
 
 
 def model_choices() -> dict[str, str]:
-    """{model key: title} for the Classify menu: trained runs newest first, then pretrained YAMNet."""
-    choices = {str(r.path): run_title(r) for r in list_runs()}
+    """{model key: title} for the Classify menu: readable trained runs newest first, pretrained
+    YAMNet, then broken runs (marked; one warning line names them)."""
+    runs, broken = good_runs_first(list_runs())
+    broken_note(broken)
+    choices = {str(r.path): run_title(r) for r in runs if r.name not in broken}
     if optional("models.yamnet") is not None:
         choices[YAMNET_KEY] = "YAMNet · AudioSet, pretrained (521 classes)"
+    choices.update({str(r.path): run_title(r) for r in runs if r.name in broken})
     return choices
 
 
@@ -131,8 +135,15 @@ def add_to_dataset(data: bytes, name: str, *, suggested: str | None, key: str) -
     )  # fmt: skip
     if c2.button("Add to dataset", key=f"{key}_button", disabled=not choice, icon=":material/add:", width="stretch"):
         with show_errors(stop=False):
-            rec = store.add(data, name=safe_name(name), label=choice, origin="classify")
-            st.toast(f"Added {rec.name} as {rec.label}", icon=":material/check:")
+            res = store.add_many([{"data": data, "name": safe_name(name), "label": choice, "origin": "classify"}])
+            if res.errors:
+                st.error(res.errors[0][1], icon=":material/error:")
+            elif res.added:
+                st.toast(f"Added {res.records[0].name} as {res.records[0].label}", icon=":material/check:")
+            else:  # stored already: it keeps its label (relabel it on the Label page)
+                rec = res.records[0]
+                st.toast(f"{rec.name} is in the dataset already, labelled {rec.label or 'unlabelled'}",
+                         icon=":material/info:")
 
 
 def stored_clip_picker(*, key: str) -> tuple[bytes, str] | None:

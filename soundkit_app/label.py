@@ -66,6 +66,7 @@ def add_uploads(store: Any, files: list[Any], *, label: str | None, progress: An
 def _merge_result(into: Any, other: Any) -> None:
     into.added += other.added
     into.duplicates += other.duplicates
+    into.existing.extend(getattr(other, "existing", []))
     into.errors.extend(other.errors)
     into.skipped.extend(other.skipped)
     into.records.extend(other.records)
@@ -74,8 +75,8 @@ def _merge_result(into: Any, other: Any) -> None:
 def report_import(result: Any) -> None:
     """Toast the outcome of an import; list per-file problems (they never stop the import)."""
     msg = f"Added {result.added} clip(s)"
-    if result.duplicates:
-        msg += f", {result.duplicates} already there"
+    if result.duplicates:  # stored clips keep their labels: say which
+        msg += f", {result.existing_summary()}"
     st.toast(msg, icon=":material/check:")
     if result.errors:
         st.session_state["label_import_errors"] = [f"{n}: {m}" for n, m in result.errors]

@@ -89,6 +89,8 @@ def _run_info(path: str, stamp: float) -> dict[str, Any]:
         info["meta"] = run.load_meta()
     except SoundkitError as exc:
         info["error"] = str(exc)
+    except Exception as exc:  # noqa: BLE001 - a damaged run is marked broken, never breaks a page
+        info["error"] = f"{path}: cannot be read ({type(exc).__name__}: {exc})"
     return info
 
 
@@ -100,7 +102,26 @@ def run_info(run: Any) -> dict[str, Any]:
 def run_title(run: Any) -> str:
     """One line naming a run in menus: name, family, accuracy."""
     info = run_info(run)
+    if "error" in info:
+        return f"{info['name']} · broken"
     parts = [info["name"], info.get("family", "?")]
     if info.get("accuracy") is not None:
         parts.append(f"{info['accuracy']:.0%}")
     return " · ".join(parts)
+
+
+def good_runs_first(runs: list[Any]) -> tuple[list[Any], dict[str, str]]:
+    """(runs with the readable ones first, newest first within each group; {name: problem} of the
+    broken ones)."""
+    broken = {r.name: run_info(r)["error"] for r in runs if "error" in run_info(r)}
+    return [r for r in runs if r.name not in broken] + [r for r in runs if r.name in broken], broken
+
+
+def broken_note(broken: dict[str, str]) -> None:
+    """One line naming the runs that cannot be read (they stay in the menu, marked broken)."""
+    if len(broken) == 1:
+        ((name, problem),) = broken.items()
+        st.warning(f"Run {name} is broken and cannot be used: {problem}", icon=":material/warning:")
+    elif broken:
+        st.warning(f"{len(broken)} runs are broken and cannot be used: {', '.join(sorted(broken))}. "
+                   "Select one to see why.", icon=":material/warning:")

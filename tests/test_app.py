@@ -17,12 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from streamlit.testing.v1 import AppTest
 from synth import noise, tone, wav_bytes
 
 from soundkit.models.cnn import WIDE_FILTERS
-
-pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "tests" / "app_main.py")  # runs streamlit_app.run(); see its docstring

@@ -490,8 +490,7 @@ def test_leak_check(tiny_clips, tmp_path):
 def test_no_augmented_copy_of_a_test_fold_clip_reaches_training(tmp_path, class_folders):
     """Real train(): every rendered copy comes from a clip of the fit split, never the test fold."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    training = pytest.importorskip("soundkit.training")
-    from soundkit import datasets
+    from soundkit import datasets, training
     from soundkit.config import FeatureConfig, TrainConfig
 
     ds = datasets.load(class_folders).with_folds(n_folds=2, seed=0)
@@ -579,7 +578,6 @@ def test_choose_uses_only_the_given_folds():
 def test_augment_study_tiny(tmp_path, class_folders, monkeypatch):
     """Two sets, two folds, one epoch: per-class table, fold-honest class-conditional policy, saved files."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    pytest.importorskip("soundkit.training")
     from soundkit import datasets
     from soundkit.config import FeatureConfig, TrainConfig
 
@@ -659,7 +657,7 @@ def test_augment_study_nested_choice_never_sees_the_test_fold(tmp_path, class_fo
 def test_training_applies_the_policys_spectrogram_masks():
     """training's batches carry SpecAugment masks when the policy has them, and none otherwise."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    training = pytest.importorskip("soundkit.training")
+    from soundkit import training
     from soundkit.config import FeatureConfig, TrainConfig
     from soundkit.models import family
 
@@ -735,3 +733,21 @@ def test_training_with_mixup_uses_soft_targets_and_learns(tmp_path, class_folder
                          config=TrainConfig(epochs=3, batch_size=4, test_fold=1, augment=cfg.augment))
     assert run.complete and run.load_config().train.augment["mixup"] == A.MIXUP_ALPHA
     assert all(np.isfinite(r["loss"]) and np.isfinite(r["val_loss"]) for r in run.load_history())
+
+
+def test_shift_cross_fades_the_stitch_and_takes_any_length():
+    y = np.ones(SR, dtype=np.float32)
+    n = round(0.1 * SR)
+    z = A.Shift(0.1, 0.1)(y, SR, rng=0)  # rollover: the clip's old end meets its start at n
+    assert z[n] == 0.0 and z[n - 1] == 0.0  # both sides of the stitch fade to silence
+    assert z[n + 300] == 1.0 and z[n - 300] == 1.0  # 5 ms fades only
+    fade = int(SR * 0.005)  # 5 ms
+    ramp_in, ramp_out = z[n : n + fade], z[n - fade : n]
+    assert ramp_in[0] == 0.0 and ramp_in[-1] > 0.99 and ramp_out[0] > 0.99  # 0 -> 1 over 5 ms
+    assert float(np.max(np.abs(np.diff(ramp_in)))) < 0.05  # smooth, no click
+    assert np.all((z >= 0.0) & (z < 1.01))  # equal-energy fades overshoot by under 1%
+    for s in (3.0, -3.0):  # longer than the clip
+        for rollover in (True, False):
+            w = A.Shift(s, s, rollover=rollover)(y, SR, rng=0)
+            assert w.shape == y.shape and np.isfinite(w).all()
+    assert not A.Shift(-3.0, -3.0, rollover=False)(y, SR, rng=0).any()  # shifted out entirely

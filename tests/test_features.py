@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import librosa
 import numpy as np
 import pytest
 from synth import chirp, noise, tone, write_wav
@@ -10,8 +11,6 @@ from soundkit import audio, features
 from soundkit.config import FeatureConfig
 from soundkit.errors import AudioError, ParameterError
 from soundkit.features import FeatureCache, featurize_files, log_mel, mel_filterbank, windows
-
-librosa = pytest.importorskip("librosa")
 
 
 @pytest.mark.parametrize(
@@ -179,7 +178,8 @@ def test_esc10_featurize_cached_is_fast(esc10_dir, tmp_path):
 
 
 def test_batch_featurizing_uses_one_blas_thread():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import threadpoolctl
+
     with features._single_blas_thread():
         blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
         assert blas and all(i["num_threads"] == 1 for i in blas)

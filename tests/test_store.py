@@ -113,12 +113,14 @@ def test_flac_and_ogg_keep_their_format(store, tmp_path):
         assert rec.path.suffix == ext and rec.path.read_bytes() == buf.getvalue()
 
 
-def test_same_audio_is_deduplicated_and_relabelled(store):
+def test_same_audio_is_deduplicated_and_keeps_its_label(store):
     a = store.add(clip(4), name="a.wav", label="cat")
     b = store.add(clip(4), name="copy.wav")
     assert b.id == a.id and b.label == "cat" and b.name == "a.wav"
-    c = store.add(clip(4), name="again.wav", label="dog")
-    assert c.id == a.id and c.label == "dog"
+    c = store.add(clip(4), name="again.wav", label="dog")  # re-uploading never relabels
+    assert c.id == a.id and c.label == "cat"
+    d = store.add(clip(4), name="again.wav", label="dog", relabel=True)  # asking for it does
+    assert d.id == a.id and d.label == "dog"
     assert len(store.clips()) == 1 and len(audio_files(store.home)) == 1
 
 

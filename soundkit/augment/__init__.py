@@ -12,7 +12,7 @@ Calling a transform does both and records what it drew in ``params_``.
 - :class:`TimeStretch` -- duration ratio ``R`` as in ``rubberband -t R`` (R = 1.5: 50% longer).
 - :class:`PitchShift` -- semitones as in ``rubberband -p S``.
 - :class:`AddNoise` -- Gaussian or background-sound noise mixed at a signal-to-noise ratio.
-- :class:`Gain`, :class:`Shift` (time shift, audiomentations' Shift with its stitch cross-fade).
+- :class:`Gain`, :class:`Shift` (time shift with a cross-faded stitch, as audiomentations' Shift).
 - :class:`TimeMask`, :class:`FrequencyMask` -- SpecAugment-style masks on a log-mel (n_mels, T),
   applied on the fly by training (they have no waveform form to cache).
 - :class:`Compose` chains waveform transforms.

@@ -178,7 +178,9 @@ def augment_clips(
         from concurrent.futures.process import BrokenProcessPool
 
         ctx = mp.get_context("spawn")  # never fork a process that may hold TensorFlow threads
-        with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx) as pool:
+        from soundkit.interrupts import ignore_in_child
+
+        with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=ignore_in_child) as pool:
             futures = [pool.submit(_render, *task) for task in todo]
             try:
                 for fut in as_completed(futures):

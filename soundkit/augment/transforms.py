@@ -228,7 +228,7 @@ class AddNoise(Transform):
     ----------
     min_snr_db, max_snr_db : float
         Within -20..60 dB (lower: more noise). The noise RMS is set from the clip's RMS
-        (audiomentations' ``calculate_desired_noise_rms``); a silent clip is left unchanged.
+        (noise RMS = clip RMS / 10^(SNR/20)); a silent clip is left unchanged.
     sounds : folder or sequence of audio paths, optional
         Background recordings (looped and cut at a random offset); default: Gaussian white noise.
     p : float
@@ -270,8 +270,6 @@ class AddNoise(Transform):
         return {"snr_db": snr, "noise": "gaussian", "noise_seed": int(rng.integers(2**31))}
 
     def _apply(self, y: np.ndarray, sr: int, *, snr_db: float, noise: str, noise_seed: int = 0, offset: float = 0.0) -> np.ndarray:
-        from audiomentations.core.utils import calculate_desired_noise_rms
-
         clean_rms = _rms(y)
         if clean_rms == 0.0:
             return y
@@ -284,7 +282,7 @@ class AddNoise(Transform):
             start = int(offset * src.size)
             reps = int(np.ceil((start + y.shape[-1]) / src.size))
             n = np.tile(src, reps)[start : start + y.shape[-1]].astype(np.float64)
-        n *= calculate_desired_noise_rms(clean_rms, snr_db) / _rms(n)
+        n *= clean_rms / 10.0 ** (snr_db / 20.0) / _rms(n)  # the noise RMS that gives snr_db
         return (y + n).astype(np.float32)
 
 
@@ -312,7 +310,7 @@ class Gain(Transform):
 
 
 class Shift(Transform):
-    """Shift in time by a number of seconds (within -10..10), via audiomentations' Shift.
+    """Shift in time by a number of seconds (within -10..10), as audiomentations' Shift does.
 
     Parameters
     ----------
@@ -337,13 +335,50 @@ class Shift(Transform):
         return {"shift_s": round(float(rng.uniform(self.min_seconds, self.max_seconds)), 6)}
 
     def _apply(self, y: np.ndarray, sr: int, *, shift_s: float) -> np.ndarray:
-        if round(shift_s * sr) == 0:
+        n = round(shift_s * sr)
+        if n == 0:
             return y
-        from audiomentations import Shift as _AmShift
+        return _shift(np.asarray(y, dtype=np.float32), n, rollover=self.rollover, fade=int(sr * SHIFT_FADE_S))
 
-        # A fixed range and p=1 make audiomentations' own draw deterministic: the shift is ours.
-        t = _AmShift(min_shift=shift_s, max_shift=shift_s, shift_unit="seconds", rollover=self.rollover, p=1.0)
-        return np.asarray(t(samples=np.ascontiguousarray(y, dtype=np.float32), sample_rate=sr), dtype=np.float32)
+
+#: Length of the cross-fade at a shift's stitch (audiomentations' default fade_duration).
+SHIFT_FADE_S = 0.005
+
+
+def _shift(y: np.ndarray, n: int, *, rollover: bool, fade: int) -> np.ndarray:
+    """``y`` (..., t) moved ``n`` samples later (earlier if negative), faded over ``fade`` samples.
+
+    Samples pushed past one end come back at the other with ``rollover``, else the gap is silent.
+    The new start of the signal fades in and, with rollover, its old end fades out (at the stitch).
+    """
+    z = np.roll(y, n, axis=-1)
+    t = z.shape[-1]
+    if not rollover:
+        if n > 0:
+            z[..., :n] = 0.0
+        else:
+            z[..., n:] = 0.0
+    if fade <= 0:
+        return z
+    fade_in, fade_out = _crossfade(fade)
+    # The stitch: where the signal's first sample landed (n > 0) or where its last one ended (n < 0).
+    start = n % t if rollover else min(max(n if n > 0 else t + n, 0), t)
+    lo, hi = start, min(start + fade, t)  # fade in after the stitch
+    if n > 0 or rollover:
+        z[..., lo:hi] *= fade_in[: hi - lo]
+    lo = max(start - fade, 0)  # fade out before the stitch
+    if n < 0 or rollover:
+        z[..., lo:start] *= fade_out[fade - (start - lo):]
+    return z
+
+
+def _crossfade(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """An equal-energy (within about 1%) fade-in / fade-out pair of ``n`` samples with smooth ends
+    (Signalsmith's cheap energy-preserving cross-fade, as audiomentations uses)."""
+    x = np.linspace(0.0, 1.0, n, dtype=np.float32)
+    a = x * (1 - x)
+    b = a * (1 + 1.4186 * a)
+    return (b + x) ** 2, (b + 1 - x) ** 2
 
 
 # -- spectrogram masks -----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -63,7 +64,6 @@ def app_server(e2e_home):
     """Start `streamlit run streamlit_app.py` on a free port with SOUNDKIT_HOME in tmp; stop it after.
 
     Yields (url, process)."""
-    pytest.importorskip("playwright")
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {CHROMIUM}")
     port = _free_port()
@@ -98,8 +98,7 @@ def app_server(e2e_home):
 
 @pytest.fixture(scope="session")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
+    with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             yield b
