@@ -205,12 +205,11 @@ def test_hostile_file_leaves_the_store_unchanged(corpus, seeded, name):
 
 
 def test_junk_bytes_fail_fast_without_ffmpeg(corpus):
-    # no known container: refused before any process is started (milliseconds, in this process)
-    t = time.perf_counter()
+    # no known container: refused by the sniffer before any decoder or process runs (its cost is
+    # measured in bench/hostile.py, not asserted here)
     for name in ("junk.wav", "junk.ogg"):
         with pytest.raises(AudioError, match="not a known audio format"):
             audio.load(corpus[name])
-    assert time.perf_counter() - t < 5  # generous: a refusal, not a benchmark (bench/hostile.py times it)
 
 
 def test_sniff_knows_the_containers():
