@@ -482,6 +482,11 @@ def app_memory() -> dict:
             "upload_to_label_s": seconds}
 
 
+from bench.scale import SECTIONS as _SCALE_SECTIONS  # noqa: E402 - the Scale-out sections (bench/scale.py)
+
+SECTIONS.update(_SCALE_SECTIONS)
+
+
 def render() -> str:
     results = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
     from bench.report import render_markdown

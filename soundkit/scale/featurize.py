@@ -96,17 +96,27 @@ def plan_shards(dataset, *, kind: str, features, shard_size: int, seed: int = 0)
 
 def _node_id() -> str:
     """This process's node: the Ray node id inside a Ray worker, else ``local:<host>``."""
+    import sys
+
+    if "ray" in sys.modules:  # only a Ray worker (or driver) has it imported
+        from soundkit.scale.ray_engine import current_node
+
+        node = current_node()
+        if node:
+            return node
+    return f"local:{socket.gethostname()}"
+
+
+def _peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far (Linux/macOS), for the shard's info."""
     try:
+        import resource
         import sys
 
-        if "ray" in sys.modules:
-            import ray
-
-            if ray.is_initialized():
-                return ray.get_runtime_context().get_node_id()
-    except Exception:  # noqa: BLE001 - outside Ray
-        pass
-    return f"local:{socket.gethostname()}"
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return round(kb / (2**20 if sys.platform == "darwin" else 1024), 1)
+    except (ImportError, OSError):
+        return None
 
 
 def featurize_shard(index: int, clips: Sequence[dict], kind: str, config: dict, key: str) -> tuple[bytes, dict]:
@@ -149,7 +159,8 @@ def featurize_shard(index: int, clips: Sequence[dict], kind: str, config: dict, 
             records.append({**c, "hash": content_hash(data), "features": F})
     blob = sh.encode_shard(records, plan_key=key)
     info = {"shard": index, "node": _node_id(), "host": socket.gethostname(), "pid": os.getpid(),
-            "clips": len(records), "failed": failed, "seconds": round(time.monotonic() - t0, 3)}
+            "clips": len(records), "failed": failed, "seconds": round(time.monotonic() - t0, 3),
+            "peak_rss_mb": _peak_rss_mb()}
     return blob, info
 
 

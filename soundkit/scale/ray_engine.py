@@ -114,6 +114,16 @@ def _node() -> str:
     return ray.get_runtime_context().get_node_id()
 
 
+def current_node() -> str | None:
+    """The Ray node id of this process when Ray is initialised in it, else None."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    except Exception:  # noqa: BLE001 - not inside Ray
+        return None
+
+
 def run_in_children(fn: Callable[..., Any], jobs: Sequence[tuple], *, address: str | None = None,
                     on_result: Callable[[int, str, Any], None] | None = None) -> list[tuple[str, Any]]:
     """``fn(*job, emit=..., should_stop=...)`` for every job, each as a Ray task that runs it in a
