@@ -65,15 +65,30 @@ def _workers(out: Path) -> dict:
             "nodes": len({i["node"] for i in infos})}
 
 
+def _featurize_in_child(ds, out: Path, kw: dict) -> tuple[float, int]:
+    from soundkit.scale import featurize
+
+    t = time.perf_counter()
+    r = featurize(ds, out=out, **kw)
+    return time.perf_counter() - t, r.n_clips
+
+
 def _run(ds, out: Path, **kw) -> dict:
+    """One featurize; the serial engine runs in a fresh process, so that its peak RSS is its own."""
     from soundkit.scale import featurize
 
     shutil.rmtree(out, ignore_errors=True)
-    t = time.perf_counter()
-    r = featurize(ds, out=out, **kw)
-    dt = time.perf_counter() - t
-    return {"seconds": dt, "clips": r.n_clips, "clips_per_s": r.n_clips / dt, **_workers(out),
-            "load_1min": os.getloadavg()[0]}
+    if kw.get("engine") == "serial":
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+            dt, n = pool.submit(_featurize_in_child, ds, out, kw).result()
+    else:
+        t = time.perf_counter()
+        n = featurize(ds, out=out, **kw).n_clips
+        dt = time.perf_counter() - t
+    return {"seconds": dt, "clips": n, "clips_per_s": n / dt, **_workers(out), "load_1min": os.getloadavg()[0]}
 
 
 def _engines(ds, name: str, *, shard_size: int, repeats: int) -> dict:
@@ -218,6 +233,12 @@ def scale_featurize() -> dict:
     WORK.mkdir(parents=True, exist_ok=True)
     esc = datasets.load(ESC10)
     res: dict = {"esc10": _engines(esc, "esc10", shard_size=50, repeats=int(os.environ.get("SCALE_BENCH_REPEATS", 3)))}
+    t = time.perf_counter()
+    n = int(os.environ.get("SCALE_BENCH_CLIPS", 20000))  # a smaller set for a dry run of the section
+    syn = datasets.load(_synthetic(WORK / f"synthetic-{n}", n))
+    res["synthetic_generate_s"] = time.perf_counter() - t
+    res["synthetic"] = _engines(syn, "synthetic", shard_size=500, repeats=1)
+    res["synthetic"]["clip_seconds"] = 0.5
     paths = [str(c.path) for c in esc.clips[::8]]
     res["stages"], rec = _stages(paths)
     res["formats"] = _formats(rec)
@@ -232,12 +253,6 @@ def scale_featurize() -> dict:
         shards = sorted((out / "shards").glob("shard-*.parquet"))
         res["esc10_yamnet_local_2"] = {"seconds": dt, "clips_per_s": r.n_clips / dt, **_workers(out),
                                        "bytes_per_clip": sum(p.stat().st_size for p in shards) / r.n_clips}
-    t = time.perf_counter()
-    n = int(os.environ.get("SCALE_BENCH_CLIPS", 20000))  # a smaller set for a dry run of the section
-    syn = datasets.load(_synthetic(WORK / f"synthetic-{n}", n))
-    res["synthetic_generate_s"] = time.perf_counter() - t
-    res["synthetic"] = _engines(syn, "synthetic", shard_size=500, repeats=1)
-    res["synthetic"]["clip_seconds"] = 0.5
     return res
 
 
@@ -360,10 +375,12 @@ def render(results: dict, targets: list[str]) -> list[str]:
         lines += ["**Training from shards: peak RSS** (`train DIR --epochs 1 --test-fold 5`, CNN, fresh process; "
                   "4x and 16x are ESC-10's shards copied under new clip ids)", "",
                   "| data | clips | shards on disk | peak RSS | seconds |", "|---|---|---|---|---|"]
-        for k in ("x1", "x4", "x16"):
+        for k in sorted((k for k in m if k.startswith("x") and k[1:].isdigit()), key=lambda k: int(k[1:])):
             v = m[k]
             lines.append(f"| {k[1:]}x | {v['clips']} | {v['disk_mb']:.0f} MB | {v['peak_rss_mb']:.0f} MB | {v['seconds']:.0f} |")
         g = m["growth_16x_over_1x"]
-        lines += ["", f"Peak memory at 16x is {g:+.1%} of 1x.", ""]
-        targets.append(f"| training from shards: peak RSS at 16x within 20% of 1x | {g:+.1%} | {'yes' if abs(g) <= 0.2 else '**no**'} |")
+        top = max((k for k in m if k.startswith("x") and k[1:].isdigit()), key=lambda k: int(k[1:]))
+        lines += ["", f"Peak memory at {top[1:]}x is {g:+.1%} against 1x.", ""]
+        targets.append(f"| training from shards: peak RSS at {top[1:]}x within 20% of 1x | {g:+.1%} | "
+                       f"{'yes' if abs(g) <= 0.2 else '**no**'} |")
     return lines

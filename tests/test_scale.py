@@ -142,6 +142,39 @@ def test_featurize_leaves_out_undecodable_clips_and_says_so(work, home):
     assert res.returncode == 2 and res.stderr.startswith("error:")
 
 
+@pytest.mark.data
+def test_featurize_yamnet_rows_are_training_inputs_and_deterministic(yamnet_path, small, work, home, monkeypatch):
+    monkeypatch.setenv("SOUNDKIT_WEIGHTS_DIR", str(yamnet_path.parent))
+    env = {"SOUNDKIT_WEIGHTS_DIR": str(yamnet_path.parent), "SOUNDKIT_WEIGHTS_CACHE": str(work / "wcache")}
+    outs = []
+    for name, workers in (("y-serial", "0"), ("y-local", "2")):
+        out = work / name
+        res = run_cli("featurize", small, "--out", out, "--features", "yamnet", "--workers", workers, "--shard-size", "6",
+                      "--json", home=home, env=env)
+        assert res.returncode == 0, res.stderr
+        outs.append(out)
+    assert shard_hashes(outs[0]) == shard_hashes(outs[1]) and len(shard_hashes(outs[0])) == 2
+    from soundkit.models import yamnet
+    from soundkit.scale import Featurized
+
+    fz = Featurized.open(outs[1])
+    assert fz.kind == "yamnet" and fz.features is None
+    row = fz.manifest[3]
+    got = dict(fz.iter_clips({row["id"]}))[row["id"]]
+    want = yamnet.training_inputs([row["path"]])[0]
+    assert got.shape == want.shape and got.shape[1] == 1024
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    # the YAMNet head trains from these shards (frames streamed) and the run serves predictions
+    run = work / "runs" / "yamnet-streamed"
+    res = run_cli("train", outs[1], "--model", "yamnet", "--out", run, "--epochs", "3", "--test-fold", "2", "--json",
+                  home=home, env=env)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["n_test"] == 6
+    from soundkit.predict import Predictor
+
+    assert Predictor.load(run).predict_file(row["path"]).label in ("low", "high")
+
+
 @pytest.mark.slow
 def test_train_and_cv_stream_from_a_featurized_directory(local_dir, work, home, small):
     out = work / "runs" / "streamed"

@@ -279,7 +279,9 @@ def featurize(
               "message": f"shard {info['shard']} ({info['clips']} clips) on {info['node'][:12]}"})
 
     args = [(k, groups[k], kind, plan["features"], plan["features_key"]) for k in todo]
-    if engine == "ray":
+    if not args:  # everything was done before: nothing to run
+        pass
+    elif engine == "ray":
         from soundkit.scale import ray_engine
 
         ray_engine.run_shards(args, address=address, workers=workers, on_result=finished)

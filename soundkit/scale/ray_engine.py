@@ -85,12 +85,34 @@ def run_shards(args: Sequence[tuple], *, address: str | None, workers: int | Non
     cap = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     queue = list(args)
     pending: list = []
+    shard_of: dict = {}
     while queue or pending:
         while queue and len(pending) < cap * 2:  # keep every CPU busy, never the whole job in the object store
-            pending.append(task.remote(*queue.pop(0)))
+            a = queue.pop(0)
+            ref = task.remote(*a)
+            shard_of[ref] = a[0]
+            pending.append(ref)
         ready, pending = ray.wait(pending, num_returns=1)
         for ref in ready:
-            on_result(*ray.get(ref))
+            on_result(*_get(ray, ref, what=f"shard {shard_of.pop(ref)}",
+                            hint="the shards written so far are kept; run featurize again to resume"))
+
+
+def _get(ray, ref, *, what: str, hint: str):
+    """``ray.get(ref)``; a task's SoundkitError comes back as itself, a task lost for good (its
+    retries spent) as a one-line DatasetError."""
+    from soundkit.errors import DatasetError, SoundkitError
+
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, SoundkitError):
+            raise cause from None
+        raise
+    except ray.exceptions.RayError as exc:  # worker or node died more often than max_retries
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatasetError(f"{what} failed on the Ray cluster ({type(exc).__name__}: {first}); {hint}") from None
 
 
 def _child_task(fn, args, omp):
@@ -139,7 +161,7 @@ def run_in_children(fn: Callable[..., Any], jobs: Sequence[tuple], *, address: s
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
         for ref in ready:
-            node, result = ray.get(ref)
+            node, result = _get(ray, ref, what=f"job {index[ref]}", hint="run the command again")
             out[index[ref]] = (node, result)
             if on_result is not None:
                 on_result(index[ref], node, result)
