@@ -91,38 +91,35 @@ def _run(ds, out: Path, **kw) -> dict:
     return {"seconds": dt, "clips": n, "clips_per_s": n / dt, **_workers(out), "load_1min": os.getloadavg()[0]}
 
 
-def _engines(ds, name: str, *, shard_size: int, repeats: int) -> dict:
-    """Every engine on ``ds``: median over ``repeats`` runs."""
+def _engines(ds, name: str, *, shard_size: int, repeats: int, clusters: dict) -> dict:
+    """Every engine on ``ds``, round-robin (serial, local 1, local 2, Ray 1 node, Ray 2 nodes, then
+    again), so that all see the same load; the run with the median time of each engine is kept."""
     import ray
 
     from soundkit.scale import ray_engine
-    from soundkit.scale.cluster import LocalCluster
 
     out = WORK / f"out-{name}"
-    res: dict[str, dict] = {}
-
-    def rep(key: str, **kw) -> None:
-        runs = []
-        for _ in range(repeats):
-            if kw.get("engine") == "ray":
+    engines = {"serial": {"engine": "serial"}, "local_1": {"engine": "local", "workers": 1},
+               "local_2": {"engine": "local", "workers": 2},
+               "ray_1": {"engine": "ray", "address": clusters[1].address},
+               "ray_2": {"engine": "ray", "address": clusters[2].address}}
+    runs: dict[str, list] = {k: [] for k in engines}
+    for _ in range(repeats):
+        for key, kw in engines.items():
+            kw = {**kw, "shard_size": shard_size}
+            if kw["engine"] == "ray":
                 t = time.perf_counter()
                 ray_engine.connect(kw["address"])
                 connect = time.perf_counter() - t
-                runs.append({**_run(ds, out, **kw), "connect_s": connect})
+                runs[key].append({**_run(ds, out, **kw), "connect_s": connect})
                 ray.shutdown()
             else:
-                runs.append(_run(ds, out, **kw))
-        best = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
-        res[key] = {**best, "runs_s": [r["seconds"] for r in runs]}
-        print(f"{name} {key}: {best['clips_per_s']:.0f} clips/s", file=sys.stderr, flush=True)
-
-    rep("serial", engine="serial", shard_size=shard_size)
-    rep("local_1", engine="local", workers=1, shard_size=shard_size)
-    rep("local_2", engine="local", workers=2, shard_size=shard_size)
-    for nodes in (1, 2):
-        root = Path(f"/tmp/skb{nodes}")
-        with LocalCluster(root, nodes=nodes, num_cpus=1) as c:
-            rep(f"ray_{nodes}", engine="ray", address=c.address, shard_size=shard_size)
+                runs[key].append(_run(ds, out, **kw))
+            print(f"{name} {key}: {runs[key][-1]['clips_per_s']:.0f} clips/s", file=sys.stderr, flush=True)
+    res: dict = {}
+    for key, rs in runs.items():
+        best = sorted(rs, key=lambda r: r["seconds"])[len(rs) // 2]
+        res[key] = {**best, "runs_s": [r["seconds"] for r in rs]}
     shards = sorted((out / "shards").glob("shard-*.parquet"))
     res["shards"] = len(shards)
     res["shard_mb"] = statistics.median(p.stat().st_size for p in shards) / 2**20
@@ -232,13 +229,20 @@ def scale_featurize() -> dict:
 
     WORK.mkdir(parents=True, exist_ok=True)
     esc = datasets.load(ESC10)
-    res: dict = {"esc10": _engines(esc, "esc10", shard_size=50, repeats=int(os.environ.get("SCALE_BENCH_REPEATS", 3)))}
+    from soundkit.scale.cluster import LocalCluster
+
     t = time.perf_counter()
     n = int(os.environ.get("SCALE_BENCH_CLIPS", 20000))  # a smaller set for a dry run of the section
     syn = datasets.load(_synthetic(WORK / f"synthetic-{n}", n))
-    res["synthetic_generate_s"] = time.perf_counter() - t
-    res["synthetic"] = _engines(syn, "synthetic", shard_size=500, repeats=1)
+    res: dict = {"synthetic_generate_s": time.perf_counter() - t, "load_1min_start": os.getloadavg()[0]}
+    # both clusters up for the whole section (1 CPU per node), so every engine runs under the same conditions
+    with LocalCluster("/tmp/skb1", nodes=1, num_cpus=1) as c1, LocalCluster("/tmp/skb2", nodes=2, num_cpus=1) as c2:
+        clusters = {1: c1, 2: c2}
+        res["esc10"] = _engines(esc, "esc10", shard_size=50, repeats=int(os.environ.get("SCALE_BENCH_REPEATS", 3)),
+                                clusters=clusters)
+        res["synthetic"] = _engines(syn, "synthetic", shard_size=500, repeats=1, clusters=clusters)
     res["synthetic"]["clip_seconds"] = 0.5
+    res["load_1min_end"] = os.getloadavg()[0]
     paths = [str(c.path) for c in esc.clips[::8]]
     res["stages"], rec = _stages(paths)
     res["formats"] = _formats(rec)
@@ -330,12 +334,16 @@ def render(results: dict, targets: list[str]) -> list[str]:
     r = results.get("scale_featurize")
     if r:
         for key, title in (("esc10", "ESC-10 (400 clips of 5 s, Ogg Vorbis 44.1 kHz), shards of 50 clips, median of 3 runs"),
-                           ("synthetic", "synthetic 20,000 clips of 0.5 s (WAV 16 kHz), shards of 500 clips, one run each")):
+                           ("synthetic", "synthetic {n:,} clips of 0.5 s (WAV 16 kHz), shards of 500 clips, one run of each engine")):
             e = r.get(key)
             if not e:
                 continue
+            title = title.format(n=e["serial"]["clips"])
+            if key == "synthetic" and e["serial"]["clips"] < 20000:
+                title += (" (a fraction of the 20,000 asked for: generating and featurizing 20,000 five times did not fit "
+                          "this session on the shared machine; the rates per clip are what counts)")
             base = e["serial"]["clips_per_s"]
-            lines += [f"**Featurize (log-mel), {title}**", "",
+            lines += [f"**Featurize (log-mel), {title}**; engines run round-robin so that each sees the same load", "",
                       "| engine | clips/s | vs serial | seconds | peak RSS per worker (max) | workers | nodes |",
                       "|---|---|---|---|---|---|---|"]
             for k, name in (("serial", "serial (this process)"), ("local_1", "local, 1 process"), ("local_2", "local, 2 processes"),
@@ -384,3 +392,42 @@ def render(results: dict, targets: list[str]) -> list[str]:
         targets.append(f"| training from shards: peak RSS at {top[1:]}x within 20% of 1x | {g:+.1%} | "
                        f"{'yes' if abs(g) <= 0.2 else '**no**'} |")
     return lines
+
+
+def audioset_plan(r: dict, *, cores_per_node: int = 16, clips: int = 2_000_000, clip_s: float = 10.0) -> str:
+    """The AudioSet table of docs/SCALE.md from ``scale_featurize`` results (``python bench/scale.py --plan``).
+
+    Stage times scale linearly with duration (ESC-10 clips are 5 s); one process per core.
+    """
+    s = r["stages"]
+    k = clip_s / 5.0
+    logmel_s = (s["read"] + s["decode_44k"] + s["logmel"] + s["encode_per_clip"]) * k
+    yamnet_s = (s["read"] + s["decode_16k"] + s["yamnet"]) * k
+    mb_logmel = s["logmel_mb_per_clip_parquet"] * k
+    y = r.get("esc10_yamnet_local_2", {})
+    mb_yamnet = (y.get("bytes_per_clip", 0) / 2**20) * k
+    rows = [("read the file", s["read"] * k, None), ("decode + resample to 44.1 kHz", s["decode_44k"] * k, None),
+            ("log-mel (128 x 431)", s["logmel"] * k, s["logmel_mb_per_clip_raw"] * k),
+            ("Parquet encode", s["encode_per_clip"] * k, mb_logmel),
+            ("decode + resample to 16 kHz (YAMNet)", s["decode_16k"] * k, None),
+            ("YAMNet embeddings (~20 frames)", s["yamnet"] * k, s.get("yamnet_mb_per_clip_raw", 0) * k)]
+    out = ["| stage (one 10 s clip, one core) | seconds | MB out |", "|---|---|---|"]
+    out += [f"| {n} | {t:.3f} | {'' if mb is None else f'{mb:.3f}'} |" for n, t, mb in rows]
+    out += ["", "| | log-mel | YAMNet embeddings |", "|---|---|---|"]
+
+    def per_day(t: float) -> float:
+        return 86400 * cores_per_node / t
+
+    out.append(f"| core-seconds per clip | {logmel_s:.3f} | {yamnet_s:.3f} |")
+    out.append(f"| clips per {cores_per_node}-core node per day | {per_day(logmel_s) / 1e6:.1f} M | {per_day(yamnet_s) / 1e6:.1f} M |")
+    out.append(f"| {cores_per_node}-core nodes to featurize {clips / 1e6:.0f} M clips in a day | "
+               f"{clips / per_day(logmel_s):.2f} | {clips / per_day(yamnet_s):.2f} |")
+    out.append(f"| shard storage for {clips / 1e6:.0f} M clips | {clips * mb_logmel / 1024:.0f} GB | "
+               f"{clips * mb_yamnet / 1024:.0f} GB |")
+    out.append(f"| one shard of 256 clips | {256 * mb_logmel:.0f} MB | {256 * mb_yamnet:.1f} MB |")
+    out.append(f"| shards | {clips // 256 + 1} | {clips // 256 + 1} |")
+    return "\n".join(out)
+
+
+if __name__ == "__main__" and "--plan" in sys.argv:
+    print(audioset_plan(json.loads((ROOT / "bench" / "results" / "scale_featurize.json").read_text())))

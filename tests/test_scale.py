@@ -233,16 +233,35 @@ def test_ray_featurize_runs_on_both_nodes_and_equals_the_local_engine(cluster, s
 
 
 @pytest.mark.slow
-def test_ray_cv_folds_equal_the_serial_run(cluster, work, home):
-    data = make_dataset(work / "cv-data", per_label=4, seconds=1.0)
+@pytest.mark.parametrize("source", ["audio", "featurized"])
+def test_ray_cv_folds_equal_the_serial_run(cluster, work, home, local_dir, source):
+    """Each fold a Ray task (in a child process): the audio path and the streaming path alike."""
+    data = make_dataset(work / "cv-data", per_label=4, seconds=1.0) if source == "audio" else local_dir
     args = ("cv", data, "--epochs", "2", "--filters", "4,8", "--json")
     serial = run_cli(*args, home=home)
     assert serial.returncode == 0, serial.stderr
     fanned = run_cli(*args, "--engine", "ray", "--address", cluster.address, home=home)
     assert fanned.returncode == 0, fanned.stderr
     s, r = json.loads(serial.stdout), json.loads(fanned.stdout)
+    assert set(s["fold_accuracy"]) == {"1", "2"}
     assert r["fold_accuracy"] == s["fold_accuracy"] and r["mean_accuracy"] == s["mean_accuracy"]
     assert set(r["nodes"]) == {cluster.node_id(0), cluster.node_id(1)}
+
+
+@pytest.mark.slow
+def test_ray_augment_study_sets_equal_the_serial_run(cluster, work, home):
+    data = make_dataset(work / "study-data", per_label=4, seconds=1.0)
+    args = ("augment-study", data, "--sets", "none,gain", "--copies", "1", "--epochs", "1", "--no-conditional", "--json")
+    serial = run_cli(*args, "--out", work / "study-serial", home=home)
+    assert serial.returncode == 0, serial.stderr
+    fanned = run_cli(*args, "--out", work / "study-ray", "--engine", "ray", "--address", cluster.address, home=home)
+    assert fanned.returncode == 0, fanned.stderr
+    s, r = json.loads(serial.stdout), json.loads(fanned.stdout)
+    for name in ("none", "gain"):
+        assert set(s["sets"][name]["fold_accuracy"]) == {"1", "2"}
+        for key in ("fold_accuracy", "per_class_accuracy", "mean_accuracy"):
+            assert r["sets"][name][key] == s["sets"][name][key]
+    assert r["policy"] == s["policy"]
 
 
 def _running_task(cluster, k: int, name: str) -> bool:

@@ -50,6 +50,17 @@ def _folds_of(data, config) -> list[int]:
     return data.with_folds(seed=config.seed).folds
 
 
+def _absolute(data):
+    """``data`` with absolute paths: Ray workers need not share the driver's working directory."""
+    import dataclasses
+    from pathlib import Path
+
+    if isinstance(data, (str, os.PathLike)):
+        return os.path.abspath(data)
+    clips = [dataclasses.replace(c, path=Path(os.path.abspath(c.path))) for c in data.clips]
+    return dataclasses.replace(data, root=Path(os.path.abspath(data.root)), clips=clips)
+
+
 def cv_jobs(jobs: Sequence[tuple[Any, Any, Sequence[int] | None]], *, features=None, cache_dir=None,
             address: str | None = None, nodes: list | None = None) -> list:
     """Cross-validations ``[(data, TrainConfig, folds or None), ...]``, every fold of every one a
@@ -65,13 +76,14 @@ def cv_jobs(jobs: Sequence[tuple[Any, Any, Sequence[int] | None]], *, features=N
     features = features if features is not None else FeatureConfig()
     flat, where = [], []
     for j, (data, config, folds) in enumerate(jobs):
+        data = _absolute(data)
         have = _folds_of(data, config)
         folds = list(have if folds is None else folds)
         bad = [f for f in folds if f not in have]
         if bad or not folds:
             raise ParameterError(f"fold(s) {bad or folds} do not exist; folds are {', '.join(map(str, have))}")
         for f in folds:
-            flat.append((data, features, config, f, os.fspath(cache_dir) if cache_dir is not None else None))
+            flat.append((data, features, config, f, os.path.abspath(cache_dir) if cache_dir is not None else None))
             where.append((j, f))
     t0 = time.monotonic()
     results = ray_engine.run_in_children(_fold, flat, address=address)

@@ -82,12 +82,14 @@ def run_shards(args: Sequence[tuple], *, address: str | None, workers: int | Non
 
     ray = connect(address, num_cpus=workers)
     task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(featurize_shard)
-    cap = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    # at most --workers tasks at once, else twice the cluster's CPUs (every CPU busy, never the whole
+    # job's results waiting in the object store)
+    cap = workers or 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
     queue = list(args)
     pending: list = []
     shard_of: dict = {}
     while queue or pending:
-        while queue and len(pending) < cap * 2:  # keep every CPU busy, never the whole job in the object store
+        while queue and len(pending) < cap:
             a = queue.pop(0)
             ref = task.remote(*a)
             shard_of[ref] = a[0]
