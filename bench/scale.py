@@ -346,7 +346,7 @@ def render(results: dict, targets: list[str]) -> list[str]:
             lines += [f"**Featurize (log-mel), {title}**; engines run round-robin so that each sees the same load", "",
                       "| engine | clips/s | vs serial | seconds | peak RSS per worker (max) | workers | nodes |",
                       "|---|---|---|---|---|---|---|"]
-            for k, name in (("serial", "serial (this process)"), ("local_1", "local, 1 process"), ("local_2", "local, 2 processes"),
+            for k, name in (("serial", "serial (one process, no pool)"), ("local_1", "local, 1 process"), ("local_2", "local, 2 processes"),
                             ("ray_1", "Ray, 1 node"), ("ray_2", "Ray, 2 nodes")):
                 x = e[k]
                 extra = f" (incl. {x['connect_s']:.1f} s to connect)" if "connect_s" in x else ""
