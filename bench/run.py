@@ -499,6 +499,10 @@ def hostile() -> dict:
 
     return measure()
 
+from bench.scale import SECTIONS as _SCALE_SECTIONS  # noqa: E402 - the Scale-out sections (bench/scale.py)
+
+SECTIONS.update(_SCALE_SECTIONS)
+
 
 def render() -> str:
     results = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}

@@ -12,6 +12,8 @@ Commands::
     python -m soundkit augment-study DATASET --sets none,stretch,pitch,stretch+pitch --json
     python -m soundkit download esc10|esc50 [--dir DIR] [--url URL_OR_PATH] [--force] --json
     python -m soundkit import DATASET_OR_ZIP [--home DIR] [--esc10] --json
+    python -m soundkit featurize DATASET --out DIR --features logmel|yamnet [--engine local|ray] [--address HOST:PORT]
+    python -m soundkit train DIR ...; cv DIR ... [--engine ray]   (DIR featurized: batches streamed from its shards)
 
 Conventions: results go to stdout (JSON alone with ``--json``, else a short human summary);
 progress bars, logs and library noise go to stderr (file descriptor 1 is pointed at stderr while a
@@ -147,7 +149,11 @@ def _augment_args(p: argparse.ArgumentParser, help_text: str) -> None:
 
 def _load_dataset(path: str, labels: list[str] | None = None, limit_per_class: int | None = None):
     from soundkit import datasets
+    from soundkit.scale.cli import featurized_or_none
 
+    fz = featurized_or_none(path, argparse.Namespace(labels=labels, limit_per_class=limit_per_class))
+    if fz is not None:  # a featurized directory: its clips, with the folds it was written with
+        return fz.dataset()
     ds = datasets.load(path)
     if labels or limit_per_class:
         ds = ds.select(labels, limit_per_class=limit_per_class)
@@ -326,10 +332,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     bars = _Bars()
     try:
         dataset, test_fold, train_config, out = _train_setup(args)
-        run = training.train(
-            dataset, out=out, features=FeatureConfig(), config=train_config, cache_dir=cfg.cache_dir(),
-            progress=_fanout(track, bars, writer), should_stop=lambda: interrupts.received() is not None,
-        )
+        stop = lambda: interrupts.received() is not None  # noqa: E731
+        if dataset.layout == "featurized":  # stream batches from the shards (soundkit.scale.train)
+            from soundkit.scale import train as stream
+
+            run = stream.train(args.dataset, out=out, config=train_config, progress=_fanout(track, bars, writer),
+                               should_stop=stop)
+        else:
+            run = training.train(
+                dataset, out=out, features=FeatureConfig(), config=train_config, cache_dir=cfg.cache_dir(),
+                progress=_fanout(track, bars, writer), should_stop=stop,
+            )
     except BaseException as exc:
         bars.close()
         if writer:
@@ -474,6 +487,9 @@ def add_cv(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", type=_label_list, default=None, metavar="a,b,c", help="use these labels only")
     p.add_argument("--limit-per-class", type=_positive_int, default=None, metavar="N",
                    help="use at most N clips of each label (a quick look at a big dataset)")
+    from soundkit.scale.cli import add_engine_args
+
+    add_engine_args(p)
     p.add_argument("--json", action="store_true", help='print {"mean_accuracy", "std_accuracy", "fold_accuracy", "seconds"}')
 
 
@@ -492,9 +508,21 @@ def cmd_cv(args: argparse.Namespace) -> int:
     from soundkit import training
 
     bars = _Bars(show_fold=True)
+    data = args.dataset if dataset.layout == "featurized" else dataset
+    nodes: list[str] = []
     try:
-        result = training.cross_validate(dataset, features=FeatureConfig(), config=train_config,
-                                         cache_dir=cfg.cache_dir(), progress=bars)
+        if args.engine == "ray":  # every fold a Ray task (soundkit.scale.fanout)
+            from soundkit.scale import fanout
+
+            result = fanout.cross_validate(data, features=FeatureConfig(), config=train_config,
+                                           cache_dir=cfg.cache_dir(), address=args.address, nodes=nodes)
+        elif dataset.layout == "featurized":
+            from soundkit.scale import train as stream
+
+            result = stream.cross_validate(data, config=train_config, progress=bars)
+        else:
+            result = training.cross_validate(dataset, features=FeatureConfig(), config=train_config,
+                                             cache_dir=cfg.cache_dir(), progress=bars)
     finally:
         bars.close()
     summary = {
@@ -503,6 +531,8 @@ def cmd_cv(args: argparse.Namespace) -> int:
         "fold_accuracy": {str(k): v for k, v in sorted(result.fold_accuracy.items())},
         "seconds": result.seconds,
     }
+    if nodes:
+        summary["nodes"] = nodes  # the Ray node of every fold's task, in fold order
     if args.json:
         output_json(summary)
     else:
@@ -612,6 +642,26 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- featurize (the work lives in soundkit.scale) -----------------------------------------------------
+
+def add_featurize(p: argparse.ArgumentParser) -> None:
+    from soundkit.scale.cli import add_featurize as add
+
+    add(p)
+
+
+def cmd_featurize(args: argparse.Namespace) -> int:
+    from soundkit.scale.cli import run_featurize
+
+    bars = _Bars()
+    try:
+        result, text = run_featurize(args, progress=bars)
+    finally:
+        bars.close()
+    output_json(result) if args.json else output(text)
+    return 0
+
+
 # -- registration ----------------------------------------------------------------------------------
 
 #: name -> (one-line help, add_arguments, run). Add a command with one line here.
@@ -626,6 +676,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                       add_augment_study, cmd_augment_study),
     "download": ("download ESC-10 or ESC-50 from the official archive (or a local copy)", add_download, cmd_download),
     "import": ("import a dataset directory or zip into the label store", add_import, cmd_import),
+    "featurize": ("decode every clip once into feature shards plus a manifest (local or Ray engine)",
+                  add_featurize, cmd_featurize),
 }
 
 
