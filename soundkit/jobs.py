@@ -63,6 +63,7 @@ STATES = ("running", "done", "failed", "cancelled")
 #: Share of the overall progress bar given to each stage: (start, end).
 _STAGE_SPAN = {
     "starting": (0.0, 0.0),
+    "cv": (0.0, 0.5),  # train --cv-first: the cross-validated estimate before the final model
     "augment": (0.0, 0.1),
     "features": (0.1, 0.2),
     "train": (0.2, 0.9),

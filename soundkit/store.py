@@ -498,6 +498,7 @@ class Store:
         from soundkit.features import content_hash
 
         digest = content_hash(raw)
+        source, fold = _source_and_fold(display, source, fold, digest)
         with self._read() as con:
             known = con.execute("SELECT ext FROM clips WHERE hash = ?", (digest,)).fetchone()
         if known is not None and self._path_for(digest, known["ext"]).is_file() and not _revalidate:
@@ -1079,6 +1080,19 @@ class Store:
         if not official:
             clips = assign_folds(clips, n_folds=n_folds, seed=seed)
         return Dataset(self.home, clips, "store", official_folds=official, meta={"store": str(self.home)})
+
+
+def _source_and_fold(name: str, source: str | None, fold: int | None, digest: str) -> tuple[str, int | None]:
+    """A clip's source and fold at add time: the given ones, else parsed from an ESC-style name
+    (:func:`soundkit.datasets.parse_clip_name`), else the content hash as its own source."""
+    if source is None or fold is None:
+        from soundkit.datasets import parse_clip_name
+
+        parsed = parse_clip_name(name)
+        if parsed is not None:
+            source = source if source is not None else parsed.source
+            fold = fold if fold is not None else parsed.fold
+    return (source if source else digest), fold
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -67,7 +67,13 @@ class TrainingCancelled(ModelError):
 
 @dataclass
 class CVResult:
-    """Cross-validation outcome. ``fold_accuracy`` maps test fold -> clip accuracy."""
+    """Cross-validation outcome. ``fold_accuracy`` maps test fold -> clip accuracy.
+
+    ``pooled_accuracy`` counts every test clip of every fold once (correct / tested) and carries a
+    95 % Wilson interval (``accuracy_ci``) over ``n_test`` clips; ``fold_spread`` gives the folds'
+    min/median/max/std. ``notes`` maps fold -> what that fold could not evaluate (e.g. a label with
+    no training clips there); ``warnings`` lists them all.
+    """
 
     fold_accuracy: dict[int, float]
     mean_accuracy: float
@@ -75,14 +81,57 @@ class CVResult:
     seconds: float
     reports: dict[int, Report] = field(default_factory=dict)
     fold_seconds: dict[int, float] = field(default_factory=dict)
+    notes: dict[int, list[str]] = field(default_factory=dict)
+
+    @property
+    def n_test(self) -> int:
+        return sum(r.n_test for r in self.reports.values())
+
+    @property
+    def n_correct(self) -> int:
+        return sum(r.n_correct for r in self.reports.values())
+
+    @property
+    def pooled_accuracy(self) -> float:
+        return self.n_correct / self.n_test if self.n_test else float("nan")
+
+    @property
+    def accuracy_ci(self) -> tuple[float, float]:
+        from soundkit.stats import wilson_interval
+
+        return wilson_interval(self.n_correct, self.n_test)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [f"fold {f}: {n}" for f, ns in sorted(self.notes.items()) for n in ns]
+
+    def describe(self) -> str:
+        """'87.5% (95% CI 76-94%, 40 test clips)' for the pooled accuracy."""
+        from soundkit.stats import format_accuracy
+
+        return format_accuracy(self.pooled_accuracy, self.n_test, ci=self.accuracy_ci)
+
+    def clips(self) -> list[dict[str, Any]]:
+        """Every tested clip with its fold: ``{"fold", "id", "path", "true", "predicted", "probability"}``."""
+        return [{"fold": f, **c} for f, r in sorted(self.reports.items()) for c in r.clips]
 
     def to_dict(self) -> dict[str, Any]:
+        from soundkit.stats import fold_spread
+
         return {
             "fold_accuracy": {str(k): v for k, v in self.fold_accuracy.items()},
             "mean_accuracy": self.mean_accuracy,
             "std_accuracy": self.std_accuracy,
+            "pooled_accuracy": self.pooled_accuracy,
+            "accuracy_ci": list(self.accuracy_ci),
+            "n_test": self.n_test,
+            "fold_spread": fold_spread(list(self.fold_accuracy.values())) if self.fold_accuracy else None,
+            "fold_n_test": {str(k): r.n_test for k, r in self.reports.items()},
+            "notes": {str(k): list(v) for k, v in self.notes.items()},
+            "warnings": self.warnings,
             "seconds": self.seconds,
             "fold_seconds": {str(k): v for k, v in self.fold_seconds.items()},
+            "clips": self.clips(),
             "reports": {str(k): r.to_dict() for k, r in self.reports.items()},
         }
 
@@ -252,6 +301,7 @@ def cross_validate(
     acc: dict[int, float] = {}
     reports: dict[int, Report] = {}
     secs: dict[int, float] = {}
+    notes: dict[int, list[str]] = {}
     for f in folds:
         tf0 = time.monotonic()
         cfg = config.replace(test_fold=f)
@@ -266,11 +316,15 @@ def cross_validate(
             features=features, config=cfg, emit=emit, should_stop=should_stop,
         )
         acc[f], reports[f], secs[f] = report.accuracy, report, round(time.monotonic() - tf0, 2)
+        if report.notes:
+            notes[f] = list(report.notes)
+            for note in report.notes:
+                log.warning("fold %d: %s", f, note)
         log.info("fold %d: accuracy %.3f (%.0f s)", f, report.accuracy, secs[f])
     values = np.array(list(acc.values()))
     result = CVResult(
         fold_accuracy=acc, mean_accuracy=float(values.mean()), std_accuracy=float(values.std()),
-        seconds=round(time.monotonic() - t0, 2), reports=reports, fold_seconds=secs,
+        seconds=round(time.monotonic() - t0, 2), reports=reports, fold_seconds=secs, notes=notes,
     )
     _emitter(progress, fold=None)(stage="done", message=f"mean accuracy {result.mean_accuracy:.3f}", accuracy=result.mean_accuracy)
     return result
@@ -637,11 +691,14 @@ def _fit_evaluate(fam, labels, fit_clips, val_clips, test_clips, inputs: _Inputs
     keras.utils.set_random_seed(config.seed)
     index = {lab: i for i, lab in enumerate(labels)}
     y_fit = np.array([index[c.label] for c in fit_clips], dtype=np.int64)
-    missing = sorted(set(labels) - {c.label for c in fit_clips})
-    if missing:
-        raise DatasetError(f"label(s) {', '.join(map(repr, missing))} have no training clips in this split")
+    test_clips, notes = _scorable(labels, fit_clips, test_clips)
+    for note in notes:
+        log.warning("%s", note)
     counts = np.bincount(y_fit, minlength=len(labels)).astype(np.float64)
-    weights = (len(y_fit) / (len(labels) * counts)) if config.class_weights else np.ones(len(labels))
+    present = counts > 0
+    weights = np.ones(len(labels))
+    if config.class_weights:  # "balanced" over the labels this split can learn
+        weights[present] = len(y_fit) / (int(present.sum()) * counts[present])
     weights = weights.astype(np.float32)
     fit_items = [inputs[c] for c in fit_clips]
     train_data = _make_train_data(fit_items, y_fit, weights, fam=fam, features=features, config=config)
@@ -683,7 +740,7 @@ def _fit_evaluate(fam, labels, fit_clips, val_clips, test_clips, inputs: _Inputs
     report = evaluate_model(model, [inputs[c] for c in test_clips], [index[c.label] for c in test_clips],
                             labels=labels, fam=fam, features=features,
                             ids=[c.id for c in test_clips], paths=[str(c.path) for c in test_clips],
-                            batch_size=config.batch_size)
+                            batch_size=config.batch_size, notes=notes)
     emit(stage="evaluate", done=len(test_clips), total=len(test_clips), accuracy=report.accuracy,
          message=f"accuracy {report.accuracy:.3f}")
     best = _best_epoch(history, monitor)
@@ -694,8 +751,30 @@ def _fit_evaluate(fam, labels, fit_clips, val_clips, test_clips, inputs: _Inputs
     return model, report, history, info
 
 
+def _scorable(labels, fit_clips, test_clips) -> tuple[list[Clip], list[str]]:
+    """The test clips a model fitted on ``fit_clips`` can be scored on, and notes on the others.
+
+    A label with no training clips in this split (all its sources sit in the test fold, say) cannot
+    be learnt; its test clips are left out of the score and a note says so. DatasetError when no
+    label at all can be learnt or no test clip is left.
+    """
+    have = {c.label for c in fit_clips}
+    missing = [lab for lab in labels if lab not in have]
+    if len(have) < 2:
+        raise DatasetError(f"only {len(have)} label(s) have training clips in this split; need at least 2")
+    notes = []
+    for lab in missing:
+        n = sum(c.label == lab for c in test_clips)
+        where = f"its {n} clip(s) here are not scored" if n else "it is never predicted here"
+        notes.append(f"label {lab!r} has no training clips in this split (all its sources are held out); {where}")
+    kept = [c for c in test_clips if c.label in have]
+    if test_clips and not kept:
+        raise DatasetError("no test clip can be scored in this split: their labels have no training clips")
+    return kept, notes
+
+
 def evaluate_model(model, items: Sequence[np.ndarray], y_true: Sequence[int], *, labels, fam, features,
-                   ids=None, paths=None, batch_size: int = 32) -> Report:
+                   ids=None, paths=None, batch_size: int = 32, notes: Sequence[str] = ()) -> Report:
     """Clip-level report: window (or frame) probabilities pooled per clip."""
     parts = [_eval_windows(a, fam, features) for a in items]
     X = np.concatenate([p[0] for p in parts])
@@ -704,7 +783,7 @@ def evaluate_model(model, items: Sequence[np.ndarray], y_true: Sequence[int], *,
     for _, w in parts:
         clip_p.append(pool_windows(P[k : k + len(w)], w))
         k += len(w)
-    return Report.from_probabilities(np.stack(clip_p), np.asarray(y_true), labels=labels, ids=ids, paths=paths)
+    return Report.from_probabilities(np.stack(clip_p), np.asarray(y_true), labels=labels, ids=ids, paths=paths, notes=notes)
 
 
 def _history_rows(hist) -> list[dict[str, float]]:

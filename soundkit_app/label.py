@@ -121,7 +121,7 @@ def clip_table(records: list[Any]) -> Any:
                 "suggestion": r.pred_label or "",
                 "confidence": r.pred_confidence,
                 "seconds": r.seconds,
-                "source": r.source or "",
+                "source": (r.source if r.source != r.hash else f"#{r.hash[:10]}") if r.source else "",
                 "origin": r.origin,
                 "fold": r.fold,
             }
