@@ -132,6 +132,22 @@ def cnn_cv() -> dict:
     return _cv("cnn")
 
 
+@section
+def crnn_cv() -> dict:
+    """ESC-10 official 5-fold CV of the CRNN family (convolutions, then a GRU), beside cnn_cv."""
+    return _cv("crnn")
+
+
+@section
+def fewshot() -> dict:
+    """Few-shot candidates on YAMNet embeddings: ESC-10 cut to 6 clips per class, and full ESC-10."""
+    from bench import fewshot as fs
+
+    names = os.environ.get("FEWSHOT_CANDIDATES")
+    return fs.run(ESC10, WORK, names.split(",") if names else None,
+                  log=lambda m: print(m, file=sys.stderr, flush=True))
+
+
 def _train_run(model: str = "cnn") -> Path:
     """A run trained on ESC-10 folds 1-4 (test fold 5), reused by the serving sections."""
     from soundkit import datasets

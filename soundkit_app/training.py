@@ -13,6 +13,7 @@ from soundkit_app import home, optional, page_link
 #: Model families offered on the Train page, in this order.
 FAMILY_TITLES = {
     "cnn": "CNN on log-mel windows (the recipe)",
+    "crnn": "CRNN on log-mel windows (convolutions, then a GRU over time)",
     "inception": "Inception V3 transfer (ImageNet weights)",
     "yamnet": "YAMNet embeddings + small head (AudioSet)",
 }

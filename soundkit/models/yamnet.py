@@ -502,6 +502,7 @@ HEAD_DEFAULTS: dict[str, Any] = {
     "input_dropout": 0.0,
     "label_smoothing": 0.0,
     "frame_batch_size": 256,
+    "normalize": False,
 }
 
 
@@ -556,10 +557,11 @@ def build(input_shape: Sequence[int], n_classes: int, config: TrainConfig) -> An
     l2 = _l2(config)
     reg = keras.regularizers.l2(l2) if l2 else None
     inputs = keras.Input(shape=(EMBEDDING_SIZE,), name="embedding")
+    features = layers.UnitNormalization(name="l2_normalize")(inputs) if _option(config, "normalize") else inputs
     outs = []
     for k in range(n_heads):
         sfx = "" if n_heads == 1 else f"_{k}"
-        x = layers.Dropout(in_drop, name=f"input_dropout{sfx}")(inputs) if in_drop > 0 else inputs
+        x = layers.Dropout(in_drop, name=f"input_dropout{sfx}")(features) if in_drop > 0 else features
         if hidden > 0:
             x = layers.Dense(hidden, activation="relu", kernel_regularizer=reg, name=f"hidden{sfx}")(x)
         x = layers.Dropout(config.dropout, name=f"dropout{sfx}")(x)
