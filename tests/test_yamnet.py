@@ -98,6 +98,34 @@ def test_zero_shot_names_synthetic_sounds(weights_dir):
     assert {"White noise", "Noise", "Static", "Pink noise"} & {name for name, _ in hiss}
 
 
+def test_sound_weights_follow_frame_loudness():
+    sr = 16000
+    y = np.concatenate([tone(1000, 1.0, sr, 0.5), noise(8.0, sr, amp=0.002, seed=1)])
+    w = yamnet.sound_weights(y, sr)
+    assert len(w) == len(yamnet.frame(y)[0]) and w.max() == 1.0
+    assert w[0] == 1.0 and np.all(w[4:] == 0.0)  # the noise floor is ~48 dB down: no weight
+    assert np.all(yamnet.sound_weights(np.zeros(sr), sr) == 1.0)  # digital silence: all alike
+    quiet = np.concatenate([tone(1000, 1.0, sr, 0.5), tone(1000, 3.0, sr, 0.5 * 10 ** (-15 / 20))])
+    assert yamnet.sound_weights(quiet, sr)[3] == pytest.approx(0.5, abs=0.01)  # a frame 15 dB down: half
+    with pytest.raises(ParameterError, match="floor_db"):
+        yamnet.sound_weights(y, sr, floor_db=0)
+
+
+def test_zero_shot_listens_to_the_sound_not_the_silence_after_it(weights_dir):
+    # a 1 s beep, then 8 s of a faint noise floor (about -54 dBFS): the tail outnumbers the beep 4:1
+    sr = 16000
+    y = np.concatenate([tone(1000, 1.0, sr, 0.5), noise(8.0, sr, amp=0.002, seed=1)])
+    uniform = yamnet.zero_shot(y, sr, top_k=3, weighting="uniform")
+    weighted = yamnet.zero_shot(y, sr, top_k=3)
+    beeps = {"Beep, bleep", "Sine wave"}
+    assert uniform[0][0] not in beeps  # every frame alike: the noise floor wins
+    assert weighted[0][0] in beeps
+    score = dict(weighted)[weighted[0][0]]
+    assert score > 2 * dict(yamnet.zero_shot(y, sr, top_k=521, weighting="uniform"))[weighted[0][0]]
+    with pytest.raises(ParameterError, match="weighting"):
+        yamnet.zero_shot(y, sr, weighting="loud")
+
+
 def test_zero_shot_on_a_real_dog_bark(weights_dir, esc10_dir):
     from soundkit import audio
 

@@ -50,6 +50,7 @@ __all__ = [
     "embed_files",
     "pool",
     "sounding_frames",
+    "sound_weights",
     "EmbeddingCache",
     "build",
     "fit",
@@ -481,6 +482,41 @@ def sounding_frames(E: np.ndarray, silence: np.ndarray, *, tolerance: float = 0.
     return keep if keep.any() else np.ones(len(E), dtype=bool)
 
 
+#: Frames this many dB (RMS) below a clip's loudest frame get no weight in zero-shot scores.
+SOUND_FLOOR_DB = 30.0
+
+
+def sound_weights(y: np.ndarray, sr: int, *, floor_db: float = SOUND_FLOOR_DB) -> np.ndarray:
+    """How much each YAMNet frame of a clip sounds: its RMS level relative to the loudest frame.
+
+    A frame at the loudest frame's level weighs 1, one ``floor_db`` dB or more below it 0, linearly
+    in dB between (so a frame 10 dB down weighs 2/3 with the default). The silence or noise floor
+    after a short sound (a meow, a knock) then hardly counts when the frames' scores are pooled.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n,)
+        Mono audio at ``sr`` (resampled to 16 kHz and framed as :func:`frame` does).
+    sr : int
+    floor_db : float, keyword-only
+        > 0.
+
+    Returns
+    -------
+    np.ndarray, float64, shape (n_frames,)
+        Within [0, 1]; the loudest frame weighs 1 (every frame 1 for digital silence).
+    """
+    if not floor_db > 0:
+        raise ParameterError(f"floor_db must be > 0, got {floor_db}")
+    frames, _ = frame(_to_16k(y, sr))
+    rms = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
+    top = float(rms.max())
+    if top <= 0:
+        return np.ones(len(rms))
+    db = 20 * np.log10(np.maximum(rms, top * 1e-10) / top)
+    return np.clip(1 + db / floor_db, 0.0, 1.0)
+
+
 def pool(E: np.ndarray) -> np.ndarray:
     """Clip embedding: the mean over frames, shape (1024,)."""
     return np.asarray(E, dtype=np.float32).mean(axis=0)
@@ -662,18 +698,20 @@ def clip_inputs(y: np.ndarray, sr: int, features: FeatureConfig | None = None, r
 # -- zero-shot ---------------------------------------------------------------------------------------
 
 def zero_shot(
-    y: np.ndarray, sr: int, top_k: int = 5, *, model: str | os.PathLike | None = None
+    y: np.ndarray, sr: int, top_k: int = 5, *, model: str | os.PathLike | None = None, weighting: str = "sound"
 ) -> list[tuple[str, float]]:
     """YAMNet's own AudioSet labels for a clip, before any training.
 
-    Frame scores are averaged over the clip's sounding frames (YAMNet's reference inference
-    averages over all frames; frames of digital silence are left out here).
+    Frame scores are averaged with weights saying how much each frame sounds
+    (:func:`sound_weights`: RMS level relative to the clip's loudest frame; frames of digital
+    silence weigh 0). YAMNet's reference inference weighs all frames alike, so the quiet tail after
+    a short sound made "Silence" outrank the sound itself.
 
     Returns
     -------
     list of (class name, mean score) pairs, best first, ``top_k`` long.
     """
-    return YamnetPredictor.load(model).predict(y, sr, top_k=top_k).top
+    return YamnetPredictor.load(model).predict(y, sr, top_k=top_k, weighting=weighting).top
 
 
 class YamnetPredictor:
@@ -686,10 +724,11 @@ class YamnetPredictor:
     backend : str ("litert")
     features : None (YAMNet's frontend is fixed)
 
-    ``predict`` returns :class:`soundkit.predict.Prediction`; its ``probabilities`` are the mean
-    sigmoid scores over the frames that hold sound (AudioSet is multi-label, so they do not sum to
-    one; padding would otherwise make "Silence" the top class of many clips); the timeline has
-    every frame.
+    ``predict`` returns :class:`soundkit.predict.Prediction`; its ``probabilities`` are the frames'
+    sigmoid scores averaged with :func:`sound_weights` (AudioSet is multi-label, so they do not sum
+    to one; frames of digital silence weigh 0, frames far below the clip's loudest little or
+    nothing, so silence or a noise floor after a short sound does not outweigh it;
+    ``weighting="uniform"`` averages every sounding frame alike); the timeline has every frame.
     """
 
     name = "yamnet-audioset"
@@ -714,14 +753,26 @@ class YamnetPredictor:
         y, sr = audio.load(path, sr=SAMPLE_RATE)
         return self.predict(y, sr, top_k=top_k)
 
-    def predict(self, y: np.ndarray, sr: int, *, top_k: int = 5) -> Any:
-        """Top-k AudioSet classes of a clip and a per-frame timeline (see Predictor.predict)."""
+    def predict(self, y: np.ndarray, sr: int, *, top_k: int = 5, weighting: str = "sound") -> Any:
+        """Top-k AudioSet classes of a clip and a per-frame timeline (see Predictor.predict).
+
+        ``weighting``: "sound" (default, :func:`sound_weights`) or "uniform" (every sounding frame
+        alike, YAMNet's reference pooling without the padding).
+        """
         from soundkit.predict import Prediction, Segment
 
         if top_k < 1:
             raise ParameterError(f"top_k must be >= 1, got {top_k}")
-        scores, emb, starts = self.embedder.run(y, sr)
-        mean = scores[sounding_frames(emb, self.embedder.silence)].mean(axis=0)
+        if weighting not in ("sound", "uniform"):
+            raise ParameterError(f"weighting must be 'sound' or 'uniform', got {weighting!r}")
+        y16 = _to_16k(y, sr)
+        scores, emb, starts = self.embedder.run(y16, SAMPLE_RATE)
+        w = sounding_frames(emb, self.embedder.silence).astype(np.float64)
+        if weighting == "sound":
+            w = w * sound_weights(y16, SAMPLE_RATE)
+            if w.sum() <= 0:
+                w = np.ones(len(w))
+        mean = (w[:, None] * scores).sum(axis=0) / w.sum()
         order = np.argsort(-mean)[:top_k]
         top = [(self.labels[i], float(mean[i])) for i in order]
         best = scores.argmax(axis=1)
