@@ -225,6 +225,13 @@ CANDIDATES: dict[str, tuple[str, Callable, bool]] = {
     "lr-frames-l2-C10": ("as lr-frames-l2 with C=10", _p(_sk_logreg_frames, C=10.0), True),
     "proto-clip": ("nearest class centroid (cosine) of mean embeddings", _p(_prototypes, level="clip"), True),
     "proto-frames": ("nearest class centroid (cosine) of frames, clip = mean frame similarity", _p(_prototypes, level="frames"), True),
+    "pipeline-logistic": ("options head=logistic (C=1) via soundkit's cross_validate: L2-normalised frames, exact multinomial logistic regression, validation frames merged in", _p(_pipeline, head="logistic"), True),
+    "pipeline-logistic-C3": ("as pipeline-logistic with C=3", _p(_pipeline, head="logistic", C=3.0), True),
+    "pipeline-logistic-C0.3": ("as pipeline-logistic with C=0.3", _p(_pipeline, head="logistic", C=0.3), True),
+    "lr-frames-l2-C3": ("as lr-frames-l2 with C=3", _p(_sk_logreg_frames, C=3.0), True),
+    "lr-frames-l2-shift": ("lr-frames-l2 + frames of the clip shifted by 0.16/0.32 s as training examples", _p(_sk_logreg_frames, shifts=True), True),
+    "lr-frames-l2-shift-tta": ("lr-frames-l2-shift + test-time averaging over the shifted framings", _p(_sk_logreg_frames, shifts=True, tta=True), True),
+    "lr-frames-l2-tta": ("lr-frames-l2 + test-time averaging over the shifted framings", _p(_sk_logreg_frames, tta=True), True),
     "head-all": ("the default head trained on all clips (no validation split)", _p(_keras_head), False),
     "head-l2norm": ("head-all on L2-normalised frame embeddings", _p(_keras_head, normalize=True), False),
     "head-linear-l2norm": ("linear softmax head on L2-normalised frames, l2 1e-4", _p(_keras_head, hidden=0, l2=1e-4, normalize=True), False),
@@ -235,19 +242,23 @@ CANDIDATES: dict[str, tuple[str, Callable, bool]] = {
 }
 
 
-def run(esc10: Path, work: Path, names: list[str] | None = None, log=print) -> dict:
+def run(esc10: Path, work: Path, names: list[str] | None = None, log=print, *, protocols_wanted=None,
+        previous: dict | None = None, save=None) -> dict:
+    """Measure ``names`` (default all) under ``protocols_wanted`` (default both); results of other
+    candidates and protocols in ``previous`` are kept; ``save(results)`` after each one."""
     _WORK[:] = [work]
     t0 = time.perf_counter()
     data = Data(esc10, work)
     log(f"embeddings ready in {time.perf_counter() - t0:.0f} s")
     protocols = {"6-shot": data.draws(), "full": data.folds()}
+    protocols = {k: v for k, v in protocols.items() if not protocols_wanted or k in protocols_wanted}
     results: dict = {"protocols": {
         "6-shot": f"{DRAWS} draws x seeds {list(SEEDS)}: {SHOTS} clips of distinct sources per class from 4 folds, tested on the 5th (80 clips)",
         "full": f"ESC-10 official 5 folds x seeds {list(SEEDS)} (320 training clips, 80 test clips)",
-    }, "candidates": {}}
+    }, "candidates": dict((previous or {}).get("candidates", {}))}
     for name in names or list(CANDIDATES):
         desc, fn, deterministic = CANDIDATES[name]
-        entry = {"description": desc, "deterministic": deterministic}
+        entry = {**results["candidates"].get(name, {}), "description": desc, "deterministic": deterministic}
         for proto, splits in protocols.items():
             runs = []
             t = time.perf_counter()
@@ -265,5 +276,7 @@ def run(esc10: Path, work: Path, names: list[str] | None = None, log=print) -> d
                             "seconds": time.perf_counter() - t}
             log(f"{name} {proto}: median {entry[proto]['median']:.3f} mean {entry[proto]['mean']:.3f} "
                 f"[{entry[proto]['min']:.3f}, {entry[proto]['max']:.3f}] {entry[proto]['seconds']:.0f} s")
-        results["candidates"][name] = entry
+            results["candidates"][name] = entry
+            if save is not None:
+                save(results)
     return results

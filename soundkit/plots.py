@@ -150,8 +150,9 @@ def per_class_accuracy(report: Any, other: Any | None = None, *, names: Sequence
     ax.set_xlim(0, 1.12)
     ax.set(xlabel="Accuracy (recall)", title=title or ("Per-class accuracy" if other is not None
                                                        else f"Per-class accuracy (overall {float(d['accuracy']):.1%})"))
-    if other is not None:
-        ax.legend(loc="lower right")
+    if other is not None:  # above the axes, never over the bars
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=2, frameon=False, fontsize=8)
+        ax.set_title(ax.get_title(), pad=24)
     return fig
 
 

@@ -159,6 +159,7 @@ def test_page_renders_on_populated_store(populated, page):
         assert metrics["Clips"] == "10" and metrics["Labelled"] == "8" and metrics["Unlabelled"] == "2"
     if page == "results":
         assert {m.label: m.value for m in at.metric}["Accuracy"] == f"{7 / 8:.1%}"
+        assert "95% CI" in texts(at.markdown)
     if page == "train":
         assert at.multiselect[0].value == ["high", "low"]
     if page == "label":
@@ -510,13 +511,61 @@ def test_results_tables_and_one_click_relabel(populated):
     at = ok(open_page("results"))
     metrics = table_with(at, "precision")
     assert list(metrics["class"]) == ["high", "low"]
+    assert list(metrics.columns) == ["class", "accuracy", "precision", "recall", "f1", "support"]
     assert metrics.set_index("class").loc["low", "support"] == 5  # 4 low tones + the mislabelled one
     assert "**low** heard as **high**" in texts(at.markdown)
-    button = next(b for b in at.button if b.key and b.key.startswith("results_relabel"))
-    assert button.label == "Relabel as high"
-    button.click().run()
+    # every label (but the current one) and "keep as is"
+    fix = next(s for s in at.selectbox if s.key and s.key.startswith("results_fix_"))
+    assert fix.options == ["keep as is", "high"] and fix.value == "keep as is"
+    apply = next(b for b in at.button if b.key and b.key.startswith("results_apply_"))
+    assert apply.disabled  # nothing to apply while "keep as is"
+    fix.set_value("high").run()
+    next(b for b in at.button if b.key and b.key.startswith("results_apply_")).click().run()
     ok(at)
     assert store_of(home).get(ids["wrong"][0]).label == "high"
+    assert "Now labelled **high**" in texts(at.success)  # the card changes in place, at once
+
+
+def test_results_show_the_interval_and_the_clips_tested(populated):
+    home, _ = populated
+    at = ok(open_page("results"))
+    # 7 of 8 right: Wilson 95% interval 53-98%
+    assert "**Accuracy on held-out fold" in texts(at.markdown) or "**Accuracy on the validation clips" in texts(at.markdown)
+    assert "87.5% (95% CI 53-98%, 8 test clips)" in texts(at.markdown)
+    tested = table_with(at, "correct")
+    assert len(tested) == 8 and int(tested["correct"].sum()) == 7
+    assert list(tested.columns) == ["clip", "true", "predicted", "probability", "correct"]
+
+
+def test_results_show_a_cross_validated_estimate(populated):
+    """A train --cv-first run: cv.json holds the estimate, the clips tested and the fold of each."""
+    home, _ = populated
+    from soundkit.evaluation import Report
+    from soundkit.training import CVResult
+
+    run = home / "runs" / "tiny"
+    rep = Report.from_dict(json.loads((run / "report.json").read_text()))
+    half = len(rep.clips) // 2
+    folds = {1: rep.clips[:half], 2: rep.clips[half:]}
+    reports = {}
+    for f, clips in folds.items():
+        labels = rep.labels
+        P = np.eye(len(labels))[[labels.index(c["predicted"]) for c in clips]]
+        reports[f] = Report.from_probabilities(P, [labels.index(c["true"]) for c in clips], labels=labels,
+                                               ids=[c["id"] for c in clips], paths=[c["path"] for c in clips],
+                                               notes=["label 'x' has no training clips in this split"] if f == 2 else ())
+    acc = {f: r.accuracy for f, r in reports.items()}
+    cv = CVResult(fold_accuracy=acc, mean_accuracy=float(np.mean(list(acc.values()))), std_accuracy=0.0, seconds=1.0,
+                  reports=reports, notes={2: list(reports[2].notes)})
+    (run / "cv.json").write_text(json.dumps(cv.to_dict()))
+    at = ok(open_page("results"))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Estimated accuracy"] == f"{7 / 8:.1%}" and metrics["Test fold"] == "cross-validation"
+    assert "2-fold cross-validation grouped by source" in texts(at.markdown)
+    assert "trained on all clips" in texts(at.markdown)
+    assert any("fold 2: label 'x'" in w.value for w in at.warning)
+    tested = table_with(at, "fold")
+    assert sorted(tested["fold"]) == [1] * half + [2] * (8 - half)
 
 
 @pytest.mark.slow

@@ -311,6 +311,44 @@ def test_fit_learns_separable_embeddings(smoothing):
     assert (model.predict(X, verbose=0).argmax(axis=1) == y).mean() > 0.9
 
 
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_logistic_head_is_sklearns_logistic_regression_in_keras(n_classes):
+    """head=logistic: the Keras model's probabilities are scikit-learn's on the L2-normalised frames;
+    a class without frames is never predicted; validation frames join when a test fold exists."""
+    from sklearn.linear_model import LogisticRegression
+
+    from soundkit.config import TrainConfig
+
+    rng = np.random.default_rng(2)
+    centres = rng.normal(size=(n_classes, 1024)).astype(np.float32)
+    y = np.repeat(np.arange(n_classes), 40)
+    X = (centres[y] + 0.8 * rng.normal(size=(len(y), 1024))).astype(np.float32)
+    keep = y != n_classes - 1 if n_classes > 2 else np.ones(len(y), bool)  # the last class has no frames
+    config = TrainConfig(model="yamnet", class_weights=False, options={"head": "logistic", "C": 0.5})
+    model = yamnet.build((1024,), n_classes, config)
+    assert [layer.name for layer in model.layers][-2:] == ["l2_normalize", "probabilities"]
+    hist = yamnet.fit(model, [(X[keep], y[keep], np.ones(int(keep.sum()), np.float32))], (X[:8], y[:8]), config, [])
+    assert set(hist.history) == {"loss", "accuracy", "val_loss", "val_accuracy"} and len(hist.history["loss"]) == 1
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    ref = LogisticRegression(C=0.5, max_iter=2000, tol=1e-5).fit(Xn[keep], y[keep])
+    P = model.predict(X, verbose=0)
+    np.testing.assert_allclose(P[:, ref.classes_], ref.predict_proba(Xn), atol=1e-4)
+    if n_classes > 2:
+        assert P[:, -1].max() < 1e-6  # no frames: never predicted
+    # with a held-out test fold the validation frames are training frames too
+    Xv, yv = X[~keep][:20] if n_classes > 2 else X[:8], y[~keep][:20] if n_classes > 2 else y[:8]
+    merged = yamnet.build((1024,), n_classes, config.replace(test_fold=1))
+    hist = yamnet.fit(merged, [(X[keep], y[keep], np.ones(int(keep.sum()), np.float32))], (Xv, yv), config.replace(test_fold=1), [])
+    assert "val_loss" not in hist.history
+    if n_classes > 2:
+        assert merged.predict(Xv, verbose=0).argmax(axis=1).tolist() == yv.tolist()  # it learnt them
+    with pytest.raises(ParameterError, match="options.head"):
+        yamnet.build((1024,), 2, TrainConfig(model="yamnet", options={"head": "svm"}))
+    with pytest.raises(ParameterError, match="options.C"):
+        yamnet.fit(model, [(X, y, np.ones(len(y), np.float32))], None,
+                   TrainConfig(model="yamnet", options={"head": "logistic", "C": 0}), [])
+
+
 @pytest.mark.slow
 def test_train_and_serve_a_yamnet_run(weights_dir, class_folders, tmp_path):
     from soundkit import datasets, training

@@ -539,7 +539,14 @@ HEAD_DEFAULTS: dict[str, Any] = {
     "label_smoothing": 0.0,
     "frame_batch_size": 256,
     "normalize": False,
+    "head": "mlp",
+    "C": 1.0,
 }
+
+#: Heads (``options["head"]``): "mlp" (a hidden layer trained with Adam) or "logistic" (a multinomial
+#: logistic regression on L2-normalised frame embeddings, fitted exactly by scikit-learn and stored as
+#: a Keras UnitNormalization -> Dense(softmax) model, so export and serving do not change).
+HEADS = ("mlp", "logistic")
 
 
 def _option(config: TrainConfig, key: str) -> Any:
@@ -585,6 +592,14 @@ def build(input_shape: Sequence[int], n_classes: int, config: TrainConfig) -> An
         raise ModelError(f"the yamnet head takes {EMBEDDING_SIZE}-d embeddings, got input shape {tuple(input_shape)}")
     if n_classes < 2:
         raise ModelError(f"need at least 2 classes to train, got {n_classes}")
+    head = _option(config, "head")
+    if head not in HEADS:
+        raise ParameterError(f"options.head must be one of {', '.join(HEADS)}, got {head!r}")
+    if head == "logistic":
+        inputs = keras.Input(shape=(EMBEDDING_SIZE,), name="embedding")
+        x = layers.UnitNormalization(name="l2_normalize")(inputs)
+        outputs = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+        return keras.Model(inputs, outputs, name="yamnet_logistic")
     hidden = int(_option(config, "hidden"))
     n_heads = int(_option(config, "heads"))
     in_drop = float(_option(config, "input_dropout"))
@@ -626,6 +641,8 @@ def fit(model: Any, train_data: Any, val_data: Any, config: TrainConfig, callbac
     X = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
     w = np.concatenate([p[2] for p in parts]) if len(parts[0]) > 2 else None
+    if _option(config, "head") == "logistic":
+        return _fit_logistic(model, X, y, w, val_data, config, callbacks)
     batch = int(_option(config, "frame_batch_size"))
     if batch < 1:
         raise ParameterError(f"frame_batch_size must be >= 1, got {batch}")
@@ -640,6 +657,78 @@ def fit(model: Any, train_data: Any, val_data: Any, config: TrainConfig, callbac
     compile_model(model, config, label_smoothing=smoothing)
     return model.fit(X, y, sample_weight=w, batch_size=batch, epochs=config.epochs, shuffle=True,
                      validation_data=val_data, callbacks=list(callbacks), verbose=0)
+
+
+def _fit_logistic(model: Any, X: np.ndarray, y: np.ndarray, w: np.ndarray | None, val_data: Any,
+                  config: TrainConfig, callbacks: Sequence[Any]) -> Any:
+    """Fit the "logistic" head: L2-normalised frames -> multinomial logistic regression (lbfgs,
+    inverse regularisation ``options["C"]``), whose coefficients become the Dense layer's weights.
+
+    Convex, so there are no epochs, learning rate or early stopping to tune; the validation frames
+    join the training frames whenever a held-out test fold exists (``config.test_fold`` set: the
+    validation clips are then not the clips the report is on). Classes without training frames get
+    a very low bias (never predicted). Returns a keras History with one row.
+    """
+    import keras
+    from sklearn.linear_model import LogisticRegression
+
+    C = _option(config, "C")
+    if isinstance(C, bool) or not isinstance(C, (int, float)) or not C > 0:
+        raise ParameterError(f"options.C must be a number > 0, got {C!r}")
+    y = np.asarray(y)
+    if y.ndim == 2:  # one-hot (mixup / smoothing asked for): a linear model takes the hard labels
+        y = y.argmax(axis=1)
+    n_classes = int(model.output_shape[-1])
+    if val_data is not None and config.test_fold is not None:
+        Xv, yv = val_data
+        yv = np.asarray(yv)
+        yv = yv.argmax(axis=1) if yv.ndim == 2 else yv
+        X, y = np.concatenate([X, np.asarray(Xv)]), np.concatenate([y, yv.astype(y.dtype)])
+        val_data, w = None, None  # weights are recomputed below for the merged frames
+    if w is None and config.class_weights:
+        counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+        w = (len(y) / (np.count_nonzero(counts) * np.maximum(counts, 1)))[y]
+    Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    progress = next((cb for cb in callbacks if hasattr(cb, "cancelled")), None)
+    if progress is not None:
+        progress.set_model(model)
+    classes = np.unique(y)
+    kernel = np.zeros((EMBEDDING_SIZE, n_classes), dtype=np.float32)
+    bias = np.full(n_classes, -30.0, dtype=np.float32)
+    clf = LogisticRegression(C=float(C), max_iter=2000, tol=1e-5)
+    clf.fit(Xn, y, sample_weight=w)
+    if len(classes) == 2:  # sklearn keeps one logit: softmax([0, z]) = sigmoid(z)
+        kernel[:, classes[1]] = clf.coef_[0]
+        bias[classes] = [0.0, clf.intercept_[0]]
+    else:
+        kernel[:, clf.classes_] = clf.coef_.T
+        bias[clf.classes_] = clf.intercept_
+    model.get_layer("probabilities").set_weights([kernel, bias])
+    logs = _logistic_logs(model, X, y, val_data)
+    history = keras.callbacks.History()
+    history.set_model(model)
+    history.on_train_begin()
+    history.on_epoch_end(0, logs)
+    if progress is not None:
+        progress.on_epoch_end(config.epochs - 1, logs)
+    return history
+
+
+def _logistic_logs(model: Any, X: np.ndarray, y: np.ndarray, val_data: Any) -> dict:
+    """loss/accuracy (and val_*) of a fitted logistic head, as keras would log them."""
+
+    def metrics(Xa: np.ndarray, ya: np.ndarray) -> tuple[float, float]:
+        P = model.predict(Xa, batch_size=1024, verbose=0)
+        ya = np.asarray(ya)
+        ya = ya.argmax(axis=1) if ya.ndim == 2 else ya.astype(np.int64)
+        loss = float(-np.mean(np.log(np.clip(P[np.arange(len(ya)), ya], 1e-12, 1))))
+        return loss, float(np.mean(P.argmax(axis=1) == ya))
+
+    loss, acc = metrics(X, y)
+    logs = {"loss": loss, "accuracy": acc}
+    if val_data is not None and len(val_data[0]):
+        logs["val_loss"], logs["val_accuracy"] = metrics(np.asarray(val_data[0]), val_data[1])
+    return logs
 
 
 def run_info(config: TrainConfig) -> dict[str, Any]:
