@@ -87,3 +87,23 @@ def fold_spread(values: Sequence[float]) -> dict[str, float]:
     mean = sum(v) / len(v)
     std = math.sqrt(sum((x - mean) ** 2 for x in v) / len(v))
     return {"min": v[0], "median": median, "max": v[-1], "std": std}
+
+
+#: Below this many clips in its smallest class, a dataset is "small": one held-out fold of 5 would
+#: test fewer than 4 clips per class, and its accuracy's 95 % interval spans more than about
+#: +/- 10 points for 10 classes (Wilson, at 85 %: 40 clips give 71-93 %), while 5-fold
+#: cross-validation tests every clip once (200 clips: 79-89 %). Training a YAMNet head or a small
+#: CNN k times on so few clips costs little. BENCHMARKS.md ("Small data") has the figures.
+SMALL_DATA_CLIPS_PER_CLASS = 20
+
+
+def prefers_cross_validation(counts: dict[str, int] | Sequence[int], *, threshold: int = SMALL_DATA_CLIPS_PER_CLASS) -> bool:
+    """Whether accuracy should be estimated by k-fold cross-validation rather than one held-out
+    fold: True when the smallest class has fewer than ``threshold`` clips.
+
+    Parameters
+    ----------
+    counts : dict label -> clips, or a sequence of clip counts
+    """
+    values = list(counts.values()) if isinstance(counts, dict) else list(counts)
+    return bool(values) and min(int(v) for v in values) < int(threshold)

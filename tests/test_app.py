@@ -652,6 +652,33 @@ def test_train_rejects_a_bad_run_name(populated):
     assert not (populated[0] / "runs").exists() or not any((populated[0] / "runs").glob("*escape*"))
 
 
+def cv_toggle(at: AppTest):
+    return next(t for t in at.toggle if t.key and t.key.startswith("train_cv_first"))
+
+
+def test_train_page_estimates_small_data_by_cross_validation(populated, app_home, tmp_path):
+    at = ok(open_page("train"))
+    assert cv_toggle(at).value is True  # 5 and 3 clips per class: small data
+    assert at.selectbox(key="train_test_fold").disabled
+    assert at.selectbox(key="train_test_fold").options == ["Last fold", "None (validation clips)", *[f"Fold {k}" for k in range(1, 6)]]
+    cv_toggle(at).set_value(False).run()
+    assert not at.selectbox(key="train_test_fold").disabled
+    # 20 clips in every class: no longer small, the toggle starts off
+    from synth import write_wav
+
+    big = tmp_path / "big"
+    for k in range(20):
+        write_wav(big / "a" / f"a{k}.wav", tone(300 + 10 * k, 0.3, SR), SR)
+        write_wav(big / "b" / f"b{k}.wav", noise(0.3, SR, seed=k), SR)
+    at.radio(key="train_source").set_value("A dataset folder on this server").run()
+    at.text_input(key="train_folder").input(str(big)).run()
+    ok(at)
+    assert cv_toggle(at).value is False
+    from soundkit_app.training import small_data
+
+    assert small_data({"a": 19, "b": 40}, ["a", "b"]) and not small_data({"a": 19, "b": 40}, ["b"])
+
+
 def _wait(run_dir: Path, *, timeout: float = 300) -> dict:
     from soundkit import jobs
 
@@ -673,6 +700,7 @@ def test_train_tiny_run_then_results_and_classify(populated):
     at.number_input(key="train_limit").set_value(4)  # "low" has 5 clips, "high" 3
     at.toggle(key="train_shift").set_value(False)
     at.toggle(key="train_wide").set_value(True)
+    cv_toggle(at).set_value(False)  # one model, no cross-validated estimate first
     at.text_input(key="train_run_name").input("app-tiny").run()
     click(at, "train_start")
     ok(at)
