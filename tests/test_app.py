@@ -288,6 +288,10 @@ def test_label_upload_clips_and_zip(app_home, tmp_path):
     store = store_of(app_home)
     assert store.labels() == {"hum": 2}
     assert "broken.wav" in texts(at.code)  # the bad file is reported, the good ones are kept
+    # ... right below the upload button (in the Add clips tab, before the Record section), not in an expander
+    add_tab = at.tabs[1]
+    assert "Added 2 clip(s); 1 file(s) could not be added" in texts(add_tab.warning)
+    assert not at.expander or not any("could not be added" in str(e.label) for e in at.expander)
 
     buf = tmp_path / "ds.zip"
     with zipfile.ZipFile(buf, "w") as zf:
@@ -300,6 +304,35 @@ def test_label_upload_clips_and_zip(app_home, tmp_path):
     ok(at)
     assert store_of(app_home).labels() == {"bird": 2, "engine": 1, "hum": 2}
     assert at.file_uploader(key="label_upload_2")  # a fresh, empty uploader after each import
+    assert "Added 3 clip(s)." in texts(at.tabs[1].success)
+    for gen in (2, 3):  # the same zip again, twice: "already there" every time
+        at.file_uploader(key=f"label_upload_{gen}").upload("ds.zip", buf.read_bytes(), "application/zip")
+        at.run()
+        click(at, "label_upload_add")
+        ok(at)
+        assert "Added 0 clip(s), 3 already there: nothing new was added." in texts(at.tabs[1].info)
+
+
+def test_label_thumbnails_show_the_whole_clip(app_home):
+    """A clip whose sound is at 0.1-1.2 s of 5 s: the thumbnail's left part is bright, and the image's
+    aspect fits the table cell (2:1), so the cell shows the whole clip, not its middle."""
+    import base64
+    import io as _io
+
+    from PIL import Image
+
+    from soundkit_app.label import THUMB_SIZE
+
+    y = np.concatenate([np.zeros(int(0.1 * SR)), tone(800, 1.1, SR), np.zeros(int(3.8 * SR))]).astype(np.float32)
+    y[int(1.3 * SR):] += noise(len(y) / SR - 1.3, SR, amp=1e-4, seed=3)[: len(y) - int(1.3 * SR)]
+    store_of(app_home).add(wav_bytes(y, SR), name="early.wav", label="beep")
+    at = ok(open_page("label"))
+    table = next(df for df in at.dataframe if df.key and df.key.startswith("label_table")).value
+    uri = table["spectrogram"].iloc[0]
+    img = np.asarray(Image.open(_io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("L"), dtype=float)
+    assert img.shape[::-1] == THUMB_SIZE and THUMB_SIZE[0] / THUMB_SIZE[1] <= 2.2
+    w = img.shape[1]
+    assert img[:, : w // 4].mean() > 2 * img[:, w // 2 :].mean()  # the sound is in the first quarter
 
 
 def test_label_downloads_and_imports_esc10_in_the_background(app_home, tmp_path, monkeypatch):
