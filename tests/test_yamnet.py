@@ -313,7 +313,7 @@ def test_fit_learns_separable_embeddings(smoothing):
 
 @pytest.mark.parametrize("n_classes", [2, 4])
 def test_logistic_head_is_sklearns_logistic_regression_in_keras(n_classes):
-    """head=logistic: the Keras model's probabilities are scikit-learn's on the L2-normalised frames;
+    """classifier=logistic: the Keras model's probabilities are scikit-learn's on the L2-normalised frames;
     a class without frames is never predicted; validation frames join when a test fold exists."""
     from sklearn.linear_model import LogisticRegression
 
@@ -324,7 +324,7 @@ def test_logistic_head_is_sklearns_logistic_regression_in_keras(n_classes):
     y = np.repeat(np.arange(n_classes), 40)
     X = (centres[y] + 0.8 * rng.normal(size=(len(y), 1024))).astype(np.float32)
     keep = y != n_classes - 1 if n_classes > 2 else np.ones(len(y), bool)  # the last class has no frames
-    config = TrainConfig(model="yamnet", class_weights=False, options={"head": "logistic", "C": 0.5})
+    config = TrainConfig(model="yamnet", class_weights=False, options={"classifier": "logistic", "C": 0.5})
     model = yamnet.build((1024,), n_classes, config)
     assert [layer.name for layer in model.layers][-2:] == ["l2_normalize", "probabilities"]
     hist = yamnet.fit(model, [(X[keep], y[keep], np.ones(int(keep.sum()), np.float32))], (X[:8], y[:8]), config, [])
@@ -342,11 +342,11 @@ def test_logistic_head_is_sklearns_logistic_regression_in_keras(n_classes):
     assert "val_loss" not in hist.history
     if n_classes > 2:
         assert merged.predict(Xv, verbose=0).argmax(axis=1).tolist() == yv.tolist()  # it learnt them
-    with pytest.raises(ParameterError, match="options.head"):
-        yamnet.build((1024,), 2, TrainConfig(model="yamnet", options={"head": "svm"}))
+    with pytest.raises(ParameterError, match="options.classifier"):
+        yamnet.build((1024,), 2, TrainConfig(model="yamnet", options={"classifier": "svm"}))
     with pytest.raises(ParameterError, match="options.C"):
         yamnet.fit(model, [(X, y, np.ones(len(y), np.float32))], None,
-                   TrainConfig(model="yamnet", options={"head": "logistic", "C": 0}), [])
+                   TrainConfig(model="yamnet", options={"classifier": "logistic", "C": 0}), [])
 
 
 @pytest.mark.slow

@@ -539,14 +539,14 @@ HEAD_DEFAULTS: dict[str, Any] = {
     "label_smoothing": 0.0,
     "frame_batch_size": 256,
     "normalize": False,
-    "head": "mlp",
+    "classifier": "mlp",
     "C": 1.0,
 }
 
-#: Heads (``options["head"]``): "mlp" (a hidden layer trained with Adam) or "logistic" (a multinomial
+#: Classifiers (``options["classifier"]``): "mlp" (a hidden layer trained with Adam) or "logistic" (a multinomial
 #: logistic regression on L2-normalised frame embeddings, fitted exactly by scikit-learn and stored as
 #: a Keras UnitNormalization -> Dense(softmax) model, so export and serving do not change).
-HEADS = ("mlp", "logistic")
+CLASSIFIERS = ("mlp", "logistic")
 
 
 def _option(config: TrainConfig, key: str) -> Any:
@@ -592,9 +592,9 @@ def build(input_shape: Sequence[int], n_classes: int, config: TrainConfig) -> An
         raise ModelError(f"the yamnet head takes {EMBEDDING_SIZE}-d embeddings, got input shape {tuple(input_shape)}")
     if n_classes < 2:
         raise ModelError(f"need at least 2 classes to train, got {n_classes}")
-    head = _option(config, "head")
-    if head not in HEADS:
-        raise ParameterError(f"options.head must be one of {', '.join(HEADS)}, got {head!r}")
+    head = _option(config, "classifier")
+    if head not in CLASSIFIERS:
+        raise ParameterError(f"options.classifier must be one of {', '.join(CLASSIFIERS)}, got {head!r}")
     if head == "logistic":
         inputs = keras.Input(shape=(EMBEDDING_SIZE,), name="embedding")
         x = layers.UnitNormalization(name="l2_normalize")(inputs)
@@ -641,7 +641,7 @@ def fit(model: Any, train_data: Any, val_data: Any, config: TrainConfig, callbac
     X = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
     w = np.concatenate([p[2] for p in parts]) if len(parts[0]) > 2 else None
-    if _option(config, "head") == "logistic":
+    if _option(config, "classifier") == "logistic":
         return _fit_logistic(model, X, y, w, val_data, config, callbacks)
     batch = int(_option(config, "frame_batch_size"))
     if batch < 1:
