@@ -216,7 +216,7 @@ def _p(fn, **kw) -> Callable:
 
 #: name -> (description, fit/predict function, deterministic: same for every seed)
 CANDIDATES: dict[str, tuple[str, Callable, bool]] = {
-    "pipeline-default": ("today's default: MLP head (256 relu, l2 3e-3) via soundkit's cross_validate, 15% validation split", _p(_pipeline), False),
+    "pipeline-default": ("the MLP head, the default before #16 (256 relu, l2 3e-3) via soundkit's cross_validate, 15% validation split", _p(_pipeline, classifier="mlp"), False),
     "lr-meanmax-std": ("logistic regression on mean+max pooled clip embeddings, standardised (the issue's baseline)", _p(_sk_logreg, pool="meanmax", norm="standard"), True),
     "lr-mean-l2": ("logistic regression on the L2-normalised mean embedding", _p(_sk_logreg, pool="mean", norm="l2"), True),
     "lr-top3-l2": ("logistic regression on L2-normalised top-3 pooling (per dimension)", _p(_sk_logreg, pool="top3", norm="l2"), True),

@@ -286,7 +286,8 @@ def test_head_l2_family_default_and_overrides():
     from soundkit.config import TrainConfig
 
     def l2_of(config):
-        reg = yamnet.build((1024,), 3, config).get_layer("hidden").kernel_regularizer
+        mlp = config.replace(options={"classifier": "mlp", **config.options})  # l2 is the MLP's
+        reg = yamnet.build((1024,), 3, mlp).get_layer("hidden").kernel_regularizer
         return None if reg is None else float(reg.get_config()["l2"])
 
     assert l2_of(TrainConfig(model="yamnet")) == pytest.approx(yamnet.HEAD_DEFAULTS["l2"])
@@ -309,6 +310,16 @@ def test_fit_learns_separable_embeddings(smoothing):
     hist = yamnet.fit(model, [(X, y, w)], (X[:16], y[:16]), config, [])
     assert len(hist.history["loss"]) == 3 and "val_loss" in hist.history
     assert (model.predict(X, verbose=0).argmax(axis=1) == y).mean() > 0.9
+
+
+def test_default_classifier_is_logistic_unless_mlp_options_are_given():
+    from soundkit.config import TrainConfig
+
+    assert yamnet.classifier(TrainConfig(model="yamnet")) == "logistic"
+    assert yamnet.build((1024,), 3, TrainConfig(model="yamnet")).name == "yamnet_logistic"
+    assert yamnet.classifier(TrainConfig(model="yamnet", options={"hidden": 64})) == "mlp"
+    assert yamnet.classifier(TrainConfig(model="yamnet", options={"heads": 2, "classifier": "logistic"})) == "logistic"
+    assert yamnet.build((1024,), 3, TrainConfig(model="yamnet", options={"classifier": "mlp"})).get_layer("hidden")
 
 
 @pytest.mark.parametrize("n_classes", [2, 4])
