@@ -58,8 +58,8 @@ c5.metric("Test fold", "cross-validation" if cv is not None else "validation" if
 if cv is not None:
     st.markdown(
         f"**Estimated accuracy: {ui.cv_text(cv)}**, by {len(cv.get('fold_accuracy', {}))}-fold cross-validation "
-        "grouped by source recording. The model itself was then trained on all clips; the tabs below show its "
-        f"check on the validation clips: {ui.accuracy_text(report.accuracy, report.n_test)}."
+        "grouped by source recording: every clip was tested once, by a model that had not seen it, and the tabs "
+        f"below show those predictions. The model you keep was then trained on all {meta.get('n_train', '?')} clips."
     )
     for warning in cv.get("warnings", []):
         st.warning(warning, icon=":material/warning:")

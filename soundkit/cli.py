@@ -366,6 +366,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         run = training.train(
             dataset, out=out, features=FeatureConfig(), config=train_config, cache_dir=cfg.cache_dir(),
             progress=_fanout(track, bars, writer), should_stop=lambda: bool(state["stop"]),
+            report=cv_result.pooled_report() if cv_result is not None else None,
         )
     except (_Terminated, KeyboardInterrupt, training.TrainingCancelled) as exc:
         bars.close()
@@ -420,10 +421,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                f"({summary['epochs_run']} epochs).")
         if cv_result is not None:
             output(f"Estimated accuracy ({len(cv_result.fold_accuracy)}-fold cross-validation grouped by source): "
-                   f"{cv_result.describe()}; the final model was then trained on all clips.")
+                   f"{cv_result.describe()}; the final model was then trained on all {meta.get('n_train')} clips.")
             for warning in cv_result.warnings:
                 output(f"warning: {warning}")
-        output(f"Accuracy on {where}: {acc}.")
+        else:
+            output(f"Accuracy on {where}: {acc}.")
         output(f"Run directory: {summary['run_dir']}")
     return 0
 
@@ -472,8 +474,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         output_json(report.to_dict())
     else:
-        output(f"Accuracy: {report.accuracy:.1%} on {report.n_test} clips"
-               + (f" (fold {args.fold})" if args.fold is not None else ""))
+        output(f"Accuracy: {report.describe()}" + (f" (fold {args.fold})" if args.fold is not None else ""))
         width = max(len(lab) for lab in predictor.labels)
         for lab in predictor.labels:
             output(f"  {lab:<{width}}  recall {report.recall[lab]:.2f}  precision {report.precision[lab]:.2f}"

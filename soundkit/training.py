@@ -111,6 +111,11 @@ class CVResult:
 
         return format_accuracy(self.pooled_accuracy, self.n_test, ci=self.accuracy_ci)
 
+    def pooled_report(self) -> Report:
+        """One Report over every fold's test clips (confusion matrices summed, per-class metrics of
+        the pooled predictions, each clip with its ``fold``)."""
+        return _pool_reports(self.reports)
+
     def clips(self) -> list[dict[str, Any]]:
         """Every tested clip with its fold: ``{"fold", "id", "path", "true", "predicted", "probability"}``."""
         return [{"fold": f, **c} for f, r in sorted(self.reports.items()) for c in r.clips]
@@ -147,6 +152,7 @@ def train(
     cache_dir: str | os.PathLike | None = None,
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
+    report: Report | None = None,
 ):
     """Train a model on ``dataset`` and write a run directory.
 
@@ -165,6 +171,9 @@ def train(
         Receives progress events (docs/ARCHITECTURE.md).
     should_stop : callable() -> bool, optional
         Polled after every batch; True cancels (:class:`TrainingCancelled`).
+    report : Report, optional
+        An estimate made beforehand (``train --cv-first``: :meth:`CVResult.pooled_report`): the model
+        then learns from every clip (no test fold, no validation split) and this report is saved.
 
     Returns
     -------
@@ -176,9 +185,11 @@ def train(
     out = Path(out)
     if Run(out).model_path.exists():
         raise ModelError(f"{out}: already holds a trained model; choose another run name")
+    if report is not None:
+        config = config.replace(test_fold=None, validation_fraction=0.0)
     fam = _check(dataset, features, config)
     emit = _emitter(progress, fold=config.test_fold)
-    job = (dataset, out, features, config, cache_dir)
+    job = (dataset, out, features, config, cache_dir, report)
     if _isolates(fam, config):
         # Training and the LiteRT converter each in a process of its own, one after the other, so
         # that the converter's memory never stacks on what TensorFlow keeps after training.
@@ -200,8 +211,38 @@ def train(
     return run
 
 
-def _fit_and_save(dataset: Dataset, out: Path, features: FeatureConfig, config: TrainConfig, cache_dir, *, emit, should_stop):
-    """Split, augment, featurize, fit and evaluate; write ``out/model.keras``.
+def _pool_reports(reports: dict[int, Report]) -> Report:
+    """One Report over the test clips of every fold (each clip tested once, in its fold)."""
+    from sklearn import metrics
+
+    labels = next(iter(reports.values())).labels
+    index = {lab: i for i, lab in enumerate(labels)}
+    clips = [{**c, "fold": f} for f, r in sorted(reports.items()) for c in r.clips]
+    y = np.array([index[c["true"]] for c in clips])
+    pred = np.array([index[c["predicted"]] for c in clips])
+    idx = np.arange(len(labels))
+    prec, rec, f1, sup = metrics.precision_recall_fscore_support(y, pred, labels=idx, zero_division=0)
+    cm = np.sum([np.asarray(r.confusion_matrix) for r in reports.values()], axis=0)
+    return Report(
+        accuracy=float((y == pred).mean()),
+        per_class_accuracy={lab: float(v) for lab, v in zip(labels, rec, strict=True)},
+        precision={lab: float(v) for lab, v in zip(labels, prec, strict=True)},
+        recall={lab: float(v) for lab, v in zip(labels, rec, strict=True)},
+        f1={lab: float(v) for lab, v in zip(labels, f1, strict=True)},
+        support={lab: int(v) for lab, v in zip(labels, sup, strict=True)},
+        confusion_matrix=cm.astype(int).tolist(),
+        labels=list(labels),
+        n_test=len(clips),
+        misclassified=[{**m, "fold": f} for f, r in sorted(reports.items()) for m in r.misclassified],
+        clips=clips,
+        notes=[f"fold {f}: {n}" for f, r in sorted(reports.items()) for n in r.notes],
+    )
+
+
+def _fit_and_save(dataset: Dataset, out: Path, features: FeatureConfig, config: TrainConfig, cache_dir, estimate=None,
+                  *, emit, should_stop):
+    """Split, augment, featurize, fit and evaluate; write ``out/model.keras``. With ``estimate`` (a
+    Report made beforehand) every clip is fitted and nothing is evaluated.
 
     Returns (model, report, history rows, meta dict).
     """
@@ -217,7 +258,7 @@ def _fit_and_save(dataset: Dataset, out: Path, features: FeatureConfig, config: 
     else:
         train_clips, test_clips = list(dataset.clips), []
     fit_clips, val_clips = validation_split(train_clips, fraction=config.validation_fraction, seed=config.seed)
-    if not test_clips:
+    if not test_clips and estimate is None:
         if not val_clips:
             raise ParameterError("no test fold and no validation split: nothing to evaluate on; set test_fold or validation_fraction")
         test_clips = val_clips
@@ -228,6 +269,8 @@ def _fit_and_save(dataset: Dataset, out: Path, features: FeatureConfig, config: 
         fam, labels, fit_clips + aug_clips, val_clips, test_clips, inputs,
         features=features, config=config, emit=emit, should_stop=should_stop,
     )
+    if estimate is not None:
+        report = estimate
     meta: dict[str, Any] = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "dataset": str(dataset.root),
@@ -238,7 +281,7 @@ def _fit_and_save(dataset: Dataset, out: Path, features: FeatureConfig, config: 
         "n_val": len(val_clips),
         "n_test": len(test_clips),
         "test_fold": config.test_fold,
-        "evaluated_on": "test" if config.test_fold is not None else "validation",
+        "evaluated_on": "cross-validation" if estimate is not None else "test" if config.test_fold is not None else "validation",
         "augment_engine": engine,
         "soundkit_version": __version__,
         **info,
@@ -736,6 +779,13 @@ def _fit_evaluate(fam, labels, fit_clips, val_clips, test_clips, inputs: _Inputs
         raise TrainingCancelled("training cancelled")
     history = _history_rows(hist)
 
+    best = _best_epoch(history, monitor)
+    info = {"epochs_run": len(history), "best_epoch": best, "weights": "best epoch" if restore else "last epoch",
+            "train_seconds": round(train_seconds, 2), "family": config.model}
+    if hasattr(fam, "run_info"):  # pretrained families: {"pretrained", "transfer"} in meta.json
+        info.update(fam.run_info(config))
+    if not test_clips:  # an estimate made beforehand stands for the report (train(report=...))
+        return model, None, history, info
     emit(stage="evaluate", done=0, total=len(test_clips), message=f"evaluating on {len(test_clips)} clips")
     report = evaluate_model(model, [inputs[c] for c in test_clips], [index[c.label] for c in test_clips],
                             labels=labels, fam=fam, features=features,
@@ -743,11 +793,6 @@ def _fit_evaluate(fam, labels, fit_clips, val_clips, test_clips, inputs: _Inputs
                             batch_size=config.batch_size, notes=notes)
     emit(stage="evaluate", done=len(test_clips), total=len(test_clips), accuracy=report.accuracy,
          message=f"accuracy {report.accuracy:.3f}")
-    best = _best_epoch(history, monitor)
-    info = {"epochs_run": len(history), "best_epoch": best, "weights": "best epoch" if restore else "last epoch",
-            "train_seconds": round(train_seconds, 2), "family": config.model}
-    if hasattr(fam, "run_info"):  # pretrained families: {"pretrained", "transfer"} in meta.json
-        info.update(fam.run_info(config))
     return model, report, history, info
 
 

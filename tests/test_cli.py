@@ -379,6 +379,11 @@ def test_train_cv_first_estimates_then_trains_on_all_clips(esc_style, home, work
     cv = json.loads((out_dir / "cv.json").read_text())
     assert cv["n_test"] == 12 and len(cv["clips"]) == 12 and {c["fold"] for c in cv["clips"]} == {1, 2, 3}
     meta = json.loads((out_dir / "meta.json").read_text())
-    assert meta["test_fold"] is None and meta["n_train"] + meta["n_val"] == 12  # the final model saw every clip
+    assert meta["test_fold"] is None and meta["n_train"] == 12 and meta["n_val"] == 0  # the final model saw every clip
+    assert meta["evaluated_on"] == "cross-validation"
+    report = json.loads((out_dir / "report.json").read_text())  # the pooled cross-validation, clip by clip
+    assert report["n_test"] == 12 and report["accuracy"] == pytest.approx(cv["pooled_accuracy"])
+    assert sorted(c["fold"] for c in report["clips"]) == [1] * 4 + [2] * 4 + [3] * 4
+    assert sum(map(sum, report["confusion_matrix"])) == 12
     status = json.loads((work / "cv-first-status.json").read_text())
     assert status["state"] == "done" and "by cross-validation" in status["message"]
