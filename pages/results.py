@@ -46,15 +46,16 @@ with app.show_errors(stop=False):
     cv = ui.run_cv(run)
 c1, c2, c3, c4, c5 = st.columns(5)
 if cv is not None:
-    c1.metric("Estimated accuracy", f"{cv['pooled_accuracy']:.1%}", border=True, help=ui.cv_text(cv))
+    c1.metric("CV accuracy", f"{cv['pooled_accuracy']:.1%}", border=True, help=ui.cv_text(cv))
     c2.metric("Clips tested", cv["n_test"], border=True, help="By cross-validation: every clip tested once.")
 else:
     c1.metric("Accuracy", f"{report.accuracy:.1%}", border=True, help=ui.accuracy_text(report.accuracy, report.n_test))
     c2.metric("Test clips", report.n_test, border=True)
 c3.metric("Model", info.get("family", "?"), border=True)
 c4.metric("Augmentation", ui.policy_name(info.get("augment")), border=True)
-c5.metric("Test fold", "cross-validation" if cv is not None else "validation" if info.get("test_fold") is None
-          else info["test_fold"], border=True)
+c5.metric("Test fold", "CV" if cv is not None else "validation" if info.get("test_fold") is None
+          else info["test_fold"], border=True,
+          help=f"{len(cv.get('fold_accuracy', {}))}-fold cross-validation: every fold in turn" if cv is not None else None)
 if cv is not None:
     st.markdown(
         f"**Estimated accuracy: {ui.cv_text(cv)}**, by {len(cv.get('fold_accuracy', {}))}-fold cross-validation "

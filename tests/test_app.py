@@ -593,7 +593,7 @@ def test_results_show_a_cross_validated_estimate(populated):
     (run / "cv.json").write_text(json.dumps(cv.to_dict()))
     at = ok(open_page("results"))
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Estimated accuracy"] == f"{7 / 8:.1%}" and metrics["Test fold"] == "cross-validation"
+    assert metrics["CV accuracy"] == f"{7 / 8:.1%}" and metrics["Test fold"] == "CV"
     assert "2-fold cross-validation grouped by source" in texts(at.markdown)
     assert "trained on all" in texts(at.markdown)
     assert any("fold 2: label 'x'" in w.value for w in at.warning)

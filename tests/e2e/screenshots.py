@@ -47,7 +47,7 @@ def main(home: Path, out: Path) -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             for width in (1280, 1920):
-                page = browser.new_context(viewport={"width": width, "height": 1000}).new_page()
+                page = browser.new_context(viewport={"width": width, "height": 2000}).new_page()
                 page.set_default_timeout(120_000)
 
                 def shot(name: str, *, full: bool = True, pg=page, w=width) -> None:
@@ -77,6 +77,7 @@ def main(home: Path, out: Path) -> None:
                     files=[{"name": "broken.wav", "mimeType": "audio/wav", "buffer": b"not audio"}])
                 page.wait_for_timeout(1500)
                 page.get_by_role("button", name="Add to dataset").click()
+                page.wait_for_timeout(4000)
                 idle(page)
                 tab(page, "Add clips")
                 shot("label-upload", full=False)
