@@ -157,7 +157,7 @@ with tab_wrong:
                     c.caption("not in the label store")
 
 with tab_tested:
-    tested = ui.tested_clips_table(report, cv)
+    tested = ui.tested_clips_table(report, cv, resources.store_or_none())
     if tested.empty:
         st.info("This run's report does not list its test clips (trained before soundkit recorded them).",
                 icon=":material/info:")

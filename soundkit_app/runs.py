@@ -272,7 +272,20 @@ def cv_text(cv: dict) -> str:
     return text
 
 
-def tested_clips_table(report: Any, cv: dict | None = None) -> Any:
+def _display_names(store: Any, ids: list[Any]) -> dict[str, str]:
+    """{store id: the clip's display name} for the ids that are store clips."""
+    if store is None:
+        return {}
+    out = {}
+    for i in ids:
+        try:
+            out[str(i)] = store.get(int(i)).name
+        except (TypeError, ValueError, SoundkitError):
+            continue
+    return out
+
+
+def tested_clips_table(report: Any, cv: dict | None = None, store: Any = None) -> Any:
     """DataFrame of every clip tested: (fold,) name, true, predicted, probability, correct.
 
     With ``cv`` (cv.json), the cross-validation's clips with the fold each was tested in; else the
@@ -280,12 +293,13 @@ def tested_clips_table(report: Any, cv: dict | None = None) -> Any:
     import pandas as pd
 
     rows = cv.get("clips", []) if cv else report.clips
+    names = _display_names(store, [r.get("id") for r in rows])  # store clips: their names, not hash paths
     cols = (["fold"] if cv else []) + ["clip", "true", "predicted", "probability", "correct"]
     table = pd.DataFrame(
         [
             {
                 **({"fold": r.get("fold")} if cv else {}),
-                "clip": Path(str(r.get("path") or r.get("id"))).name,
+                "clip": names.get(str(r.get("id"))) or Path(str(r.get("path") or r.get("id"))).name,
                 "true": r["true"],
                 "predicted": r["predicted"],
                 "probability": r.get("probability"),

@@ -728,12 +728,12 @@ def _wait(run_dir: Path, *, timeout: float = 300) -> dict:
 def test_train_tiny_run_then_results_and_classify(populated):
     home, _ = populated
     at = ok(open_page("train"))
+    cv_toggle(at).set_value(False).run()  # one model, no cross-validated estimate first
     at.number_input(key="train_epochs").set_value(2)
     at.selectbox(key="train_test_fold").set_value("0")
     at.number_input(key="train_limit").set_value(4)  # "low" has 5 clips, "high" 3
     at.toggle(key="train_shift").set_value(False)
     at.toggle(key="train_wide").set_value(True)
-    cv_toggle(at).set_value(False)  # one model, no cross-validated estimate first
     at.text_input(key="train_run_name").input("app-tiny").run()
     click(at, "train_start")
     ok(at)
