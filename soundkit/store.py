@@ -461,11 +461,13 @@ class Store:
             Display name (an upload's file name); only its last path component is kept.
         label : str, optional
         source : str, optional
-            Recording the clip was cut from (clips of one source share a fold).
+            Recording the clip was cut from (clips of one source share a fold). Default: parsed from an
+            ESC-style ``name`` (:func:`soundkit.datasets.parse_clip_name`), else the content hash.
         origin : str
             Where it came from: "upload", "record", "zip", "dataset", ...
         fold : int, optional
-            An official fold (kept by :meth:`dataset` when every clip has one).
+            An official fold (kept by :meth:`dataset` when every clip has one). Default: parsed from
+            an ESC-style ``name``.
 
         Raises
         ------
