@@ -409,8 +409,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if cv_result is not None:
         summary["cv"] = {k: v for k, v in cv_result.to_dict().items() if k not in ("reports", "clips")}
     if writer:
-        text = (cv_result.describe() + " by cross-validation" if cv_result is not None
-                else report.describe() if report is not None else "done")
+        text = ("accuracy " + cv_result.describe() + " by cross-validation" if cv_result is not None
+                else "accuracy " + report.describe() if report is not None else "done")
         writer.finish("done", text, accuracy=summary["accuracy"], run_dir=summary["run_dir"])
     if args.json:
         output_json(summary)
