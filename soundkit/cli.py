@@ -147,7 +147,7 @@ def _augment_args(p: argparse.ArgumentParser, help_text: str) -> None:
                    help="augmented copies of each training clip (0..32; default: the policy's own, 4 for recipe, else 2)")
 
 
-def _load_dataset(path: str, labels: list[str] | None = None, limit_per_class: int | None = None):
+def _load_dataset(path: str, labels: list[str] | None = None, limit_per_class: int | None = None, *, seed: int = 0):
     from soundkit import datasets
     from soundkit.scale.cli import featurized_or_none
 
@@ -156,7 +156,7 @@ def _load_dataset(path: str, labels: list[str] | None = None, limit_per_class: i
         return fz.dataset()
     ds = datasets.load(path)
     if labels or limit_per_class:
-        ds = ds.select(labels, limit_per_class=limit_per_class)
+        ds = ds.select(labels, limit_per_class=limit_per_class, seed=seed)
     return ds
 
 
@@ -257,7 +257,10 @@ def add_train(p: argparse.ArgumentParser) -> None:
     _model_shape_args(p)
     p.add_argument("--labels", type=_label_list, default=None, metavar="a,b,c", help="train on these labels only")
     p.add_argument("--limit-per-class", type=_positive_int, default=None, metavar="N",
-                   help="use at most N clips of each label (the first N in the dataset's order)")
+                   help="use at most N clips of each label, drawn across folds and sources (seeded by --seed)")
+    p.add_argument("--cv-first", action="store_true",
+                   help="small data: estimate accuracy by k-fold cross-validation grouped by source (saved as "
+                        "RUN_DIR/cv.json), then train the final model on all clips (no held-out fold)")
     p.add_argument("--weights", default=None, metavar="imagenet|none|FILE",
                    help="inception only: ImageNet weights (default, from $SOUNDKIT_WEIGHTS_DIR or Keras' cache), "
                         "a local .h5 weights file, or none (random initialisation: not transfer learning)")
@@ -284,10 +287,10 @@ def _train_setup(args: argparse.Namespace):
 
     from soundkit import config as cfg
 
-    dataset = _load_dataset(args.dataset, args.labels, args.limit_per_class)
+    dataset = _load_dataset(args.dataset, args.labels, args.limit_per_class, seed=args.seed)
     if len(dataset.labels) < 2:
         raise ParameterError(f"{args.dataset}: training needs at least 2 labels, found {len(dataset.labels)}")
-    test_fold = _resolve_test_fold(dataset, args.test_fold, args.seed)
+    test_fold = None if getattr(args, "cv_first", False) else _resolve_test_fold(dataset, args.test_fold, args.seed)
     options: dict[str, Any] = {"model": args.model, "seed": args.seed, "test_fold": test_fold,
                                "augment": _augment_policy(args.augment, args.copies)}
     if args.epochs is not None:
@@ -307,6 +310,28 @@ def _train_setup(args: argparse.Namespace):
     if (out / "model.keras").exists():
         raise ParameterError(f"{out}: already holds a trained model; choose another --out")
     return dataset, test_fold, TrainConfig(**options), out
+
+
+def _cv_progress(writer, folds: list[int]) -> Callable[[dict], None] | None:
+    """Cross-validation events -> one "cv" stage for the status file (fold k of n)."""
+    if writer is None:
+        return None
+    order = {f: i for i, f in enumerate(folds)}
+
+    def progress(event: dict) -> None:
+        fold = event.get("fold")
+        if fold is None:
+            return
+        i = order.get(fold, 0)
+        part = 0.0
+        if event.get("stage") == "train" and event.get("epoch") and event.get("epochs"):
+            part = min(1.0, float(event["epoch"]) / float(event["epochs"]))
+        elif event.get("stage") in ("evaluate", "export"):
+            part = 1.0
+        writer({"stage": "cv", "done": i + part, "total": len(folds), "fold": fold,
+                "message": f"estimating accuracy: cross-validation fold {i + 1} of {len(folds)}"})
+
+    return progress
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -339,9 +364,17 @@ def cmd_train(args: argparse.Namespace) -> int:
             run = stream.train(args.dataset, out=out, config=train_config, progress=_fanout(track, bars, writer),
                                should_stop=stop)
         else:
+            cv_result = None
+            if args.cv_first:
+                cv_result = training.cross_validate(
+                    dataset, features=FeatureConfig(), config=train_config, cache_dir=cfg.cache_dir(),
+                    progress=_fanout(track, bars, _cv_progress(writer, dataset.with_folds(seed=args.seed).folds)),
+                    should_stop=stop,
+                )
             run = training.train(
                 dataset, out=out, features=FeatureConfig(), config=train_config, cache_dir=cfg.cache_dir(),
                 progress=_fanout(track, bars, writer), should_stop=stop,
+                report=cv_result.pooled_report() if cv_result is not None else None,
             )
     except BaseException as exc:
         bars.close()
@@ -361,28 +394,41 @@ def cmd_train(args: argparse.Namespace) -> int:
     bars.close()
     report = run.load_report() if hasattr(run, "load_report") else None
     meta = run.load_meta() if hasattr(run, "load_meta") else {}
+    if cv_result is not None:
+        from soundkit.runs import write_atomic
+
+        write_atomic(Path(run.path) / "cv.json", json.dumps(cv_result.to_dict(), indent=2))
     summary = {
         "run_dir": str(Path(run.path if hasattr(run, "path") else out)),
         "model": args.model,
         "labels": dataset.labels,
         "test_fold": test_fold,
         "accuracy": getattr(report, "accuracy", None),
+        "accuracy_ci": list(report.accuracy_ci) if report is not None else None,
         "n_test": getattr(report, "n_test", None),
         "epochs_run": meta.get("epochs_run"),
         "seconds": meta.get("seconds"),
     }
+    if cv_result is not None:
+        summary["cv"] = {k: v for k, v in cv_result.to_dict().items() if k not in ("reports", "clips")}
     if writer:
-        writer.finish("done", f"accuracy {summary['accuracy']:.3f} on {summary['n_test']} clips"
-                      if summary["accuracy"] is not None else "done", accuracy=summary["accuracy"],
-                      run_dir=summary["run_dir"])
+        text = ("accuracy " + cv_result.describe() + " by cross-validation" if cv_result is not None
+                else "accuracy " + report.describe() if report is not None else "done")
+        writer.finish("done", text, accuracy=summary["accuracy"], run_dir=summary["run_dir"])
     if args.json:
         output_json(summary)
     else:
         where = f"fold {test_fold}" if test_fold is not None else "the validation clips"
-        acc = f"{summary['accuracy']:.1%}" if summary["accuracy"] is not None else "?"
+        acc = report.describe() if report is not None else "?"
         output(f"Trained {args.model} on {len(dataset.labels)} labels in {summary['seconds']} s "
                f"({summary['epochs_run']} epochs).")
-        output(f"Accuracy on {where}: {acc} ({summary['n_test']} clips).")
+        if cv_result is not None:
+            output(f"Estimated accuracy ({len(cv_result.fold_accuracy)}-fold cross-validation grouped by source): "
+                   f"{cv_result.describe()}; the final model was then trained on all {meta.get('n_train')} clips.")
+            for warning in cv_result.warnings:
+                output(f"warning: {warning}")
+        else:
+            output(f"Accuracy on {where}: {acc}.")
         output(f"Run directory: {summary['run_dir']}")
     return 0
 
@@ -431,8 +477,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         output_json(report.to_dict())
     else:
-        output(f"Accuracy: {report.accuracy:.1%} on {report.n_test} clips"
-               + (f" (fold {args.fold})" if args.fold is not None else ""))
+        output(f"Accuracy: {report.describe()}" + (f" (fold {args.fold})" if args.fold is not None else ""))
         width = max(len(lab) for lab in predictor.labels)
         for lab in predictor.labels:
             output(f"  {lab:<{width}}  recall {report.recall[lab]:.2f}  precision {report.precision[lab]:.2f}"
@@ -486,18 +531,22 @@ def add_cv(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=_int, default=0, help="random seed")
     p.add_argument("--labels", type=_label_list, default=None, metavar="a,b,c", help="use these labels only")
     p.add_argument("--limit-per-class", type=_positive_int, default=None, metavar="N",
-                   help="use at most N clips of each label (a quick look at a big dataset)")
+                   help="use at most N clips of each label, drawn across folds and sources (seeded by --seed)")
     from soundkit.scale.cli import add_engine_args
 
     add_engine_args(p)
-    p.add_argument("--json", action="store_true", help='print {"mean_accuracy", "std_accuracy", "fold_accuracy", "seconds"}')
+    p.add_argument("--save", metavar="FILE", default=None,
+                   help="write the full result (per-fold reports, every tested clip with its fold) as JSON")
+    p.add_argument("--json", action="store_true",
+                   help='print {"mean_accuracy", "std_accuracy", "fold_accuracy", "pooled_accuracy", "accuracy_ci", '
+                        '"n_test", "fold_spread", "notes", "warnings", "seconds"}')
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
     from soundkit import config as cfg
     from soundkit.config import FeatureConfig, TrainConfig
 
-    dataset = _load_dataset(args.dataset, args.labels, args.limit_per_class)
+    dataset = _load_dataset(args.dataset, args.labels, args.limit_per_class, seed=args.seed)
     if len(dataset.labels) < 2:
         raise ParameterError(f"{args.dataset}: cross-validation needs at least 2 labels, found {len(dataset.labels)}")
     options: dict[str, Any] = {"model": args.model, "seed": args.seed, "augment": _augment_policy(args.augment, args.copies),
@@ -525,20 +574,34 @@ def cmd_cv(args: argparse.Namespace) -> int:
                                              cache_dir=cfg.cache_dir(), progress=bars)
     finally:
         bars.close()
+    full = result.to_dict()
     summary = {
         "mean_accuracy": result.mean_accuracy,
         "std_accuracy": result.std_accuracy,
         "fold_accuracy": {str(k): v for k, v in sorted(result.fold_accuracy.items())},
+        "pooled_accuracy": full["pooled_accuracy"],
+        "accuracy_ci": full["accuracy_ci"],
+        "n_test": full["n_test"],
+        "fold_n_test": full["fold_n_test"],
+        "fold_spread": full["fold_spread"],
+        "notes": full["notes"],
+        "warnings": full["warnings"],
         "seconds": result.seconds,
     }
     if nodes:
         summary["nodes"] = nodes  # the Ray node of every fold's task, in fold order
+    if args.save:
+        from soundkit.runs import write_atomic
+
+        write_atomic(Path(args.save), json.dumps(full, indent=2))
     if args.json:
         output_json(summary)
     else:
         folds = ", ".join(f"{k}: {v:.1%}" for k, v in summary["fold_accuracy"].items())
-        output(f"{args.model}: {result.mean_accuracy:.1%} +/- {result.std_accuracy:.1%} over "
-               f"{len(result.fold_accuracy)} folds ({folds}) in {result.seconds:.0f} s")
+        output(f"{args.model}: {result.describe()} pooled over {len(result.fold_accuracy)} folds; "
+               f"folds {result.mean_accuracy:.1%} +/- {result.std_accuracy:.1%} ({folds}) in {result.seconds:.0f} s")
+        for warning in result.warnings:
+            output(f"warning: {warning}")
     return 0
 
 

@@ -598,11 +598,13 @@ class Store:
             Display name (an upload's file name); only its last path component is kept.
         label : str, optional
         source : str, optional
-            Recording the clip was cut from (clips of one source share a fold).
+            Recording the clip was cut from (clips of one source share a fold). Default: parsed from an
+            ESC-style ``name`` (:func:`soundkit.datasets.parse_clip_name`), else the content hash.
         origin : str
             Where it came from: "upload", "record", "zip", "dataset", ...
         fold : int, optional
-            An official fold (kept by :meth:`dataset` when every clip has one).
+            An official fold (kept by :meth:`dataset` when every clip has one). Default: parsed from
+            an ESC-style ``name``.
         relabel : bool
             When the clip is stored already with a label, replace it with ``label`` (default: the
             stored clip keeps its label; a user relabels on purpose, never by re-uploading).
@@ -639,6 +641,7 @@ class Store:
         from soundkit.features import content_hash
 
         digest = content_hash(raw)
+        source, fold = _source_and_fold(display, source, fold, digest)
         with self._read() as con:
             known = con.execute("SELECT ext FROM clips WHERE hash = ?", (digest,)).fetchone()
         if known is not None and self._path_for(digest, known["ext"]).is_file() and not _revalidate:
@@ -1238,6 +1241,19 @@ def _member_parts(filename: str) -> tuple[str, ...] | None:
     if any(p == ".." or ":" in p for p in parts):
         return None
     return parts
+
+
+def _source_and_fold(name: str, source: str | None, fold: int | None, digest: str) -> tuple[str, int | None]:
+    """A clip's source and fold at add time: the given ones, else parsed from an ESC-style name
+    (:func:`soundkit.datasets.parse_clip_name`), else the content hash as its own source."""
+    if source is None or fold is None:
+        from soundkit.datasets import parse_clip_name
+
+        parsed = parse_clip_name(name)
+        if parsed is not None:
+            source = source if source is not None else parsed.source
+            fold = fold if fold is not None else parsed.fold
+    return (source if source else digest), fold
 
 
 def _int_or_none(value: Any) -> int | None:
