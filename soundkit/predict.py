@@ -399,6 +399,14 @@ class Predictor:
             labels=list(self.labels),
         )
 
+    def window_probabilities(self, X: np.ndarray) -> np.ndarray:
+        """The model's probabilities for ready-made inputs (log-mel windows (n, n_mels, frames, 1)
+        or embeddings (n, dim)), shape (n, n_classes); the listener classifies windows with it."""
+        P = self._model(np.asarray(X, dtype=np.float32))
+        if P.ndim != 2 or P.shape[1] != len(self.labels):
+            raise ModelError(f"{self.run_dir}: model output shape {P.shape} does not match {len(self.labels)} labels")
+        return P
+
     def _pool(self, X: np.ndarray, P: np.ndarray) -> np.ndarray:
         """Clip probabilities as training's evaluation computes them: the mean over the windows that
         hold sound (log-mel kinds; padding and silent stretches are left out), else over all."""
