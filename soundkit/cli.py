@@ -6,8 +6,9 @@ Commands::
                                      [--augment POLICY [--copies N]] [--crops random|fixed] [--filters F1,F2,...]
                                      [--status FILE] [--labels a,b,c]
     python -m soundkit evaluate RUN_DIR DATASET [--fold K] --json
-    python -m soundkit predict RUN_DIR FILE [FILE ...] --json
-    python -m soundkit cv DATASET --model cnn [--epochs N] [--augment POLICY [--copies N]] --json
+    python -m soundkit predict RUN_DIR|yamnet FILE [FILE ...] [--events] --json
+    python -m soundkit listen RUN_DIR|yamnet [FILE|-] [--json] [--unknown auto|off|P] [--realtime]
+    python -m soundkit cv DATASET --model cnn [--epochs N] [--augment POLICY [--copies N]] [--open-set K] --json
     python -m soundkit augment FILE --time-ratio R --semitones S --out OUT.wav --json
     python -m soundkit augment-study DATASET --sets none,stretch,pitch,stretch+pitch --json
     python -m soundkit download esc10|esc50 [--dir DIR] [--url URL_OR_PATH] [--force] --json
@@ -35,6 +36,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from soundkit import listen_cli
 from soundkit.config import TrainConfig
 from soundkit.errors import ParameterError, SoundkitError
 
@@ -440,10 +442,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 # -- predict ---------------------------------------------------------------------------------------
 
 def add_predict(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a trained run directory")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a trained run directory, or yamnet (zero-shot: AudioSet's 521 classes)")
     p.add_argument("files", metavar="FILE", nargs="+", help="audio files to classify")
     p.add_argument("--top-k", type=_positive_int, default=5, help="labels to list per file (default 5)")
     p.add_argument("--timeline", action="store_true", help="include the per-window timeline in the JSON")
+    p.add_argument("--events", action="store_true", help="list each file's events (label, start, end, confidence): long recordings")
+    listen_cli.add_event_args(p)
     p.add_argument("--json", action="store_true", help='print [{"file", "label", "top": [{"label", "probability"}]}]')
 
 
@@ -451,6 +455,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from soundkit.errors import AudioError
     from soundkit.predict import Predictor, predict_files
 
+    if args.run_dir == "yamnet" or args.events or args.unknown != "auto":
+        return listen_cli.predict_plus(args)
     for f in args.files:  # fail fast, before loading the model
         if not Path(f).exists():
             raise AudioError(f"{f}: no such file")
@@ -460,7 +466,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         rows = []
         for path, pred in results:
             d = pred.to_dict()
-            row = {"file": str(path), "label": d["label"], "top": d["top"]}
+            row = {"file": str(path), "label": d["label"], "unknown": d["unknown"], "top": d["top"]}
             if args.timeline:
                 row["timeline"] = d["timeline"]
             rows.append(row)
@@ -484,6 +490,9 @@ def add_cv(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", type=_label_list, default=None, metavar="a,b,c", help="use these labels only")
     p.add_argument("--limit-per-class", type=_positive_int, default=None, metavar="N",
                    help="use at most N clips of each label (a quick look at a big dataset)")
+    p.add_argument("--open-set", type=_positive_int, default=None, metavar="K",
+                   help="leave K classes out (--draws times), train on the rest and score their clips as unknowns")
+    p.add_argument("--draws", type=_positive_int, default=3, metavar="N", help="--open-set: draws of left-out classes (default 3)")
     p.add_argument("--json", action="store_true", help='print {"mean_accuracy", "std_accuracy", "fold_accuracy", "seconds"}')
 
 
@@ -502,6 +511,19 @@ def cmd_cv(args: argparse.Namespace) -> int:
     from soundkit import training
 
     bars = _Bars(show_fold=True)
+    if args.open_set:
+        try:
+            result = listen_cli.open_set_cv_command(args, dataset, train_config, bars)
+        finally:
+            bars.close()
+        if args.json:
+            output_json({"open_set": result})
+        else:
+            for m, r in result["methods"].items():
+                output(f"{m:12s} AUROC {r['auroc_mean']:.3f} +/- {r['auroc_std']:.3f}  known accepted {r['known_accepted']:.1%}"
+                       f"  unknown rejected {r['unknown_rejected']:.1%}  accuracy on accepted {r['accuracy_on_accepted']:.1%}"
+                       f"  (closed set {r['closed_set_accuracy']:.1%})")
+        return 0
     try:
         result = training.cross_validate(dataset, features=FeatureConfig(), config=train_config,
                                          cache_dir=cfg.cache_dir(), progress=bars)
@@ -635,6 +657,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                       add_augment_study, cmd_augment_study),
     "download": ("download ESC-10 or ESC-50 from the official archive (or a local copy)", add_download, cmd_download),
     "import": ("import a dataset directory or zip into the label store", add_import, cmd_import),
+    "listen": ("classify a live WAV stream (stdin) or a file window by window and print its events",
+               listen_cli.add_listen, listen_cli.cmd_listen),
 }
 
 

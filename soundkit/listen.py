@@ -46,8 +46,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Labels that never make an event (the optional background class, the open-set answer).
-NON_EVENT_LABELS = ("_background_", "unknown")
+#: Labels that never make an event (the optional background class, the open-set answer, AudioSet's silence).
+NON_EVENT_LABELS = ("_background_", "unknown", "Silence")
 
 
 # -- events ------------------------------------------------------------------------------------------
@@ -146,6 +146,8 @@ class EventDetector:
         closed: list[Event] = []
         for k in list(self._open):
             o = self._open[k]
+            if o.below_since is None and float(start) - o.end > self.merge_gap + 1e-9:
+                o.below_since = o.end  # a gap in the timeline (e.g. silent frames left out) ends it
             if o.below_since is not None and float(start) - o.below_since > self.merge_gap + 1e-9:
                 closed.extend(self._close(k))  # too long a gap: a new event may open below
             elif p[k] >= self._off[k] and (o.below_since is None or p[k] >= self._on[k]):
@@ -218,9 +220,14 @@ def tile_spans(starts: np.ndarray, ends: np.ndarray, *, duration: float | None =
     if len(starts) == 0:
         return starts, ends
     c = (starts + ends) / 2
-    half = np.diff(c) / 2 if len(c) > 1 else np.array([])
-    lo = np.concatenate([[starts[0]], c[1:] - half])
-    hi = np.concatenate([c[:-1] + half, [ends[-1]]])
+    if len(c) == 1:
+        lo, hi = starts.copy(), ends.copy()
+    else:
+        step = float(np.median(np.diff(c)))  # the hop; a longer gap (left-out silence) stays a gap
+        half = np.minimum(np.diff(c), step) / 2
+        # the first window also stands for the stream's beginning, the last for its end
+        lo = np.concatenate([[starts[0]], c[1:] - half])
+        hi = np.concatenate([c[:-1] + half, [ends[-1]]])
     if duration is not None:
         lo, hi = np.clip(lo, 0, duration), np.clip(hi, 0, duration)
     return lo, hi
