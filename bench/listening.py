@@ -11,13 +11,9 @@ from __future__ import annotations
 import json
 import os
 import resource
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"

@@ -101,11 +101,13 @@ def wav_stream(fh: BinaryIO, *, name: str = "stdin", block_frames: int = 1600) -
         left = limit
         frame = width * channels
         carry = b""
+        reader = getattr(fh, "read1", fh.read)
         while left is None or left > 0:
             want = block_frames * frame - len(carry)
             if left is not None:
                 want = min(want, left)
-            data = fh.read(want) if want > 0 else b""
+            # read1: whatever the pipe holds now (up to want), so a live stream is not held back
+            data = (reader(want) if want > 0 else b"")
             if not data:
                 break
             if left is not None:
