@@ -419,8 +419,8 @@ def calibrate(predictor: Any, fit_clips: Sequence[Any], cal_clips: Sequence[Any]
     correct = [int(np.argmax(Pc[i])) == index.get(c.label, -1) for i, c in enumerate(cal_clips)]
     return OpenSet(method=method, threshold=thresholds[method], window_threshold=window_thresholds.get(method, thresholds[method]),
                    keep=keep, known_scores=known[method], background_scores=bg[method], thresholds=thresholds,
-                   window_thresholds=window_thresholds, known_scores_by_method={m: [round(v, 5) for v in known[m]] for m in methods},
-                   background_scores_by_method={m: [round(v, 5) for v in bg[m]] for m in methods},
+                   window_thresholds=window_thresholds, known_scores_by_method={m: [float(v) for v in known[m]] for m in methods},
+                   background_scores_by_method={m: [float(v) for v in bg[m]] for m in methods},
                    calibrated_on={"clips": len(cal_clips), "split": "validation", "accuracy": float(np.mean(correct)),
                                   "background_clips": n_background},
                    stats=stats)
