@@ -118,6 +118,9 @@ def live() -> None:
             bars = pd.DataFrame({"label": [lis.labels[k] for k in order],
                                  "probability": [float(latest.probabilities[k]) for k in order]})
             st.bar_chart(bars, x="label", y="probability", horizontal=True, sort="-probability", height=180)
+        active = lis.detector.active
+        if active:
+            st.markdown("Now: " + ", ".join(f"**{lab}** since {start:.1f} s" for lab, (start, _) in sorted(active.items())))
         st.caption(f"{lis.seconds:.1f} s heard · {lis.windows} windows")
     with chart:
         table = ui.frames_table(lis)

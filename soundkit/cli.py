@@ -659,6 +659,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "import": ("import a dataset directory or zip into the label store", add_import, cmd_import),
     "listen": ("classify a live WAV stream (stdin) or a file window by window and print its events",
                listen_cli.add_listen, listen_cli.cmd_listen),
+    "background": ("write silence/noise clips for a _background_ class into a dataset folder",
+                   listen_cli.add_background, listen_cli.cmd_background),
 }
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from soundkit.errors import AudioError, ParameterError
 
-__all__ = ["add_listen", "cmd_listen", "wav_stream", "load_model", "add_event_args", "predict_plus", "open_set_cv_command"]
+__all__ = ["add_listen", "cmd_listen", "add_background", "cmd_background", "wav_stream", "load_model", "add_event_args", "predict_plus", "open_set_cv_command"]
 
 log = logging.getLogger("soundkit.cli")
 
@@ -368,3 +368,29 @@ def open_set_cv_command(args: argparse.Namespace, dataset: Any, train_config: An
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return open_set_cv(dataset, k=args.open_set, draws=args.draws, features=FeatureConfig(), config=train_config,
                        cache_dir=cfg.cache_dir(), progress=bars, seed=args.seed, work_dir=work)
+
+
+# -- background ---------------------------------------------------------------------------------------
+
+def add_background(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset", metavar="DATASET_DIR", help="a folder-per-class dataset: the clips go to DATASET_DIR/_background_/")
+    p.add_argument("--n", type=int, default=40, help="clips to write (default 40)")
+    p.add_argument("--seconds", type=_seconds, default=5.0, help="seconds per clip (default 5)")
+    p.add_argument("--sr", type=int, default=44100, help="sample rate (default 44100)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--json", action="store_true", help='print {"folder", "clips"}')
+
+
+def cmd_background(args: argparse.Namespace) -> int:
+    from soundkit.cli import output, output_json
+    from soundkit.openset import write_background
+
+    root = Path(args.dataset)
+    if not root.is_dir():
+        raise ParameterError(f"{root}: no such dataset directory")
+    if not 1 <= args.n <= 10000 or not 8000 <= args.sr <= 192000 or args.seconds <= 0:
+        raise ParameterError(f"--n must be within 1..10000, --sr within 8000..192000 and --seconds > 0 (got {args.n}, {args.sr}, {args.seconds})")
+    paths = write_background(root, n=args.n, seconds=args.seconds, sr=args.sr, seed=args.seed)
+    result = {"folder": str(paths[0].parent), "clips": len(paths)}
+    output_json(result) if args.json else output(f"{result['folder']}: {len(paths)} silence/noise clips (class _background_)")
+    return 0

@@ -7,7 +7,7 @@ import pytest
 from synth import tone
 
 from soundkit.errors import ParameterError
-from soundkit.listen import EventDetector, Listener, RingBuffer, detect_events, listen_array, tile_spans
+from soundkit.listen import EventDetector, Listener, RingBuffer, detect_events, event_f1, listen_array, tile_spans
 
 # -- ring buffer --------------------------------------------------------------------------------------
 
@@ -162,3 +162,14 @@ def test_listener_rejects_bad_audio(tiny_predictor):
     with pytest.raises(ParameterError):
         Listener(tiny_predictor, hop=0)
     assert lis.feed(np.zeros(0, np.float32), 22050) == []
+
+
+def test_event_f1_counts_onsets_within_the_collar():
+    ref = [("dog", 1.0, 2.0), ("dog", 5.0, 6.0), ("rain", 8.0, 12.0)]
+    est = [("dog", 1.4, 2.5), ("dog", 5.6, 6.0), ("rain", 8.1, 9.0), ("rain", 8.3, 9.0), ("cat", 3.0, 4.0)]
+    m = event_f1(ref, est, collar=0.5)
+    assert (m["tp"], m["fp"], m["fn"]) == (2, 3, 1)  # dog 5.6 is 0.6 s late; the second rain is a duplicate
+    assert m["f1"] == pytest.approx(2 * 2 / (2 * 2 + 3 + 1))
+    assert m["per_label"]["dog"] == {"tp": 1, "fp": 1, "fn": 1, "f1": 0.5}
+    assert sorted(m["onset_errors"]) == pytest.approx([0.1, 0.4])
+    assert event_f1(ref, ref)["f1"] == 1.0
