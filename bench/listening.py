@@ -203,6 +203,176 @@ def sed() -> dict:
     return out
 
 
+@section
+def latency() -> dict:
+    """Onset to event on the Listen page in headless Chromium: a fake microphone plays a low tone
+    2 s into a 7.5 s loop (the tiny hand-weighted run of tests/tiny_run.py tells low from high tones
+    at once, so the figure is the pipeline's, not a model's hesitation)."""
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from synth import tone, write_wav
+    from tiny_run import make_run
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-latency-"))
+    make_run(tmp / "home" / "runs" / "tiny")
+    sr, onset, period = 48000, 2.0, 7.5
+    y = np.zeros(int(period * sr), np.float32)
+    y[int(onset * sr): int((onset + 1.5) * sr)] = tone(300, 1.5, sr, 0.5)
+    wav = write_wav(tmp / "loop.wav", y, sr)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(os.environ, SOUNDKIT_HOME=str(tmp / "home"), TF_CPP_MIN_LOG_LEVEL="2")
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
+                               "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+                               "--server.fileWatcherType", "none"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    seen: dict[str, list[float]] = {"top label": [], "open event": [], "event in the log": []}
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        args = ["--headless", "--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}"]
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+            page = b.new_page()
+            page.goto(f"http://127.0.0.1:{port}/listen")
+            page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=90000)
+            page.get_by_role("button", name="Start listening").click()
+            page.wait_for_function("window.__soundkitMic && window.__soundkitMic.listen_mic && window.__soundkitMic.listen_mic.t0")
+            t0 = page.evaluate("window.__soundkitMic.listen_mic.t0") / 1000
+            state = {"top label": False, "open event": False}
+            rows = 0
+            end = time.time() + 4 * period + 4
+            while time.time() < end:
+                now = time.time()
+                text = page.inner_text("body")
+                flags = {"top label": "Heard: low" in text, "open event": "Now: low" in text}
+                for k, v in flags.items():
+                    if v and not state[k]:
+                        seen[k].append(now)
+                    state[k] = v
+                n = page.locator('[data-testid="stTable"] tbody tr').count()
+                if n > rows:
+                    seen["event in the log"] += [now] * (n - rows)
+                    rows = n
+                time.sleep(0.1)
+            b.close()
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(20)
+        shutil.rmtree(tmp, ignore_errors=True)
+    out = {}
+    for k, times in seen.items():
+        lat = []
+        for t in times:
+            k_cycle = np.floor((t - t0 - onset) / period)
+            lat.append(t - (t0 + onset + k_cycle * period))
+        if lat:
+            out[k] = {"median": float(np.median(lat)), "max": float(np.max(lat)), "n": len(lat)}
+    return {"latency": out, "description": (
+        "Seconds from the tone's onset in the fake microphone (capture start + 2 s + whole loops) to the page "
+        "showing it: the live top label, the open event (\"Now: low\") and the closed event's row in the log "
+        "(which waits for the sound to end, 1.5 s later, plus the merge gap). The capture start is the moment "
+        "getUserMedia resolved in the page, so the figures include the browser's own audio buffering. Headless "
+        "Chromium and the server on the same 2 shared cores.")}
+
+
+# -- BENCHMARKS.md ------------------------------------------------------------------------------------
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _ok(cond: bool) -> str:
+    return "met" if cond else "**not met**"
+
+
+def render(results: dict, targets: list[str]) -> list[str]:
+    """The "Listening" section of BENCHMARKS.md (bench/report.py calls it)."""
+    keys = [k for k in ("listening_open_set", "listening_rtf", "listening_sed", "listening_latency") if k in results]
+    if not keys:
+        return []
+    lines = ["## Listening", ""]
+    if "listening_open_set" in results:
+        r = results["listening_open_set"]["open_set"]
+        default = r.get("default_method")
+        closed = (results.get("yamnet_cv") or {}).get("mean_accuracy")
+        draws = "; ".join(", ".join(d["unknown"]) for d in r["draws"])
+        lines += [f"### Open set: ESC-10, YAMNet head, {r['k']} classes left out", "",
+                  f"`cv --open-set {r['k']}`: {len(r['draws'])} draws of left-out classes ({draws}) x the 5 official folds; "
+                  "each run is trained on the other classes and calibrated on its own validation clips (the threshold "
+                  f"keeps {r['keep']:.0%} of them); the test fold's clips of known and left-out classes are then scored. "
+                  "Means over draws (each draw's clips judged with their own fold's threshold).", "",
+                  "| score | AUROC known vs unknown | known accepted | unknown rejected | accuracy on accepted known | "
+                  "closed-set accuracy, same runs | open-set accuracy |", "|---|---|---|---|---|---|---|"]
+        for m, v in r["methods"].items():
+            name = f"**{m}** (default)" if m == default else m
+            lines.append(f"| {name} | {v['auroc_mean']:.3f} +/- {v['auroc_std']:.3f} | {_pct(v['known_accepted'])} | "
+                         f"{_pct(v['unknown_rejected'])} | {_pct(v['accuracy_on_accepted'])} | {_pct(v['closed_set_accuracy'])} | "
+                         f"{_pct(v['open_set_accuracy'])} |")
+        lines += ["", "Open-set accuracy counts a known clip right when accepted with the right label and an unknown "
+                  "clip right when rejected. The closed-set figure of the 10-class YAMNet head is "
+                  f"{_pct(closed)} (yamnet_cv).", ""]
+        if default in r["methods"]:
+            v = r["methods"][default]
+            targets.append(f"| open set, YAMNet head, 2 classes out: AUROC >= 0.90 ({default}) | {v['auroc_mean']:.3f} | "
+                           f"{_ok(v['auroc_mean'] >= 0.90)} |")
+            targets.append(f"| known accuracy (accepted clips) within 2 points of closed set ({_pct(v['closed_set_accuracy'])}, same runs) | "
+                           f"{_pct(v['accuracy_on_accepted'])} | {_ok(v['accuracy_on_accepted'] >= v['closed_set_accuracy'] - 0.02)} |")
+    if "listening_rtf" in results:
+        r = results["listening_rtf"]["models"]
+        lines += ["### Real-time factor and memory of a listening session", "",
+                  "A minute of ESC-10 fold-5 audio fed in 0.1 s blocks at 44.1 kHz (resampled on the fly), a window every "
+                  "0.5 s, 2 threads, LiteRT; median of 3 passes; each model in a fresh process (peak RSS = the whole "
+                  "session: interpreter, model, buffers).", "",
+                  "| model | window | ms per window | real-time factor | peak RSS |", "|---|---|---|---|---|"]
+        for m, v in r.items():
+            lines.append(f"| {m} | {v['window_seconds']:.2f} s | {v['ms_per_window']:.1f} | {v['rtf']:.0f}x | {v['peak_rss_mb']:.0f} MB |")
+        lines.append("")
+        for m in ("cnn", "yamnet"):
+            if m in r:
+                targets.append(f"| listener >= 10x real time, {m} (LiteRT, 2 cores) | {r[m]['rtf']:.0f}x | {_ok(r[m]['rtf'] >= 10)} |")
+    if "listening_sed" in results:
+        r = results["listening_sed"]
+        st = r["settings"]
+        lines += ["### Event detection on synthetic scenes", "",
+                  f"{r['scenes']} scenes of 90 s, {r['reference_events']} reference events: ESC-10 fold-5 clips (their "
+                  "sounding part, never seen by the fold 1-4 runs) at random onsets 2-5 s apart, over pink noise at "
+                  "-50 dBFS in each scene's first half and digital silence in its second. The listener runs as live "
+                  f"(0.1 s blocks; hop {st['hop']} s, smoothing {st['smooth']} windows, on {st['on']}, off {st['off']}, "
+                  f"merge gap {st['merge_gap']} s). Event-based F1 on onsets with a {r['collar']} s collar, computed by "
+                  "`soundkit.listen.event_f1` (a maximum matching per label; sed_eval/psds_eval are not installed here "
+                  "and pull in dcase_util's dependencies for a 30-line metric).", "",
+                  "| model | F1 | precision | recall | macro F1 | median onset error | p90 abs onset error | F1, 1 s collar |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for m, v in r["models"].items():
+            lines.append(f"| {m} | {v['f1']:.3f} | {v['precision']:.3f} | {v['recall']:.3f} | {v['macro_f1']:.3f} | "
+                         f"{v['onset_error_median']:+.2f} s | {v['onset_abs_error_p90']:.2f} s | {v['f1_onset_collar_1s']:.3f} |")
+        lines.append("")
+        if "yamnet" in r["models"]:
+            f1 = r["models"]["yamnet"]["f1"]
+            targets.append(f"| event F1 (0.5 s onset collar), YAMNet head >= 0.90 | {f1:.3f} | {_ok(f1 >= 0.90)} |")
+    if "listening_latency" in results:
+        r = results["listening_latency"]
+        lines += ["### Onset to event on the Listen page, in the browser", "",
+                  r["description"], "",
+                  "| | median | max |", "|---|---|---|",
+                  *[f"| {k} | {v['median']:.2f} s | {v['max']:.2f} s |" for k, v in r["latency"].items()], ""]
+    return lines
+
+
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--child-rtf":
         print(json.dumps(_rtf_child(sys.argv[2])))

@@ -353,6 +353,9 @@ def render_markdown(results: dict) -> str:
         if "train_memory" in results:
             tm = results["train_memory"]["peak_rss_mb"]
             targets.append(f"| Training the default model (child process) < 2.5 GB | {tm:.0f} MB | {_ok(tm < 2560)} |")
+    from bench.listening import render as listening_section
+
+    lines += listening_section(results, targets)
     if targets:
         lines = lines[:lines.index("## Machine")] + ["## Targets", "", "| target | measured | |", "|---|---|---|", *targets, ""] + lines[lines.index("## Machine"):]
     return "\n".join(lines) + "\n"

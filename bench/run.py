@@ -482,6 +482,11 @@ def app_memory() -> dict:
             "upload_to_label_s": seconds}
 
 
+from bench.listening import SECTIONS as _LISTENING  # noqa: E402 - the "Listening" sections live there
+
+SECTIONS.update(_LISTENING)
+
+
 def render() -> str:
     results = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
     from bench.report import render_markdown

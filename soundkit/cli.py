@@ -466,7 +466,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         rows = []
         for path, pred in results:
             d = pred.to_dict()
-            row = {"file": str(path), "label": d["label"], "unknown": d["unknown"], "top": d["top"]}
+            row = {"file": str(path), "label": d["label"], "top": d["top"],
+                   **({"unknown": d["unknown"]} if "unknown" in d else {})}
             if args.timeline:
                 row["timeline"] = d["timeline"]
             rows.append(row)

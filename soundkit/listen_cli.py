@@ -336,7 +336,8 @@ def predict_plus(args: argparse.Namespace) -> int:
             score = model.open_set.clip_score(pred.probabilities)
             pred = dataclasses.replace(pred, unknown=score < model.open_set.threshold, unknown_score=score)
         d = pred.to_dict()
-        row = {"file": str(p), "label": d["label"], "unknown": d["unknown"], "top": d["top"]}
+        row = {"file": str(p), "label": d["label"], "top": d["top"],
+                   **({"unknown": d["unknown"]} if "unknown" in d else {})}
         if args.timeline:
             row["timeline"] = d["timeline"]
         if events_on:

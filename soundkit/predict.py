@@ -89,11 +89,11 @@ class Prediction:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: {"label", "top": [{"label", "probability"}], "probabilities" {label: p},
-        "timeline": [{"start", "end", "label", "probability"}]}."""
+        "timeline": [{"start", "end", "label", "probability"}]}, plus "unknown" and "unknown_score"
+        when an open-set check was applied."""
         return {
             "label": self.label,
-            "unknown": self.unknown,
-            **({"unknown_score": round(self.unknown_score, 6)} if self.unknown_score is not None else {}),
+            **({"unknown": self.unknown, "unknown_score": round(self.unknown_score, 6)} if self.unknown_score is not None else {}),
             "top": [{"label": lab, "probability": round(float(p), 6)} for lab, p in self.top],
             "probabilities": {lab: round(float(p), 6) for lab, p in zip(self.labels, self.probabilities, strict=True)},
             "timeline": [

@@ -137,7 +137,7 @@ export default function (component) {
       };
       source.connect(proc);
       proc.connect(ctx.destination);
-      Object.assign(st, { stream, ctx, proc, source, running: true, pending: [], queue: [], seq: 0,
+      Object.assign(st, { stream, ctx, proc, source, running: true, pending: [], queue: [], seq: 0, t0: Date.now(),
                           session: Math.random().toString(36).slice(2),
                           status: `listening (${st.sr} Hz${resample ? ", resampled here from " + ctx.sampleRate : ""})` });
     } catch (e) {
