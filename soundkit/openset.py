@@ -100,8 +100,12 @@ class _Stats:
         out: dict[str, np.ndarray] = {}
         En = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)
         out["prototype"] = (En @ self.unit_means.T).max(axis=1)
-        d = E[:, None, :] - self.means[None, :, :]  # (n, C, D)
-        m = np.einsum("ncd,de,nce->nc", d, self.precision, d, optimize=True)
+        if getattr(self, "_white", None) is None:  # precision = L L^T: distances in whitened space
+            L = np.linalg.cholesky(self.precision.astype(np.float64))
+            self._white = (L.astype(np.float32), (self.means @ L).astype(np.float32))
+        L, white_means = self._white
+        z = E @ L
+        m = (z * z).sum(1)[:, None] - 2 * z @ white_means.T + (white_means * white_means).sum(1)[None, :]
         out["mahalanobis"] = -np.sqrt(np.maximum(m.min(axis=1), 0))
         if self.head is not None:
             W1, b1, W2, b2 = self.head

@@ -50,6 +50,9 @@ def test_embedding_scores_rank_far_points_below_class_points():
         auroc = roc_auc_score(np.r_[np.ones(60), np.zeros(60)], np.r_[s_in[method], s_out[method]])
         assert auroc > 0.9, (method, auroc)
     assert "energy" not in s_in  # no head weights given
+    d = inside[:, None, :] - stats.means[None]
+    direct = -np.sqrt(np.einsum("ncd,de,nce->nc", d, stats.precision, d).min(axis=1))
+    np.testing.assert_allclose(s_in["mahalanobis"], direct, rtol=1e-3)
 
 
 def test_energy_and_max_logit_from_head_weights():
