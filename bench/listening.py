@@ -184,22 +184,27 @@ def sed() -> dict:
     sr = 44100
     scenes = [_scene(clips, rng, seconds=90, sr=sr, noise_db=-50) for _ in range(8)]
     out = {"scenes": len(scenes), "reference_events": sum(len(r) for _, r in scenes), "collar": 0.5, "models": {}}
-    settings = {"hop": 0.5, "smooth": 3, "on": 0.5, "off": 0.3, "min_duration": 0.25, "merge_gap": 1.0}
+    defaults = {"hop": 0.5, "smooth": 3, "on": 0.5, "off": 0.3, "min_duration": 0.25, "merge_gap": 1.0}
+    # chosen by a sweep (smooth, on, off, merge gap, shortest event) on 4 other scenes (seed 1) with the
+    # YAMNet head; these 8 scenes (seed 0) were not looked at
+    tuned = {"hop": 0.5, "smooth": 1, "on": 0.8, "off": 0.5, "min_duration": 1.0, "merge_gap": 2.0}
     for name in ("cnn", "yamnet"):
         model = _model(name)
-        ref_all, est_all = [], []
-        for k, (y, ref) in enumerate(scenes):
-            events, _ = listen_array(model, y, sr, block=4410, **settings)
-            ref_all += [(lab, s + 1000 * k, e + 1000 * k) for lab, s, e in ref]  # scenes laid end to end
-            est_all += [(e.label, e.start + 1000 * k, e.end + 1000 * k) for e in events]
-        m = event_f1(ref_all, est_all, collar=0.5)
-        errs = m.pop("onset_errors")
-        m["onset_error_median"] = float(np.median(errs)) if errs else None
-        m["onset_abs_error_p90"] = float(np.percentile(np.abs(errs), 90)) if errs else None
-        m["macro_f1"] = float(np.mean([v["f1"] for lab, v in m["per_label"].items() if any(r[0] == lab for r in ref_all)]))
-        m["f1_onset_collar_1s"] = event_f1(ref_all, est_all, collar=1.0)["f1"]
-        out["models"][name] = m
-    out["settings"] = settings
+        for tag, settings in (("", defaults), (" (tuned)", tuned)):
+            ref_all, est_all = [], []
+            for k, (y, ref) in enumerate(scenes):
+                events, _ = listen_array(model, y, sr, block=4410, **settings)
+                ref_all += [(lab, s + 1000 * k, e + 1000 * k) for lab, s, e in ref]  # scenes laid end to end
+                est_all += [(e.label, e.start + 1000 * k, e.end + 1000 * k) for e in events]
+            m = event_f1(ref_all, est_all, collar=0.5)
+            errs = m.pop("onset_errors")
+            m["onset_error_median"] = float(np.median(errs)) if errs else None
+            m["onset_abs_error_p90"] = float(np.percentile(np.abs(errs), 90)) if errs else None
+            m["macro_f1"] = float(np.mean([v["f1"] for lab, v in m["per_label"].items() if any(r[0] == lab for r in ref_all)]))
+            m["f1_onset_collar_1s"] = event_f1(ref_all, est_all, collar=1.0)["f1"]
+            out["models"][name + tag] = m
+    out["settings"] = defaults
+    out["tuned_settings"] = tuned
     return out
 
 
@@ -354,16 +359,26 @@ def render(results: dict, targets: list[str]) -> list[str]:
                   f"(0.1 s blocks; hop {st['hop']} s, smoothing {st['smooth']} windows, on {st['on']}, off {st['off']}, "
                   f"merge gap {st['merge_gap']} s). Event-based F1 on onsets with a {r['collar']} s collar, computed by "
                   "`soundkit.listen.event_f1` (a maximum matching per label; sed_eval/psds_eval are not installed here "
-                  "and pull in dcase_util's dependencies for a 30-line metric).", "",
+                  "and pull in dcase_util's dependencies for a 30-line metric). \"(tuned)\" rows use detector settings "
+                  f"chosen by a sweep on 4 other scenes (seed 1): {r.get('tuned_settings')}.", "",
                   "| model | F1 | precision | recall | macro F1 | median onset error | p90 abs onset error | F1, 1 s collar |",
                   "|---|---|---|---|---|---|---|---|"]
         for m, v in r["models"].items():
             lines.append(f"| {m} | {v['f1']:.3f} | {v['precision']:.3f} | {v['recall']:.3f} | {v['macro_f1']:.3f} | "
                          f"{v['onset_error_median']:+.2f} s | {v['onset_abs_error_p90']:.2f} s | {v['f1_onset_collar_1s']:.3f} |")
-        lines.append("")
+        lines += ["", "Short of the 0.90 target. Where the errors come from, seen in the per-label counts "
+                  "(listening_sed.json): an ESC clip's sounding part is one reference event, but barks, sneezes, "
+                  "clock ticks and crying come in bursts that the detector splits into several events unless the "
+                  "merge gap spans their pauses (false positives), while rain, sea waves, crackling fire and the "
+                  "helicopter are noise-like and also fire on the pink-noise background; a 1 s collar lifts F1 "
+                  "to about 0.75, so onsets are also often 0.5-1 s off with 1 s (YAMNet) or 3 s (CNN) windows. "
+                  "The calibrated 'unknown' check is off in these runs.", ""]
         if "yamnet" in r["models"]:
             f1 = r["models"]["yamnet"]["f1"]
             targets.append(f"| event F1 (0.5 s onset collar), YAMNet head >= 0.90 | {f1:.3f} | {_ok(f1 >= 0.90)} |")
+        if "yamnet (tuned)" in r["models"]:
+            f1 = r["models"]["yamnet (tuned)"]["f1"]
+            targets.append(f"| the same, detector settings tuned on other scenes | {f1:.3f} | {_ok(f1 >= 0.90)} |")
     if "listening_latency" in results:
         r = results["listening_latency"]
         lines += ["### Onset to event on the Listen page, in the browser", "",
