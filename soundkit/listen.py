@@ -244,9 +244,9 @@ def timeline_events(prediction: Any, *, smooth: int = 1, duration: float | None 
     P = np.asarray(prediction.window_probabilities, dtype=np.float64)
     if len(P) == 0:
         return []
-    weights = getattr(prediction, "window_weights", None)
-    if weights is not None:  # silent windows and padding make no event
-        P = P * (np.asarray(weights, dtype=np.float64)[:, None] > 0)
+    sounding = getattr(prediction, "window_sounding", None)
+    if sounding is not None:  # silent windows and padding make no event
+        P = P * np.asarray(sounding, dtype=bool)[:, None]
     starts = np.array([s.start for s in prediction.timeline])
     ends = np.array([s.end for s in prediction.timeline])
     lo, hi = tile_spans(starts, ends, duration=duration)

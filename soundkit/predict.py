@@ -79,8 +79,8 @@ class Prediction:
     labels: list[str] = field(default_factory=list)
     unknown: bool = False
     unknown_score: float | None = None
-    #: Which windows hold sound (1) or are silence/padding (0), shape (n_windows,); None: all count.
-    window_weights: np.ndarray | None = None
+    #: Which windows hold any sound (False: silence or padding), shape (n_windows,); None: all do.
+    window_sounding: np.ndarray | None = None
 
     @property
     def label(self) -> str:
@@ -406,11 +406,9 @@ class Predictor:
         if P.ndim != 2 or P.shape[1] != len(self.labels):
             raise ModelError(f"{self.run_dir}: model output shape {P.shape} does not match {len(self.labels)} labels")
         probs = self._pool(X, P)
-        weights = None
-        if self.kind == "logmel":
-            from soundkit.evaluation import window_weights
-
-            weights = window_weights(X, floor=-self.features.top_db)
+        sounding = None
+        if self.kind == "logmel":  # windows with any frame above the floor (padding and silence: none)
+            sounding = X.reshape(len(X), -1).max(axis=1) > -self.features.top_db + 1.0
         order = np.argsort(-probs, kind="stable")[: min(int(top_k), len(self.labels))]
         best = P.argmax(axis=1)
         timeline = [
@@ -428,7 +426,7 @@ class Predictor:
             labels=list(self.labels),
             unknown=score is not None and score < self.open_set.threshold,
             unknown_score=score,
-            window_weights=weights,
+            window_sounding=sounding,
         )
 
     def window_probabilities(self, X: np.ndarray) -> np.ndarray:
