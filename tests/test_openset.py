@@ -127,3 +127,23 @@ def test_background_clips(tmp_path):
         assert (-71 <= rms_db <= -69) if name.startswith("silence") else (-51 <= rms_db <= -19), (name, rms_db)
     paths = write_background(tmp_path / "ds", n=3, seconds=0.5, sr=16000)
     assert [p.parent.name for p in paths] == ["_background_"] * 3 and all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_training_writes_a_calibration_that_predictions_use(class_folders, tmp_path):
+    import json
+
+    from tiny_run import FEATURES
+
+    from soundkit import datasets
+    from soundkit.config import TrainConfig
+    from soundkit.predict import Predictor
+    from soundkit.training import train
+
+    run = train(datasets.load(class_folders), out=tmp_path / "run", features=FEATURES,
+                config=TrainConfig(model="cnn", epochs=2, batch_size=8, test_fold=None, options={"filters": [4, 8]}))
+    cal = json.loads((run.path / "calibration.json").read_text())
+    assert cal["method"] == "msp" and cal["calibrated_on"]["split"] == "validation" and cal["calibrated_on"]["clips"] >= 1
+    report = json.loads((run.path / "report.json").read_text())
+    assert report["open_set"]["threshold"] == cal["threshold"]
+    pred = Predictor.load(run.path).predict(tone(3000, 0.5, 22050, 0.5), 22050)
+    assert pred.unknown_score is not None and pred.unknown == (pred.unknown_score < cal["threshold"])
