@@ -465,6 +465,9 @@ def render_markdown(results: dict) -> str:
     from bench.scale import render as render_scale
 
     lines += render_scale(results, targets)
+    from bench.listening import render as listening_section
+
+    lines += listening_section(results, targets)
     if targets:
         lines = lines[:lines.index("## Machine")] + ["## Targets", "", "| target | measured | |", "|---|---|---|", *targets, ""] + lines[lines.index("## Machine"):]
     return "\n".join(lines) + "\n"

@@ -527,6 +527,10 @@ from bench.scale import SECTIONS as _SCALE_SECTIONS  # noqa: E402 - the Scale-ou
 
 SECTIONS.update(_SCALE_SECTIONS)
 
+from bench.listening import SECTIONS as _LISTENING  # noqa: E402 - the "Listening" sections live there
+
+SECTIONS.update(_LISTENING)
+
 
 def render() -> str:
     results = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}

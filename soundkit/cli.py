@@ -6,8 +6,9 @@ Commands::
                                      [--augment POLICY [--copies N]] [--crops random|fixed] [--filters F1,F2,...]
                                      [--status FILE] [--labels a,b,c]
     python -m soundkit evaluate RUN_DIR DATASET [--fold K] --json
-    python -m soundkit predict RUN_DIR FILE [FILE ...] --json
-    python -m soundkit cv DATASET --model cnn [--epochs N] [--augment POLICY [--copies N]] --json
+    python -m soundkit predict RUN_DIR|yamnet FILE [FILE ...] [--events] --json
+    python -m soundkit listen RUN_DIR|yamnet [FILE|-] [--json] [--unknown auto|off|P] [--realtime]
+    python -m soundkit cv DATASET --model cnn [--epochs N] [--augment POLICY [--copies N]] [--open-set K] --json
     python -m soundkit augment FILE --time-ratio R --semitones S --out OUT.wav --json
     python -m soundkit augment-study DATASET --sets none,stretch,pitch,stretch+pitch --json
     python -m soundkit download esc10|esc50 [--dir DIR] [--url URL_OR_PATH] [--force] --json
@@ -36,7 +37,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from soundkit import interrupts
+from soundkit import interrupts, listen_cli
 from soundkit.config import TrainConfig
 from soundkit.errors import ParameterError, SoundkitError
 
@@ -488,10 +489,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 # -- predict ---------------------------------------------------------------------------------------
 
 def add_predict(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a trained run directory")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a trained run directory, or yamnet (zero-shot: AudioSet's 521 classes)")
     p.add_argument("files", metavar="FILE", nargs="+", help="audio files to classify")
     p.add_argument("--top-k", type=_positive_int, default=5, help="labels to list per file (default 5)")
     p.add_argument("--timeline", action="store_true", help="include the per-window timeline in the JSON")
+    p.add_argument("--events", action="store_true", help="list each file's events (label, start, end, confidence): long recordings")
+    listen_cli.add_event_args(p)
     p.add_argument("--json", action="store_true", help='print [{"file", "label", "top": [{"label", "probability"}]}]')
 
 
@@ -499,6 +502,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from soundkit.errors import AudioError
     from soundkit.predict import Predictor, predict_files
 
+    if args.run_dir == "yamnet" or args.events or args.unknown != "auto":
+        return listen_cli.predict_plus(args)
     for f in args.files:  # fail fast, before loading the model
         if not Path(f).exists():
             raise AudioError(f"{f}: no such file")
@@ -508,7 +513,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         rows = []
         for path, pred in results:
             d = pred.to_dict()
-            row = {"file": str(path), "label": d["label"], "top": d["top"]}
+            row = {"file": str(path), "label": d["label"], "top": d["top"],
+                   **({"unknown": d["unknown"]} if "unknown" in d else {})}
             if args.timeline:
                 row["timeline"] = d["timeline"]
             rows.append(row)
@@ -537,6 +543,9 @@ def add_cv(p: argparse.ArgumentParser) -> None:
     add_engine_args(p)
     p.add_argument("--save", metavar="FILE", default=None,
                    help="write the full result (per-fold reports, every tested clip with its fold) as JSON")
+    p.add_argument("--open-set", type=_positive_int, default=None, metavar="K",
+                   help="leave K classes out (--draws times), train on the rest and score their clips as unknowns")
+    p.add_argument("--draws", type=_positive_int, default=3, metavar="N", help="--open-set: draws of left-out classes (default 3)")
     p.add_argument("--json", action="store_true",
                    help='print {"mean_accuracy", "std_accuracy", "fold_accuracy", "pooled_accuracy", "accuracy_ci", '
                         '"n_test", "fold_spread", "notes", "warnings", "seconds"}')
@@ -557,6 +566,19 @@ def cmd_cv(args: argparse.Namespace) -> int:
     from soundkit import training
 
     bars = _Bars(show_fold=True)
+    if args.open_set:
+        try:
+            result = listen_cli.open_set_cv_command(args, dataset, train_config, bars)
+        finally:
+            bars.close()
+        if args.json:
+            output_json({"open_set": result})
+        else:
+            for m, r in result["methods"].items():
+                output(f"{m:12s} AUROC {r['auroc_mean']:.3f} +/- {r['auroc_std']:.3f}  known accepted {r['known_accepted']:.1%}"
+                       f"  unknown rejected {r['unknown_rejected']:.1%}  accuracy on accepted {r['accuracy_on_accepted']:.1%}"
+                       f"  (closed set {r['closed_set_accuracy']:.1%})")
+        return 0
     data = args.dataset if dataset.layout == "featurized" else dataset
     nodes: list[str] = []
     try:
@@ -741,6 +763,10 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "import": ("import a dataset directory or zip into the label store", add_import, cmd_import),
     "featurize": ("decode every clip once into feature shards plus a manifest (local or Ray engine)",
                   add_featurize, cmd_featurize),
+    "listen": ("classify a live WAV stream (stdin) or a file window by window and print its events",
+               listen_cli.add_listen, listen_cli.cmd_listen),
+    "background": ("write silence/noise clips for a _background_ class into a dataset folder",
+                   listen_cli.add_background, listen_cli.cmd_background),
 }
 
 

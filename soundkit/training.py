@@ -207,6 +207,7 @@ def train(
         out, model=None, config=RunConfig(features=features, train=config), labels=dataset.labels,
         report=report, history=history, meta=meta,
     )
+    _calibrate_open_set(out, dataset, cache_dir, emit)
     emit(stage="done", message=f"accuracy {report.accuracy:.3f} on {report.n_test} clips", accuracy=report.accuracy)
     return run
 
@@ -237,6 +238,18 @@ def _pool_reports(reports: dict[int, Report]) -> Report:
         clips=clips,
         notes=[f"fold {f}: {n}" for f, r in sorted(reports.items()) for n in r.notes],
     )
+
+
+def _calibrate_open_set(out: Path, dataset: Dataset, cache_dir, emit) -> None:
+    """The run's "unknown" threshold (:func:`soundkit.openset.calibrate_run`, on its validation
+    clips) in calibration.json; a failure is logged, never fatal: the run works without it."""
+    emit(stage="calibrate", message="calibrating the open-set threshold on the validation clips")
+    try:
+        from soundkit.openset import calibrate_run
+
+        calibrate_run(out, dataset, cache_dir=cache_dir)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("open-set calibration failed: %s", exc)
 
 
 def _fit_and_save(dataset: Dataset, out: Path, features: FeatureConfig, config: TrainConfig, cache_dir, estimate=None,
