@@ -231,6 +231,12 @@ def start_training(home: str | os.PathLike, args: Sequence[str], run_dir: str | 
             raise JobError(f"a training job is already running (run {name}); wait for it or cancel it")
         if current:
             log.info("taking over the stale job lock of pid %s", current.get("pid"))
+        # leftovers of killed jobs (the runs' and caches' atomic writes); the lock keeps this job alone
+        from soundkit.fileio import remove_stale_tmp
+
+        for root in (home / "runs", home / "cache"):
+            if remove_stale_tmp(root):
+                log.info("%s: removed stale temporary files", root)
         run_dir.mkdir(parents=True, exist_ok=True)
         status_path = run_dir / STATUS_NAME
         _write_json(status_path, {

@@ -102,7 +102,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from soundkit.errors import AudioError, DatasetError, ParameterError, QuotaError, StoreError
-from soundkit.fileio import write_atomic
+from soundkit.fileio import STALE_TMP_SECONDS, remove_stale_tmp, write_atomic
 
 __all__ = [
     "Store",
@@ -127,7 +127,6 @@ MIN_CLIP_SECONDS = 0.1
 #: Bytes a stored file may hold beyond its audio (headers, tags, cover art) before it is re-encoded.
 MAX_OVERHEAD_BYTES = 256 * 1024
 #: Age after which a temporary file in audio/ is a leftover of a killed writer.
-STALE_TMP_SECONDS = 60.0
 MAX_LABEL_LENGTH = 64
 MAX_NAME_LENGTH = 200
 #: Limits for zip imports: entries, total uncompressed bytes, compression ratio of one entry.
@@ -365,30 +364,6 @@ def _atomic_write(path: Path, data: bytes) -> bool:
     return True
 
 
-def _remove_stale_tmp(audio_dir: Path, *, older_than: float = STALE_TMP_SECONDS) -> int:
-    """Remove ``audio/xx/.tmp-*`` files older than ``older_than`` seconds; returns how many."""
-    cutoff, n = time.time() - older_than, 0
-    try:
-        subdirs = [e for e in os.scandir(audio_dir) if e.is_dir(follow_symlinks=False)]
-    except OSError:
-        return 0
-    for d in subdirs:
-        try:
-            entries = [e for e in os.scandir(d.path) if e.name.startswith(".tmp-")]
-        except OSError:
-            continue
-        for e in entries:
-            try:
-                if e.is_file(follow_symlinks=False) and e.stat(follow_symlinks=False).st_mtime < cutoff:
-                    os.unlink(e.path)
-                    n += 1
-            except OSError:  # removed meanwhile, or not ours to remove
-                continue
-    if n:
-        log.info("%s: removed %d stale temporary file(s)", audio_dir, n)
-    return n
-
-
 class _Purged(Exception):
     """A clip seen as stored was purged before the write transaction began."""
 
@@ -415,7 +390,8 @@ class Store:
         self.db_path = self.home / DB_NAME
         self._local = threading.local()
         self._init_schema()
-        _remove_stale_tmp(self.home / AUDIO_DIR)
+        if remove_stale_tmp(self.home / AUDIO_DIR):
+            log.info("%s: removed stale temporary files", self.home / AUDIO_DIR)
 
     def __repr__(self) -> str:
         return f"Store({str(self.home)!r})"

@@ -182,3 +182,23 @@ def test_job_trains_to_done_then_refuses_second_and_cancels(tmp_path, dataset):
     assert not (long.run_dir / "model.keras").exists()
     assert jobs.running_job(home) is None and not (home / jobs.LOCK_NAME).exists()
     assert jobs.cancel(long.run_dir) is False
+
+
+def test_starting_a_job_removes_what_killed_jobs_left(tmp_path):
+    """Stale `.tmp-*` files of killed writers in runs/ and cache/ go when a job starts; young ones stay."""
+    home = tmp_path / "home"
+    old = [home / "runs" / "killed" / ".tmp-model-x.keras", home / "cache" / "features" / "ab" / ".tmp-abc-y.npy"]
+    young = home / "cache" / "augment" / ".tmp-now-z.wav"
+    keep = home / "runs" / "killed" / "history.csv"
+    for p in (*old, young, keep):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
+    for p in (*old, keep):
+        os.utime(p, (time.time() - 3600, time.time() - 3600))
+    job = jobs.start_training(home, [str(tmp_path / "no-such-data"), "--epochs", "1"], home / "runs" / "bad")
+    try:
+        assert not any(p.exists() for p in old)
+        assert young.exists() and keep.exists()
+    finally:
+        _wait(job, timeout=120)  # it fails on its missing dataset; let it end before tmp_path goes
+        job.wait(timeout=30)
