@@ -116,8 +116,9 @@ class Dataset:
         return Dataset(self.root, wanted, self.layout, self.official_folds, dict(self.meta))
 
     def with_folds(self, n_folds: int = 5, *, seed: int = 0) -> Dataset:
-        """This dataset with every clip in a fold: the official ones if present, else assigned."""
-        if self.clips and all(c.fold is not None for c in self.clips):
+        """This dataset with every clip in a fold: the official ones if present (and at least two of
+        them: one fold cannot be split), else assigned, stratified and grouped by source."""
+        if self.clips and all(c.fold is not None for c in self.clips) and len({c.fold for c in self.clips}) >= 2:
             return self
         return Dataset(self.root, assign_folds(self.clips, n_folds=n_folds, seed=seed), self.layout, False, dict(self.meta))
 

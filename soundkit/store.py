@@ -1198,7 +1198,9 @@ class Store:
         clips = [
             Clip(path=r.path, label=r.label, fold=r.fold, source=r.source or r.hash, id=str(r.id)) for r in records
         ]  # type: ignore[arg-type]
-        official = all(c.fold is not None for c in clips)
+        # stored folds (ESC-style names) serve only when there are two or more: clips that all come
+        # from one fold (a user's few uploads of fold-1 files, say) cannot be split by it
+        official = all(c.fold is not None for c in clips) and len({c.fold for c in clips}) >= 2
         if not official:
             clips = assign_folds(clips, n_folds=n_folds, seed=seed)
         return Dataset(self.home, clips, "store", official_folds=official, meta={"store": str(self.home)})

@@ -560,3 +560,20 @@ def test_busy_store_fails_cleanly_and_recovers(tmp_path, monkeypatch):
         other.close()
     rec = store.add(clip(1), name="a.wav", label="dog")
     assert store.get(rec.id).label == "dog" and len(audio_files(store.home)) == 1
+
+
+def test_clips_all_from_one_esc_fold_get_assigned_folds(tmp_path):
+    """ESC-style names give each clip fold 1: one fold cannot be split, so folds are assigned."""
+    store = Store(tmp_path / "home")
+    for k in range(4):
+        store.add(wav_bytes(tone(500 + 50 * k, 0.5)), name=f"1-{100 + k}-A-0.wav", label="tone")
+        store.add(wav_bytes(noise(0.5, seed=k)), name=f"1-{200 + k}-A-1.wav", label="hiss")
+    assert {r.fold for r in store.clips()} == {1}  # parsed from the names
+    ds = store.dataset()
+    assert len(ds.folds) >= 2 and not ds.official_folds
+    train, test = ds.split(ds.folds[-1])
+    assert train and test and {c.label for c in train} == {"tone", "hiss"}
+    one_fold = datasets.Dataset(tmp_path, list(ds.clips), "folders", True)
+    same = datasets.Dataset(tmp_path, [c.__class__(**{**c.__dict__, "fold": 1}) for c in ds.clips], "folders", True)
+    assert one_fold.with_folds() is one_fold  # two or more folds: kept
+    assert len(same.with_folds().folds) >= 2  # one fold: assigned
