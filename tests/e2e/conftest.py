@@ -71,13 +71,19 @@ def app_server(e2e_home):
 
 
 @pytest.fixture(scope="session")
-def browser():
+def pw():
+    """The one Playwright of the session (a second sync_playwright() cannot start beside it)."""
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(pw):
+    b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 @pytest.fixture

@@ -35,17 +35,16 @@ def sequence_wav(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def mic_browser(tmp_path_factory):
-    sync_api = pytest.importorskip("playwright.sync_api")
+def mic_browser(pw, tmp_path_factory):
+    """A second Chromium of the session's Playwright, whose microphone plays a known WAV."""
     wav = sequence_wav(tmp_path_factory.mktemp("mic") / "sequence.wav")
     args = CHROMIUM_ARGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                             f"--use-file-for-fake-audio-capture={wav}", "--autoplay-policy=no-user-gesture-required"]
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    b = pw.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 def _event_labels(page) -> list[str]:
