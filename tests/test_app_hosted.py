@@ -217,6 +217,8 @@ def test_train_page_queues_jobs_first_come_and_only_the_owner_sees_them(root, mo
     a, b, c = sessions
     for at, name in zip(sessions, ("run-a", "run-b", "run-c"), strict=True):
         at.number_input(key="train_epochs").set_value(50)
+        cv = next(t for t in at.toggle if t.key and t.key.startswith("train_cv_first"))
+        cv.set_value(False).run()  # one model per job (small data would cross-validate first)
         at.selectbox(key="train_test_fold").set_value("0")
         at.text_input(key="train_run_name").input(name).run()
         at.button(key="train_start").click().run()

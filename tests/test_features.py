@@ -171,7 +171,7 @@ def test_esc10_featurize_cached_is_fast(esc10_dir, tmp_path):
     paths = [c.path for c in datasets.load(esc10_dir).select(limit_per_class=2).clips]
     cache = FeatureCache(tmp_path / "cache")
     cold = featurize_files(paths, FeatureConfig(), cache=cache, workers=1)
-    assert all(S.shape == (128, 216) for S in cold)
+    assert all(S.shape[0] == 128 and 210 <= S.shape[1] <= 216 for S in cold)  # 5 s clips (a few ESC files are 4.96 s)
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == len(paths)
     warm = featurize_files(paths, FeatureConfig(), cache=cache, workers=1)
     assert all(np.array_equal(a, b) for a, b in zip(cold, warm, strict=True))

@@ -8,6 +8,7 @@ once printed), Keras, and the audio stack.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -108,18 +109,23 @@ def test_no_signal_no_change(hook_dir, folders, tmp_path):
 
 def test_children_lists_every_descendant():
     """_children() finds a grandchild too (what the handler stops before it raises)."""
+    import time
+
+    import psutil
+
     code = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"
     child = subprocess.Popen([sys.executable, "-c", code])
+    mine: list[int] = [child.pid]
     try:
         for _ in range(100):
-            found = interrupts._children()
-            if len(found) >= 2:
+            mine = [child.pid, *(p.pid for p in psutil.Process(child.pid).children(recursive=True))]
+            if len(mine) >= 2:
                 break
-            import time
-
             time.sleep(0.05)
-        assert child.pid in found and len(found) >= 2
+        assert len(mine) >= 2
+        assert set(mine) <= set(interrupts._children())  # the child and its grandchild
     finally:
-        for pid in interrupts._children():
-            os.kill(pid, signal.SIGTERM)
+        for pid in mine:  # only what this test started: never the session's other children
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
         child.wait(timeout=10)
