@@ -359,13 +359,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         dataset, test_fold, train_config, out = _train_setup(args)
         stop = lambda: interrupts.received() is not None  # noqa: E731
+        cv_result = None
         if dataset.layout == "featurized":  # stream batches from the shards (soundkit.scale.train)
             from soundkit.scale import train as stream
 
             run = stream.train(args.dataset, out=out, config=train_config, progress=_fanout(track, bars, writer),
                                should_stop=stop)
         else:
-            cv_result = None
             if args.cv_first:
                 cv_result = training.cross_validate(
                     dataset, features=FeatureConfig(), config=train_config, cache_dir=cfg.cache_dir(),
