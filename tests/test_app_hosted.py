@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from synth import tone, wav_bytes
+from test_app import ok
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -44,10 +45,6 @@ def open_page(page: str, *, token: str | None = None, timeout: float = 60) -> Ap
     return at
 
 
-def ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
 
 
 def token_of(at: AppTest) -> str:
