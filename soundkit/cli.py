@@ -811,6 +811,17 @@ def _protect_stdout() -> tuple[TextIO, int | None]:
     return os.fdopen(os.dup(saved), "w", encoding="utf-8", closefd=True), saved
 
 
+def _disconnect_ray() -> None:
+    """Shut down this process' Ray connection, if a command opened one (Ray is never imported here)."""
+    ray = sys.modules.get("ray")
+    if ray is None or not getattr(ray, "is_initialized", lambda: False)():
+        return
+    try:
+        ray.shutdown()
+    except Exception:  # noqa: BLE001 - the command's result is already decided
+        log.debug("ray.shutdown failed", exc_info=True)
+
+
 def _error(message: str) -> None:
     print(f"error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
 
@@ -855,6 +866,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BaseException as exc:  # noqa: BLE001 - every failure ends in one line
         return _failure(exc)
     finally:
+        _disconnect_ray()  # before stdout is restored: Ray's log thread prints to it until shut down
         try:
             _OUT.flush()
         except (OSError, ValueError):
