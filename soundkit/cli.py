@@ -591,11 +591,17 @@ def cmd_import(args: argparse.Namespace) -> int:
     is_zip = source.is_file() and zipfile.is_zipfile(source)
     if source.is_file() and not is_zip:
         raise DatasetError(f"{source}: is neither a dataset directory nor a zip file")
-    dataset = None if is_zip else datasets.load(source, esc10=args.esc10)  # checks first, before the store
+    from soundkit.regions import find_annotations
+
+    annotated = not is_zip and find_annotations(source) is not None  # recordings + a DCASE regions file
+    dataset = None if is_zip or annotated else datasets.load(source, esc10=args.esc10)  # checks first, before the store
     store = Store(args.home or cfg.home())
     bars = _Bars()
     try:  # SIGTERM/Ctrl-C unwind through here (soundkit.interrupts): temporary files go, the transaction rolls back
-        result = store.import_zip(source, esc10=args.esc10, progress=bars) if is_zip else store.import_dataset(dataset, progress=bars)
+        if annotated:
+            result = store.import_annotated(source, progress=bars)
+        else:
+            result = store.import_zip(source, esc10=args.esc10, progress=bars) if is_zip else store.import_dataset(dataset, progress=bars)
     finally:
         bars.close()
     summary = {k: v for k, v in result.to_dict().items() if k != "ids"}
@@ -604,7 +610,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         output_json(summary)
     else:
         there = result.existing_summary() or "0 already there"
-        output(f"{store.home}: {result.added} added, {there}, {len(result.errors)} failed")
+        regions = f", {result.regions} regions" if result.regions else ""
+        output(f"{store.home}: {result.added} added, {there}, {len(result.errors)} failed{regions}")
         for name, message in result.errors:
             log.warning("%s: %s", name, message)
     if result.errors and not result.added and not result.duplicates:
