@@ -3,6 +3,7 @@
 import streamlit as st
 
 import soundkit_app as app
+from soundkit_app import datamap as map_ui
 from soundkit_app import label as ui
 from soundkit_app import rendering, resources
 
@@ -29,7 +30,11 @@ if undo:
         st.session_state["undo"] = None
         app.changed()
 
-tab_clips, tab_add, tab_classes, tab_export = st.tabs(["Clips", "Add clips", "Classes", "Export"])
+tab_clips, tab_add, tab_classes, tab_map, tab_export = st.tabs(["Clips", "Add clips", "Classes", "Map", "Export"])
+
+# ---------------------------------------------------------------------------------------------- map
+with tab_map:
+    map_ui.map_section(store)
 
 # ---------------------------------------------------------------------------------------------- add
 with tab_add:

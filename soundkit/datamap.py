@@ -6,7 +6,7 @@ cache the YAMNet head fills when it trains), so a store that trained the head on
 running YAMNet again. Regions (ranged paths, :mod:`soundkit.regions`) are embedded from their range.
 
 Layout (:func:`layout`): t-SNE (scikit-learn, cosine, PCA-initialised, on the first 50 principal
-components) up to ``MAX_TSNE`` points; PCA above it, where t-SNE would take longer than a few
+components) up to ``MAX_TSNE`` points; PCA above it, where t-SNE would take longer than about three
 seconds on two cores (measured: BENCHMARKS.md, "Dataset map"), and below 5 points, where t-SNE has
 nothing to embed.
 
@@ -37,8 +37,9 @@ from soundkit.errors import ParameterError
 
 __all__ = ["clip_embeddings", "layout", "mislabel_flags", "dataset_map", "Flags", "DataMap", "MAX_TSNE"]
 
-#: Largest map laid out with t-SNE; above it, PCA (see BENCHMARKS.md, "Dataset map").
-MAX_TSNE = 3000
+#: Largest map laid out with t-SNE; above it, PCA. Measured (BENCHMARKS.md, "Dataset map", 2 cores):
+#: t-SNE takes 2.8 s for 1,000 clips, 6.7 s for 2,000 and 19 s for 4,000; PCA 0.1-0.2 s.
+MAX_TSNE = 1000
 _METHODS = ("auto", "tsne", "pca")
 
 
@@ -220,7 +221,7 @@ def dataset_map(
     store: Any,
     *,
     cache_dir: str | os.PathLike | None = None,
-    k: int = 10,
+    k: int | None = None,
     threshold: float = 0.5,
     method: str = "auto",
     seed: int = 0,
@@ -229,7 +230,8 @@ def dataset_map(
     """The map of every live clip and labelled region in ``store`` (a :class:`soundkit.store.Store`).
 
     ``cache_dir``: the cache root (default :func:`soundkit.config.cache_dir`), embeddings in
-    ``cache_dir/embeddings``.
+    ``cache_dir/embeddings``. ``k``: neighbours for the flag; None: the smallest class's size less
+    one, within 3..10 (a clip cannot be "mostly" among its class's clips when k exceeds the class).
     """
     from soundkit.errors import DatasetError
 
@@ -252,6 +254,9 @@ def dataset_map(
         paths.append(g.path)
     if not ids:
         raise DatasetError(f"{store.home}: the store has no clips to map")
+    if k is None:
+        sizes = Counter(lab for lab in labels if lab is not None)
+        k = int(min(10, max(3, min(sizes.values(), default=4) - 1)))
     X = clip_embeddings(paths, cache_dir=cache_dir, progress=progress)
     xy, used = layout(X, method=method, seed=seed)
     return DataMap(ids, names, labels, paths, xy, mislabel_flags(X, labels, k=k, threshold=threshold), used)
