@@ -361,6 +361,10 @@ def render_markdown(results: dict) -> str:
         from bench.hosted_load import render as hosted_load_section
 
         lines += hosted_load_section(results["hosted_load"], targets)
+    if "datamap" in results:
+        from bench.datamap import render as datamap_section
+
+        lines += datamap_section(results["datamap"])
     if targets:
         lines = lines[:lines.index("## Machine")] + ["## Targets", "", "| target | measured | |", "|---|---|---|", *targets, ""] + lines[lines.index("## Machine"):]
     return "\n".join(lines) + "\n"

@@ -11,8 +11,9 @@ seconds on two cores (measured: BENCHMARKS.md, "Dataset map"), and below 5 point
 nothing to embed.
 
 The flag (:func:`mislabel_flags`): a labelled clip whose ``k`` nearest labelled neighbours (cosine
-similarity of the embeddings) give another label a share of at least ``threshold`` is probably
-mislabelled; that label is its suggestion. Unlabelled clips are placed and get a suggestion but are
+similarity of the embeddings) give another label a share of at least ``threshold`` (default 0.7: on
+ESC-10 with 5% of labels swapped and k=10, precision 59%, recall 95%; 0.9 gives 81% / 85%) is
+probably mislabelled; that label is its suggestion. Unlabelled clips are placed and get a suggestion but are
 never flagged and never vote.
 
 API
@@ -138,7 +139,7 @@ class Flags:
         return [int(i) for i in idx[np.argsort(-self.share[idx], kind="stable")]]
 
 
-def mislabel_flags(X: np.ndarray, labels: Sequence[str | None], *, k: int = 10, threshold: float = 0.5) -> Flags:
+def mislabel_flags(X: np.ndarray, labels: Sequence[str | None], *, k: int = 10, threshold: float = 0.7) -> Flags:
     """Flag labelled clips whose ``k`` nearest labelled neighbours mostly carry another label.
 
     Parameters
@@ -222,7 +223,7 @@ def dataset_map(
     *,
     cache_dir: str | os.PathLike | None = None,
     k: int | None = None,
-    threshold: float = 0.5,
+    threshold: float = 0.7,
     method: str = "auto",
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
