@@ -41,3 +41,31 @@ def test_map_tab_flags_the_mislabelled_clip_and_relabels_it(mapped_home):
     ok(fixes[0].click().run())
     assert Store(home).get(wrong).label == "noise"
     assert not [b for b in at.button if b.key and b.key.startswith("label_map_fix_")]
+
+
+def test_regions_tab_adds_moves_and_deletes_a_region(tmp_path, monkeypatch):
+    from soundkit.store import Store
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("SOUNDKIT_HOME", str(home))
+    store = Store(home)
+    rec = store.add(wav_bytes(tone(500, 8.0, SR), SR), name="field.wav")
+    store.add(wav_bytes(tone(500, 1.0, SR), SR), name="short.wav", label="dog")  # too short to be offered
+    at = ok(open_page("label", timeout=120))
+    assert at.selectbox(key="label_regions_recording").options == ["field.wav (8.0 s)"]
+    at.number_input(key="label_regions_start").set_value(1.0)
+    at.number_input(key="label_regions_end").set_value(2.5)
+    at.selectbox(key="label_regions_label").set_value("dog").run()
+    ok(at.button(key="label_regions_add").click().run())
+    (g,) = Store(home).regions(rec.id)
+    assert (g.start, g.end, g.label) == (1.0, 2.5, "dog")
+    at.number_input(key="label_regions_start").set_value(3.0)
+    at.number_input(key="label_regions_end").set_value(2.0)  # end before start: one clear error, nothing moved
+    at.button(key=f"label_regions_move_{g.id}").click().run()
+    assert any("after its start" in e.value for e in at.error) and not at.exception
+    assert Store(home).get_region(g.id).end == 2.5
+    at.number_input(key="label_regions_end").set_value(4.0)
+    ok(at.button(key=f"label_regions_move_{g.id}").click().run())
+    assert (Store(home).get_region(g.id).start, Store(home).get_region(g.id).end) == (3.0, 4.0)
+    ok(at.button(key=f"label_regions_delete_{g.id}").click().run())
+    assert Store(home).regions() == []
