@@ -387,7 +387,7 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from soundkit import audio, evaluation
+    from soundkit import evaluation
     from soundkit.errors import DatasetError
     from soundkit.predict import Predictor
 
@@ -406,10 +406,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise DatasetError(f"{args.dataset}: no clips with a label the model knows ({', '.join(predictor.labels)})")
     if skipped:
         log.warning("skipping clips of label(s) the model does not know: %s", ", ".join(skipped))
+    from soundkit.regions import load_ranged
+
     bars = _Bars()
     P = np.zeros((len(clips), len(predictor.labels)), dtype=np.float32)
     for i, clip in enumerate(clips):
-        y, sr = audio.load(clip.path, sr=predictor.sample_rate)
+        y, sr = load_ranged(clip.path, sr=predictor.sample_rate)  # a store's region: cut from its recording
         P[i] = predictor.predict(y, sr, top_k=1, allow_silent=True).probabilities
         bars({"stage": "evaluate", "done": i + 1, "total": len(clips)})
     bars.close()

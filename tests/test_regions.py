@@ -194,7 +194,7 @@ def test_region_clips_are_cut_at_the_right_times(store_rec, tmp_path):
 
 
 @pytest.mark.slow
-def test_training_runs_on_regions(store_rec, tmp_path):
+def test_training_runs_on_regions(store_rec, tmp_path, capsys):
     from soundkit.training import train
 
     store, rec = store_rec
@@ -208,3 +208,10 @@ def test_training_runs_on_regions(store_rec, tmp_path):
     assert report.n_test >= 1 and sum(report.support.values()) == report.n_test
     cached = [p.stem for p in (tmp_path / "cache").rglob("*.npy")]
     assert len(cached) == 10 and all("-t" in name for name in cached)  # one cache entry per region
+    # the CLI evaluates the run on the store's regions (cut from the recording, like training)
+    from soundkit.cli import main
+
+    capsys.readouterr()
+    assert main(["evaluate", str(run.path), str(store.home), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n_test"] == 10 and sum(out["support"].values()) == 10
