@@ -16,6 +16,7 @@ HERE = Path(__file__).resolve().parent
 #: (page file, title, icon), in menu order; the first is the default page.
 PAGES = [
     (HERE / "pages" / "classify.py", "Classify", ":material/graphic_eq:"),
+    (HERE / "pages" / "listen.py", "Listen", ":material/hearing:"),
     (HERE / "pages" / "label.py", "Label", ":material/label:"),
     (HERE / "pages" / "spectrogram.py", "Spectrogram", ":material/equalizer:"),
     (HERE / "pages" / "augment.py", "Augment", ":material/tune:"),

@@ -152,6 +152,91 @@ def _fixed_section(results: dict, targets: list[str]) -> list[str]:
     return lines
 
 
+def _small_data_lines(sixshot: dict) -> list[str]:
+    """Why the Train page cross-validates below 20 clips per class (soundkit.stats.SMALL_DATA_CLIPS_PER_CLASS)."""
+    from soundkit.stats import wilson_interval
+
+    lines = ["### Small data: one held-out fold or cross-validation?", "",
+             "The 95% interval (Wilson) of an 85% accuracy, 10 classes, 5 folds: one held-out fold tests a fifth of the "
+             "clips, cross-validation tests all of them once.", "",
+             "| clips per class | held-out fold: clips, 95% CI | 5-fold CV: clips, 95% CI |", "|---|---|---|"]
+    for per in (6, 10, 20, 40):
+        cells = []
+        for n in (2 * per, 10 * per):
+            lo, hi = wilson_interval(round(0.85 * n), n)
+            cells.append(f"{n}, {100 * lo:.0f}-{100 * hi:.0f}% (width {100 * (hi - lo):.0f})")
+        lines.append(f"| {per} | {cells[0]} | {cells[1]} |")
+    accs = sorted({x["split"]: x["accuracy"] for x in sixshot["runs"]}.values())
+    lines += ["", f"Measured: the five 6-shot draws above (one held-out fold each, logistic head) range "
+              f"{_pct(accs[0])}-{_pct(accs[-1])}, so which fold is held out moves the figure by "
+              f"{100 * (accs[-1] - accs[0]):.1f} points on a task near its ceiling. Below 20 clips per class one fold "
+              "holds fewer than 4 clips of each class and its interval is over 20 points wide, about twice the CV "
+              "interval; a YAMNet head trains in seconds, so 5 fits cost little. Hence the threshold: the Train page "
+              "cross-validates (then trains on all clips) when a class has fewer than 20 clips.", ""]
+    return lines
+
+
+def _fewshot_section(r: dict, targets: list[str]) -> list[str]:
+    from soundkit.stats import wilson_interval
+
+    cands = r.get("candidates", {})
+    lines = ["## Few-shot: YAMNet heads on 6 clips per class (issue #16)", "",
+             "Nothing here was tuned on the 40-class task soundkit is judged on. Protocols, grouped by source:", "",
+             f"- **6-shot**: {r['protocols']['6-shot']}.",
+             f"- **full**: {r['protocols']['full']}.", "",
+             "Deterministic candidates give the same figure for both seeds (counted twice, so medians compare "
+             "alike). Accuracy is per clip; each run tests 80 clips, so one run's 95% interval is about +/- 5 "
+             "points at 95% (Wilson: 76 of 80 -> 88-98%); compare medians and spreads over the 10 runs.", "",
+             "| candidate | 6-shot median | mean | min-max | full median | mean | min-max | what it is |",
+             "|---|---|---|---|---|---|---|---|"]
+    order = sorted(cands, key=lambda k: -(cands[k].get("6-shot", {}).get("mean", 0)))
+    for name in order:
+        c = cands[name]
+        cells = []
+        for proto in ("6-shot", "full"):
+            m = c.get(proto)
+            cells += ([_pct(m["median"]), _pct(m["mean"]), f"{_pct(m['min'])}-{_pct(m['max'])}"] if m else ["-", "-", "-"])
+        lines.append(f"| `{name}` | " + " | ".join(cells) + f" | {c.get('description', '')} |")
+    lines.append("")
+    missing = [n for n in ("head-all", "head-l2norm", "head-l2norm-shift", "head-l2norm-x5", "ens-head-lr") if n not in cands]
+    if missing:
+        lines += [f"Not measured this session (each Keras-head run took minutes on the shared 2 cores): "
+                  f"{', '.join(f'`{n}`' for n in missing)} (bench/fewshot.py has them: "
+                  "`FEWSHOT_CANDIDATES=... python bench/run.py fewshot`). Shift augmentation helps the linear head a "
+                  "little on 6-shot (`lr-frames-l2-shift`) but is not in the training path yet; test-time averaging "
+                  "over shifted framings hurts. Fine-tuning YAMNet's own blocks was not tried.", ""]
+    lines += ["Per run (accuracy on the 80 test clips; draws are test folds 1-5 with their own 6 training clips per class):", ""]
+    for name in order:
+        c = cands[name]
+        for proto in ("6-shot", "full"):
+            m = c.get(proto)
+            if not m:
+                continue
+            runs = ", ".join(f"{x['split'].split(' (')[0]} s{x['seed']}: {100 * x['accuracy']:.1f}" for x in m["runs"])
+            lines.append(f"- `{name}` {proto}: {runs}")
+    lines.append("")
+    base, new = cands.get("pipeline-default", {}), cands.get("pipeline-logistic-C3", {})
+    if base.get("6-shot") and new.get("6-shot"):
+        pooled = {}
+        for key, c in (("mlp", base), ("logistic", new)):
+            k = sum(round(x["accuracy"] * x["n_test"]) for x in c["6-shot"]["runs"])
+            n = sum(x["n_test"] for x in c["6-shot"]["runs"])
+            pooled[key] = (k / n, wilson_interval(k, n), n)
+        (pm, cim, n), (pl, cil, _) = pooled["mlp"], pooled["logistic"]
+        lines += [f"Kept as the YAMNet head's default: `classifier: logistic`, `C: 3` (`pipeline-logistic-C3`), 6-shot {_pct(pl)} pooled "
+                  f"over {n} test predictions (95% CI {100 * cil[0]:.0f}-{100 * cil[1]:.0f}%) against the MLP's {_pct(pm)} "
+                  f"({100 * cim[0]:.0f}-{100 * cim[1]:.0f}%); it needs no epochs and gives the same model for every seed. "
+                  "ESC-10 is close to its ceiling, so the gain here is small (1.8 points, within one run's interval but "
+                  "at or above the MLP on 4 of the 5 draws). The 40-class task the issue names (MLP about 84%, target "
+                  "88%) is not at hand here, so whether it reaches 88% is not measured; what is measured is that frame-level "
+                  "logistic regression on L2-normalised embeddings beats both the MLP and clip-pooled logistic "
+                  "regression (the issue's 74% baseline, `lr-meanmax-std`: 90.8% here) on every protocol.", ""]
+        lines += _small_data_lines(new["6-shot"])
+        targets.append(f"| YAMNet head 6-shot ESC-10 (5 draws x 2 seeds) | logistic {_pct(new['6-shot']['mean'])} vs MLP "
+                       f"{_pct(base['6-shot']['mean'])} | {_ok(new['6-shot']['mean'] >= base['6-shot']['mean'])} |")
+    return lines
+
+
 def render_markdown(results: dict) -> str:
     lines = ["# Benchmarks", "",
              "Produced by `python bench/run.py` (each section in a fresh process); raw figures in",
@@ -340,6 +425,21 @@ def render_markdown(results: dict) -> str:
     if "augment_wide" in results:
         lines += _wide_section(results, targets)
 
+    if "fewshot" in results:
+        lines += _fewshot_section(results["fewshot"], targets)
+    if "crnn_cv" in results:
+        r = results["crnn_cv"]
+        lines += ["## CRNN beside the CNN (ESC-10 official 5-fold, no augmentation policy)", "",
+                  "`--model crnn` (soundkit/models/crnn.py): three conv blocks, then a bidirectional GRU (64 units) "
+                  "over the time axis, on the CNN's log-mel windows and training recipe (random crops, 50 epochs, "
+                  "cosine schedule), one seed.", ""]
+        lines += _cv_table(r, "CRNN")
+        if "cnn_cv" in results:
+            c = results["cnn_cv"]
+            lines += [f"Beside the CNN (`cnn_cv` above): CRNN {_pct(r['mean_accuracy'])} vs CNN {_pct(c['mean_accuracy'])}, "
+                      f"{r['seconds']:.0f} s vs {c['seconds']:.0f} s for the 5 folds (the CRNN ran while the machine was "
+                      "shared by other jobs, so its time is an upper bound).", ""]
+
     if "app_memory" in results:
         r = results["app_memory"]
         lines += ["## The app's memory (`streamlit run`, CNN run served by LiteRT)", "",
@@ -365,6 +465,13 @@ def render_markdown(results: dict) -> str:
         from bench.datamap import render as datamap_section
 
         lines += datamap_section(results["datamap"])
+
+    from bench.scale import render as render_scale
+
+    lines += render_scale(results, targets)
+    from bench.listening import render as listening_section
+
+    lines += listening_section(results, targets)
     if targets:
         lines = lines[:lines.index("## Machine")] + ["## Targets", "", "| target | measured | |", "|---|---|---|", *targets, ""] + lines[lines.index("## Machine"):]
     return "\n".join(lines) + "\n"

@@ -132,6 +132,30 @@ def cnn_cv() -> dict:
     return _cv("cnn")
 
 
+@section
+def crnn_cv() -> dict:
+    """ESC-10 official 5-fold CV of the CRNN family (convolutions, then a GRU), beside cnn_cv."""
+    return _cv("crnn")
+
+
+@section
+def fewshot() -> dict:
+    """Few-shot candidates on YAMNet embeddings: ESC-10 cut to 6 clips per class, and full ESC-10."""
+    from bench import fewshot as fs
+
+    names = os.environ.get("FEWSHOT_CANDIDATES")  # a comma list: measure only these, keep the others
+    protocols = os.environ.get("FEWSHOT_PROTOCOLS")  # "6-shot", "full" or both
+    out = RESULTS / "fewshot.json"
+    previous = json.loads(out.read_text()) if out.is_file() else None
+
+    def save(results: dict) -> None:  # a long run keeps what it measured even if stopped
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({**results, "machine": machine()}, indent=2, sort_keys=True) + "\n")
+
+    return fs.run(ESC10, WORK, names.split(",") if names else None, log=lambda m: print(m, file=sys.stderr, flush=True),
+                  protocols_wanted=protocols.split(",") if protocols else None, previous=previous, save=save)
+
+
 def _train_run(model: str = "cnn") -> Path:
     """A run trained on ESC-10 folds 1-4 (test fold 5), reused by the serving sections."""
     from soundkit import datasets
@@ -498,6 +522,14 @@ def hostile() -> dict:
     from bench.hostile import measure
 
     return measure()
+
+from bench.scale import SECTIONS as _SCALE_SECTIONS  # noqa: E402 - the Scale-out sections (bench/scale.py)
+
+SECTIONS.update(_SCALE_SECTIONS)
+
+from bench.listening import SECTIONS as _LISTENING  # noqa: E402 - the "Listening" sections live there
+
+SECTIONS.update(_LISTENING)
 
 
 @section

@@ -50,15 +50,17 @@ with app.show_errors():
     y, sr = rendering.load_audio(data, name)
     aug_wav, params = ui.augmented(data, name, settings)
 
+span = max(len(y) / sr, float(params["seconds_out"]))  # one time scale: widths follow the durations
 left, right = st.columns(2)
 with left:
     st.markdown(f"**Original** · {len(y) / sr:.2f} s")
     st.audio(data, format=rendering.audio_mime(name))
-    rendering.image(st, ui.spectrogram_figure(data, name, None))
+    rendering.image(st, ui.spectrogram_figure(data, name, None, span))
 with right:
     st.markdown(f"**Augmented** · {params['seconds_out']:.2f} s · engine {params['engine']}")
     st.audio(aug_wav, format="audio/wav")
-    rendering.image(st, ui.spectrogram_figure(aug_wav, "augmented.wav", None))
+    rendering.image(st, ui.spectrogram_figure(aug_wav, "augmented.wav", None, span))
+st.caption("Both are drawn on the same time scale, so a stretched copy is wider than its original.")
 applied = ", ".join(t["type"] for t in params.get("transforms", [])) or "nothing (all settings neutral)"
 st.caption(f"Applied: {applied}.")
 

@@ -4,7 +4,7 @@ import streamlit as st
 
 import soundkit_app as app
 from soundkit_app import classify as ui
-from soundkit_app import rendering
+from soundkit_app import rendering, timeline
 
 app.header("Classify", "Upload or record a sound and see what a model hears in it.")
 
@@ -64,6 +64,11 @@ for i, (data, name) in enumerate(clips[:MAX_CLIPS]):
             with right:
                 rendering.image(st, ui.logmel_png(data, name, model_key))
             if len(pred.timeline) > 1:
-                st.caption(f"Top label per {window_s:.2f} s window")
-                st.vega_lite_chart(ui.timeline_table(pred), ui.TIMELINE_SPEC, width="stretch")
+                duration = len(y) / sr
+                st.caption(f"Top label per {window_s:.2f} s window (each drawn over its own slice of the clip)")
+                timeline.chart(st, timeline.prediction_table(pred, duration=duration), x0=0.0, x1=duration)
+                events = ui.clip_events(pred, duration)
+                if events:
+                    st.caption(f"{len(events)} event(s): " + ", ".join(
+                        f"{e.label} {e.start:.1f}-{e.end:.1f} s ({e.mean:.0%})" for e in events[:12]))
             ui.add_to_dataset(data, name, suggested=label, key=f"classify_add_{i}")

@@ -61,9 +61,10 @@ with tab_add:
         with app.show_errors():
             result = ui.add_uploads(store, files, label=target, progress=ui.progress_callback(bar))
         bar.empty()
-        ui.report_import(result)
+        ui.report_import(result, where="upload")
         st.session_state["label_upload_gen"] = gen + 1
         app.changed()
+    ui.show_import_outcome("upload")  # right below the button, after every upload
 
     st.subheader("Record")
     rec_gen = st.session_state.setdefault("label_record_gen", 0)

@@ -45,41 +45,64 @@ if report is None:
     st.stop()
 
 meta = info.get("meta") or {}
+with app.show_errors(stop=False):
+    cv = ui.run_cv(run)
 c1, c2, c3, c4, c5 = st.columns(5)
-c1.metric("Accuracy", f"{report.accuracy:.1%}", border=True)
-c2.metric("Test clips", report.n_test, border=True)
+if cv is not None:
+    c1.metric("CV accuracy", f"{cv['pooled_accuracy']:.1%}", border=True, help=ui.cv_text(cv))
+    c2.metric("Clips tested", cv["n_test"], border=True, help="By cross-validation: every clip tested once.")
+else:
+    c1.metric("Accuracy", f"{report.accuracy:.1%}", border=True, help=ui.accuracy_text(report.accuracy, report.n_test))
+    c2.metric("Test clips", report.n_test, border=True)
 c3.metric("Model", info.get("family", "?"), border=True)
 c4.metric("Augmentation", ui.policy_name(info.get("augment")), border=True)
-c5.metric("Test fold", "validation" if info.get("test_fold") is None else info["test_fold"], border=True)
+c5.metric("Test fold", "CV" if cv is not None else "validation" if info.get("test_fold") is None
+          else info["test_fold"], border=True,
+          help=f"{len(cv.get('fold_accuracy', {}))}-fold cross-validation: every fold in turn" if cv is not None else None)
+if cv is not None:
+    st.markdown(
+        f"**Estimated accuracy: {ui.cv_text(cv)}**, by {len(cv.get('fold_accuracy', {}))}-fold cross-validation "
+        "grouped by source recording: every clip was tested once, by a model that had not seen it, and the tabs "
+        f"below show those predictions. The model you keep was then trained on all {meta.get('n_train', '?')} clips."
+    )
+    for warning in cv.get("warnings", []):
+        st.warning(warning, icon=":material/warning:")
+else:
+    where = "the validation clips" if info.get("test_fold") is None else f"held-out fold {info['test_fold']}"
+    st.markdown(f"**Accuracy on {where}: {ui.accuracy_text(report.accuracy, report.n_test)}**")
+for note in report.notes:
+    st.warning(note, icon=":material/warning:")
 st.caption(
     f"Created {info['created']} · {len(report.labels)} classes · trained on {meta.get('n_train', '?')} clips"
     + (f" in {meta['seconds']:.0f} s" if isinstance(meta.get("seconds"), (int, float)) else "")
     + (f" · augmentation engine: {meta['augment_engine']}" if meta.get("augment_engine") else "")
+    + " · the 95% interval (Wilson) says how far the true accuracy may lie from this estimate"
 )
 
-tab_class, tab_cm, tab_wrong, tab_curves, tab_compare = st.tabs(
-    ["Per class", "Confusion matrix", "Misclassified", "Training curves", "Compare runs"]
+tab_class, tab_cm, tab_wrong, tab_tested, tab_curves, tab_compare = st.tabs(
+    ["Per class", "Confusion matrix", "Misclassified", "Tested clips", "Training curves", "Compare runs"]
 )
 
 with tab_class:
     table = ui.metrics_table(report)
-    left, right = st.columns([3, 2])
-    with left:
-        st.subheader("Per-class accuracy")
-        st.bar_chart(
-            table, x="class", y="accuracy", horizontal=True, sort="-accuracy", height=max(240, 28 * len(table))
-        )
-    with right:
-        st.subheader("Precision, recall, F1")
-        st.dataframe(
-            table,
-            hide_index=True,
-            key="results_metrics",
-            column_config={
-                c: st.column_config.ProgressColumn(c.capitalize(), min_value=0.0, max_value=1.0, format="%.2f")
+    st.subheader("Per-class accuracy")
+    st.bar_chart(table, x="class", y="accuracy", horizontal=True, sort="-accuracy", height=max(240, 28 * len(table)))
+    st.subheader("Precision, recall, F1")
+    st.dataframe(
+        table,
+        hide_index=True,
+        key="results_metrics",
+        width="stretch",
+        column_config={
+            "class": st.column_config.TextColumn("Class"),
+            **{
+                c: st.column_config.ProgressColumn(c.capitalize() if c != "f1" else "F1", min_value=0.0,
+                                                   max_value=1.0, format="%.2f", width="small")
                 for c in ("accuracy", "precision", "recall", "f1")
             },
-        )
+            "support": st.column_config.NumberColumn("Test clips", width="small"),
+        },
+    )
 
 with tab_cm:
     plots = app.optional("plots")
@@ -120,14 +143,35 @@ with tab_wrong:
                     b.caption("audio not found")
                 clip_id = item.get("id")
                 if store is not None and ui.store_has(store, clip_id):
-                    if c.button(
-                        f"Relabel as {item['predicted']}", key=f"results_relabel_{path}_{i}", icon=":material/edit:"
-                    ):
+                    now = ui.store_label(store, clip_id)
+                    choice = c.selectbox(
+                        "Label", ui.label_choices(report, item), key=f"results_fix_{path}_{i}_{clip_id}",
+                        help="Keep the label, or give the clip the predicted or any other label.",
+                    )  # fmt: skip
+                    if c.button("Apply", key=f"results_apply_{path}_{i}_{clip_id}", icon=":material/edit:",
+                                disabled=choice == "keep as is" or choice == now):
                         with app.show_errors(stop=False):
-                            ui.relabel(store, [clip_id], item["predicted"])
-                            st.toast(f"Relabelled as {item['predicted']}", icon=":material/check:")
+                            ui.relabel(store, [clip_id], choice)
+                            st.toast(f"Relabelled as {choice}", icon=":material/check:")
+                            now = choice
+                    if now != item["true"]:
+                        c.success(f"Now labelled **{now or 'unlabelled'}**", icon=":material/check:")
                 else:
                     c.caption("not in the label store")
+
+with tab_tested:
+    tested = ui.tested_clips_table(report, cv, resources.store_or_none())
+    if tested.empty:
+        st.info("This run's report does not list its test clips (trained before soundkit recorded them).",
+                icon=":material/info:")
+    else:
+        what = "tested by cross-validation, each in one fold" if cv is not None else "in the test set"
+        st.caption(f"The {len(tested)} clips {what}; {int(tested['correct'].sum())} were classified correctly.")
+        st.dataframe(
+            tested, hide_index=True, key="results_tested", width="stretch",
+            column_config={"probability": st.column_config.NumberColumn("Probability", format="%.2f"),
+                           "correct": st.column_config.CheckboxColumn("Correct")},
+        )  # fmt: skip
 
 with tab_curves:
     history = ui.run_history(run)
@@ -165,12 +209,12 @@ with tab_compare:
                     f"Per-class accuracy of **{name_a}** minus **{name_b}**: positive bars are classes the selected run "
                     "gets right more often."
                 )
-                left, right = st.columns(2)
-                left.bar_chart(
-                    cmp, x="class", y="difference", horizontal=True, sort="-difference", height=max(240, 28 * len(cmp))
+                chart, _ = st.columns([3, 1])
+                rendering.image(chart, ui.compare_png(path, other_path, name_a, name_b))
+                st.dataframe(
+                    cmp, hide_index=True, key="results_compare_table", width="stretch",
+                    column_config={"difference": st.column_config.NumberColumn("Difference", format="%+.2f")},
                 )
-                rendering.image(right, ui.compare_png(path, other_path, name_a, name_b))
-                st.dataframe(cmp, hide_index=True, key="results_compare_table")
 
 st.divider()
 st.subheader("Download")

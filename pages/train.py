@@ -50,9 +50,20 @@ family = c1.selectbox("Model family", list(families), format_func=families.get, 
 epochs = c2.number_input(
     "Epochs", 1, ui.max_epochs(), min(ui.default_epochs(), ui.max_epochs()), key="train_epochs",
     help="At most; training keeps the best epoch.",
+)
+estimate_cv = st.toggle(
+    "Estimate accuracy by cross-validation, then train on all clips",
+    value=ui.small_data(counts, classes), key=app.table_key("train_cv_first", dataset_arg, len(classes)),
+    help="For small data (fewer than 20 clips in a class, on by default): 5-fold cross-validation grouped by "
+    "source recording tests every clip once, so the estimate rests on all clips instead of one fold's few; the "
+    "model you keep is then trained on all of them. Takes about 5 times as long.",
 )  # fmt: skip
 folds = ui.test_fold_choices()
-test_fold = c3.selectbox("Held-out test fold", list(folds), format_func=folds.get, key="train_test_fold")
+test_fold = c3.selectbox(
+    "Held-out test fold", list(folds), format_func=folds.get, key="train_test_fold", disabled=estimate_cv,
+    help="Last fold: the official one where the data has folds (ESC-10, ESC-50), else the last of 5 folds "
+    "assigned by class and source recording. None: report on the validation clips.",
+)  # fmt: skip
 c4, c5, c6 = st.columns([2, 1, 1])
 policies = ui.policy_choices()
 policy = c4.selectbox(
@@ -91,6 +102,7 @@ if st.button(
             name=run_name,
             random_shift=random_shift,
             wide=wide,
+            cv_first=estimate_cv,
         )
     st.session_state["train_run"] = str(run_dir)
     st.toast(f"Training {run_dir.name} started", icon=":material/play_arrow:")

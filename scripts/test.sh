@@ -32,10 +32,9 @@ echo "new virtualenv: $venv" >&2
 rm -rf "$venv"
 "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
-extras=()
-[ -f requirements-scale.txt ] && extras+=(-r requirements-scale.txt)
-# (the filter drops one machine's notes about its pip config's missing local indexes, nothing else)
-"${pip[@]}" install . -r requirements-dev.txt "${extras[@]}" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+# the project with its optional Ray extra (soundkit[scale]: the scale-out tests run on a real cluster);
+# the filter drops one machine's notes about its pip config's missing local indexes, nothing else
+"${pip[@]}" install ".[scale]" -r requirements-dev.txt 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 export PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv"
 echo "installed in $((SECONDS - start)) s" >&2
 

@@ -6,12 +6,15 @@ Commands::
                                      [--augment POLICY [--copies N]] [--crops random|fixed] [--filters F1,F2,...]
                                      [--status FILE] [--labels a,b,c]
     python -m soundkit evaluate RUN_DIR DATASET [--fold K] --json
-    python -m soundkit predict RUN_DIR FILE [FILE ...] --json
-    python -m soundkit cv DATASET --model cnn [--epochs N] [--augment POLICY [--copies N]] --json
+    python -m soundkit predict RUN_DIR|yamnet FILE [FILE ...] [--events] --json
+    python -m soundkit listen RUN_DIR|yamnet [FILE|-] [--json] [--unknown auto|off|P] [--realtime]
+    python -m soundkit cv DATASET --model cnn [--epochs N] [--augment POLICY [--copies N]] [--open-set K] --json
     python -m soundkit augment FILE --time-ratio R --semitones S --out OUT.wav --json
     python -m soundkit augment-study DATASET --sets none,stretch,pitch,stretch+pitch --json
     python -m soundkit download esc10|esc50 [--dir DIR] [--url URL_OR_PATH] [--force] --json
     python -m soundkit import DATASET_OR_ZIP [--home DIR] [--esc10] --json
+    python -m soundkit featurize DATASET --out DIR --features logmel|yamnet [--engine local|ray] [--address HOST:PORT]
+    python -m soundkit train DIR ...; cv DIR ... [--engine ray]   (DIR featurized: batches streamed from its shards)
 
 Conventions: results go to stdout (JSON alone with ``--json``, else a short human summary);
 progress bars, logs and library noise go to stderr (file descriptor 1 is pointed at stderr while a
@@ -34,7 +37,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from soundkit import interrupts
+from soundkit import interrupts, listen_cli
 from soundkit.config import TrainConfig
 from soundkit.errors import ParameterError, SoundkitError
 
@@ -145,12 +148,16 @@ def _augment_args(p: argparse.ArgumentParser, help_text: str) -> None:
                    help="augmented copies of each training clip (0..32; default: the policy's own, 4 for recipe, else 2)")
 
 
-def _load_dataset(path: str, labels: list[str] | None = None, limit_per_class: int | None = None):
+def _load_dataset(path: str, labels: list[str] | None = None, limit_per_class: int | None = None, *, seed: int = 0):
     from soundkit import datasets
+    from soundkit.scale.cli import featurized_or_none
 
+    fz = featurized_or_none(path, argparse.Namespace(labels=labels, limit_per_class=limit_per_class))
+    if fz is not None:  # a featurized directory: its clips, with the folds it was written with
+        return fz.dataset()
     ds = datasets.load(path)
     if labels or limit_per_class:
-        ds = ds.select(labels, limit_per_class=limit_per_class)
+        ds = ds.select(labels, limit_per_class=limit_per_class, seed=seed)
     return ds
 
 
@@ -251,7 +258,10 @@ def add_train(p: argparse.ArgumentParser) -> None:
     _model_shape_args(p)
     p.add_argument("--labels", type=_label_list, default=None, metavar="a,b,c", help="train on these labels only")
     p.add_argument("--limit-per-class", type=_positive_int, default=None, metavar="N",
-                   help="use at most N clips of each label (the first N in the dataset's order)")
+                   help="use at most N clips of each label, drawn across folds and sources (seeded by --seed)")
+    p.add_argument("--cv-first", action="store_true",
+                   help="small data: estimate accuracy by k-fold cross-validation grouped by source (saved as "
+                        "RUN_DIR/cv.json), then train the final model on all clips (no held-out fold)")
     p.add_argument("--weights", default=None, metavar="imagenet|none|FILE",
                    help="inception only: ImageNet weights (default, from $SOUNDKIT_WEIGHTS_DIR or Keras' cache), "
                         "a local .h5 weights file, or none (random initialisation: not transfer learning)")
@@ -278,10 +288,10 @@ def _train_setup(args: argparse.Namespace):
 
     from soundkit import config as cfg
 
-    dataset = _load_dataset(args.dataset, args.labels, args.limit_per_class)
+    dataset = _load_dataset(args.dataset, args.labels, args.limit_per_class, seed=args.seed)
     if len(dataset.labels) < 2:
         raise ParameterError(f"{args.dataset}: training needs at least 2 labels, found {len(dataset.labels)}")
-    test_fold = _resolve_test_fold(dataset, args.test_fold, args.seed)
+    test_fold = None if getattr(args, "cv_first", False) else _resolve_test_fold(dataset, args.test_fold, args.seed)
     options: dict[str, Any] = {"model": args.model, "seed": args.seed, "test_fold": test_fold,
                                "augment": _augment_policy(args.augment, args.copies)}
     if args.epochs is not None:
@@ -301,6 +311,28 @@ def _train_setup(args: argparse.Namespace):
     if (out / "model.keras").exists():
         raise ParameterError(f"{out}: already holds a trained model; choose another --out")
     return dataset, test_fold, TrainConfig(**options), out
+
+
+def _cv_progress(writer, folds: list[int]) -> Callable[[dict], None] | None:
+    """Cross-validation events -> one "cv" stage for the status file (fold k of n)."""
+    if writer is None:
+        return None
+    order = {f: i for i, f in enumerate(folds)}
+
+    def progress(event: dict) -> None:
+        fold = event.get("fold")
+        if fold is None:
+            return
+        i = order.get(fold, 0)
+        part = 0.0
+        if event.get("stage") == "train" and event.get("epoch") and event.get("epochs"):
+            part = min(1.0, float(event["epoch"]) / float(event["epochs"]))
+        elif event.get("stage") in ("evaluate", "export"):
+            part = 1.0
+        writer({"stage": "cv", "done": i + part, "total": len(folds), "fold": fold,
+                "message": f"estimating accuracy: cross-validation fold {i + 1} of {len(folds)}"})
+
+    return progress
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -326,10 +358,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     bars = _Bars()
     try:
         dataset, test_fold, train_config, out = _train_setup(args)
-        run = training.train(
-            dataset, out=out, features=FeatureConfig(), config=train_config, cache_dir=cfg.cache_dir(),
-            progress=_fanout(track, bars, writer), should_stop=lambda: interrupts.received() is not None,
-        )
+        stop = lambda: interrupts.received() is not None  # noqa: E731
+        if dataset.layout == "featurized":  # stream batches from the shards (soundkit.scale.train)
+            from soundkit.scale import train as stream
+
+            run = stream.train(args.dataset, out=out, config=train_config, progress=_fanout(track, bars, writer),
+                               should_stop=stop)
+        else:
+            cv_result = None
+            if args.cv_first:
+                cv_result = training.cross_validate(
+                    dataset, features=FeatureConfig(), config=train_config, cache_dir=cfg.cache_dir(),
+                    progress=_fanout(track, bars, _cv_progress(writer, dataset.with_folds(seed=args.seed).folds)),
+                    should_stop=stop,
+                )
+            run = training.train(
+                dataset, out=out, features=FeatureConfig(), config=train_config, cache_dir=cfg.cache_dir(),
+                progress=_fanout(track, bars, writer), should_stop=stop,
+                report=cv_result.pooled_report() if cv_result is not None else None,
+            )
     except BaseException as exc:
         bars.close()
         if writer:
@@ -348,28 +395,41 @@ def cmd_train(args: argparse.Namespace) -> int:
     bars.close()
     report = run.load_report() if hasattr(run, "load_report") else None
     meta = run.load_meta() if hasattr(run, "load_meta") else {}
+    if cv_result is not None:
+        from soundkit.runs import write_atomic
+
+        write_atomic(Path(run.path) / "cv.json", json.dumps(cv_result.to_dict(), indent=2))
     summary = {
         "run_dir": str(Path(run.path if hasattr(run, "path") else out)),
         "model": args.model,
         "labels": dataset.labels,
         "test_fold": test_fold,
         "accuracy": getattr(report, "accuracy", None),
+        "accuracy_ci": list(report.accuracy_ci) if report is not None else None,
         "n_test": getattr(report, "n_test", None),
         "epochs_run": meta.get("epochs_run"),
         "seconds": meta.get("seconds"),
     }
+    if cv_result is not None:
+        summary["cv"] = {k: v for k, v in cv_result.to_dict().items() if k not in ("reports", "clips")}
     if writer:
-        writer.finish("done", f"accuracy {summary['accuracy']:.3f} on {summary['n_test']} clips"
-                      if summary["accuracy"] is not None else "done", accuracy=summary["accuracy"],
-                      run_dir=summary["run_dir"])
+        text = ("accuracy " + cv_result.describe() + " by cross-validation" if cv_result is not None
+                else "accuracy " + report.describe() if report is not None else "done")
+        writer.finish("done", text, accuracy=summary["accuracy"], run_dir=summary["run_dir"])
     if args.json:
         output_json(summary)
     else:
         where = f"fold {test_fold}" if test_fold is not None else "the validation clips"
-        acc = f"{summary['accuracy']:.1%}" if summary["accuracy"] is not None else "?"
+        acc = report.describe() if report is not None else "?"
         output(f"Trained {args.model} on {len(dataset.labels)} labels in {summary['seconds']} s "
                f"({summary['epochs_run']} epochs).")
-        output(f"Accuracy on {where}: {acc} ({summary['n_test']} clips).")
+        if cv_result is not None:
+            output(f"Estimated accuracy ({len(cv_result.fold_accuracy)}-fold cross-validation grouped by source): "
+                   f"{cv_result.describe()}; the final model was then trained on all {meta.get('n_train')} clips.")
+            for warning in cv_result.warnings:
+                output(f"warning: {warning}")
+        else:
+            output(f"Accuracy on {where}: {acc}.")
         output(f"Run directory: {summary['run_dir']}")
     return 0
 
@@ -420,8 +480,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         output_json(report.to_dict())
     else:
-        output(f"Accuracy: {report.accuracy:.1%} on {report.n_test} clips"
-               + (f" (fold {args.fold})" if args.fold is not None else ""))
+        output(f"Accuracy: {report.describe()}" + (f" (fold {args.fold})" if args.fold is not None else ""))
         width = max(len(lab) for lab in predictor.labels)
         for lab in predictor.labels:
             output(f"  {lab:<{width}}  recall {report.recall[lab]:.2f}  precision {report.precision[lab]:.2f}"
@@ -432,10 +491,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 # -- predict ---------------------------------------------------------------------------------------
 
 def add_predict(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a trained run directory")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a trained run directory, or yamnet (zero-shot: AudioSet's 521 classes)")
     p.add_argument("files", metavar="FILE", nargs="+", help="audio files to classify")
     p.add_argument("--top-k", type=_positive_int, default=5, help="labels to list per file (default 5)")
     p.add_argument("--timeline", action="store_true", help="include the per-window timeline in the JSON")
+    p.add_argument("--events", action="store_true", help="list each file's events (label, start, end, confidence): long recordings")
+    listen_cli.add_event_args(p)
     p.add_argument("--json", action="store_true", help='print [{"file", "label", "top": [{"label", "probability"}]}]')
 
 
@@ -443,6 +504,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from soundkit.errors import AudioError
     from soundkit.predict import Predictor, predict_files
 
+    if args.run_dir == "yamnet" or args.events or args.unknown != "auto":
+        return listen_cli.predict_plus(args)
     for f in args.files:  # fail fast, before loading the model
         if not Path(f).exists():
             raise AudioError(f"{f}: no such file")
@@ -452,7 +515,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         rows = []
         for path, pred in results:
             d = pred.to_dict()
-            row = {"file": str(path), "label": d["label"], "top": d["top"]}
+            row = {"file": str(path), "label": d["label"], "top": d["top"],
+                   **({"unknown": d["unknown"]} if "unknown" in d else {})}
             if args.timeline:
                 row["timeline"] = d["timeline"]
             rows.append(row)
@@ -475,15 +539,25 @@ def add_cv(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=_int, default=0, help="random seed")
     p.add_argument("--labels", type=_label_list, default=None, metavar="a,b,c", help="use these labels only")
     p.add_argument("--limit-per-class", type=_positive_int, default=None, metavar="N",
-                   help="use at most N clips of each label (a quick look at a big dataset)")
-    p.add_argument("--json", action="store_true", help='print {"mean_accuracy", "std_accuracy", "fold_accuracy", "seconds"}')
+                   help="use at most N clips of each label, drawn across folds and sources (seeded by --seed)")
+    from soundkit.scale.cli import add_engine_args
+
+    add_engine_args(p)
+    p.add_argument("--save", metavar="FILE", default=None,
+                   help="write the full result (per-fold reports, every tested clip with its fold) as JSON")
+    p.add_argument("--open-set", type=_positive_int, default=None, metavar="K",
+                   help="leave K classes out (--draws times), train on the rest and score their clips as unknowns")
+    p.add_argument("--draws", type=_positive_int, default=3, metavar="N", help="--open-set: draws of left-out classes (default 3)")
+    p.add_argument("--json", action="store_true",
+                   help='print {"mean_accuracy", "std_accuracy", "fold_accuracy", "pooled_accuracy", "accuracy_ci", '
+                        '"n_test", "fold_spread", "notes", "warnings", "seconds"}')
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
     from soundkit import config as cfg
     from soundkit.config import FeatureConfig, TrainConfig
 
-    dataset = _load_dataset(args.dataset, args.labels, args.limit_per_class)
+    dataset = _load_dataset(args.dataset, args.labels, args.limit_per_class, seed=args.seed)
     if len(dataset.labels) < 2:
         raise ParameterError(f"{args.dataset}: cross-validation needs at least 2 labels, found {len(dataset.labels)}")
     options: dict[str, Any] = {"model": args.model, "seed": args.seed, "augment": _augment_policy(args.augment, args.copies),
@@ -494,23 +568,64 @@ def cmd_cv(args: argparse.Namespace) -> int:
     from soundkit import training
 
     bars = _Bars(show_fold=True)
+    if args.open_set:
+        try:
+            result = listen_cli.open_set_cv_command(args, dataset, train_config, bars)
+        finally:
+            bars.close()
+        if args.json:
+            output_json({"open_set": result})
+        else:
+            for m, r in result["methods"].items():
+                output(f"{m:12s} AUROC {r['auroc_mean']:.3f} +/- {r['auroc_std']:.3f}  known accepted {r['known_accepted']:.1%}"
+                       f"  unknown rejected {r['unknown_rejected']:.1%}  accuracy on accepted {r['accuracy_on_accepted']:.1%}"
+                       f"  (closed set {r['closed_set_accuracy']:.1%})")
+        return 0
+    data = args.dataset if dataset.layout == "featurized" else dataset
+    nodes: list[str] = []
     try:
-        result = training.cross_validate(dataset, features=FeatureConfig(), config=train_config,
-                                         cache_dir=cfg.cache_dir(), progress=bars)
+        if args.engine == "ray":  # every fold a Ray task (soundkit.scale.fanout)
+            from soundkit.scale import fanout
+
+            result = fanout.cross_validate(data, features=FeatureConfig(), config=train_config,
+                                           cache_dir=cfg.cache_dir(), address=args.address, nodes=nodes)
+        elif dataset.layout == "featurized":
+            from soundkit.scale import train as stream
+
+            result = stream.cross_validate(data, config=train_config, progress=bars)
+        else:
+            result = training.cross_validate(dataset, features=FeatureConfig(), config=train_config,
+                                             cache_dir=cfg.cache_dir(), progress=bars)
     finally:
         bars.close()
+    full = result.to_dict()
     summary = {
         "mean_accuracy": result.mean_accuracy,
         "std_accuracy": result.std_accuracy,
         "fold_accuracy": {str(k): v for k, v in sorted(result.fold_accuracy.items())},
+        "pooled_accuracy": full["pooled_accuracy"],
+        "accuracy_ci": full["accuracy_ci"],
+        "n_test": full["n_test"],
+        "fold_n_test": full["fold_n_test"],
+        "fold_spread": full["fold_spread"],
+        "notes": full["notes"],
+        "warnings": full["warnings"],
         "seconds": result.seconds,
     }
+    if nodes:
+        summary["nodes"] = nodes  # the Ray node of every fold's task, in fold order
+    if args.save:
+        from soundkit.runs import write_atomic
+
+        write_atomic(Path(args.save), json.dumps(full, indent=2))
     if args.json:
         output_json(summary)
     else:
         folds = ", ".join(f"{k}: {v:.1%}" for k, v in summary["fold_accuracy"].items())
-        output(f"{args.model}: {result.mean_accuracy:.1%} +/- {result.std_accuracy:.1%} over "
-               f"{len(result.fold_accuracy)} folds ({folds}) in {result.seconds:.0f} s")
+        output(f"{args.model}: {result.describe()} pooled over {len(result.fold_accuracy)} folds; "
+               f"folds {result.mean_accuracy:.1%} +/- {result.std_accuracy:.1%} ({folds}) in {result.seconds:.0f} s")
+        for warning in result.warnings:
+            output(f"warning: {warning}")
     return 0
 
 
@@ -621,6 +736,26 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- featurize (the work lives in soundkit.scale) -----------------------------------------------------
+
+def add_featurize(p: argparse.ArgumentParser) -> None:
+    from soundkit.scale.cli import add_featurize as add
+
+    add(p)
+
+
+def cmd_featurize(args: argparse.Namespace) -> int:
+    from soundkit.scale.cli import run_featurize
+
+    bars = _Bars()
+    try:
+        result, text = run_featurize(args, progress=bars)
+    finally:
+        bars.close()
+    output_json(result) if args.json else output(text)
+    return 0
+
+
 # -- registration ----------------------------------------------------------------------------------
 
 #: name -> (one-line help, add_arguments, run). Add a command with one line here.
@@ -635,6 +770,12 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                       add_augment_study, cmd_augment_study),
     "download": ("download ESC-10 or ESC-50 from the official archive (or a local copy)", add_download, cmd_download),
     "import": ("import a dataset directory or zip into the label store", add_import, cmd_import),
+    "featurize": ("decode every clip once into feature shards plus a manifest (local or Ray engine)",
+                  add_featurize, cmd_featurize),
+    "listen": ("classify a live WAV stream (stdin) or a file window by window and print its events",
+               listen_cli.add_listen, listen_cli.cmd_listen),
+    "background": ("write silence/noise clips for a _background_ class into a dataset folder",
+                   listen_cli.add_background, listen_cli.cmd_background),
 }
 
 

@@ -16,7 +16,7 @@ from soundkit.errors import ParameterError
 
 __all__ = ["FeatureConfig", "TrainConfig", "RunConfig", "MODEL_FAMILIES"]
 
-MODEL_FAMILIES = ("cnn", "inception", "yamnet")
+MODEL_FAMILIES = ("cnn", "crnn", "inception", "yamnet")
 
 T = TypeVar("T", bound="_JsonConfig")
 

@@ -34,12 +34,15 @@ from soundkit.audio import AUDIO_EXTENSIONS
 from soundkit.errors import DatasetError, ParameterError
 from soundkit.fileio import write_atomic
 
-__all__ = ["Clip", "Dataset", "load", "detect_layout", "assign_folds", "ESC_NAME", "DOWNLOADS", "download"]
+__all__ = [
+    "Clip", "ClipName", "Dataset", "load", "detect_layout", "assign_folds", "parse_clip_name", "ESC_NAME",
+    "DOWNLOADS", "download",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
-#: ESC file names: {fold}-{freesound clip id}-{take}.ext
-ESC_NAME = re.compile(r"^(?P<fold>\d)-(?P<source>\d+)-(?P<take>[A-Za-z0-9]+)$")
+#: ESC file names: {fold}-{freesound clip id}-{take}[-{class index}].ext (ESC-10 / ESC-50 releases)
+ESC_NAME = re.compile(r"^(?P<fold>\d)-(?P<source>\d+)-(?P<take>[A-Za-z])(?:-(?P<target>\d{1,3}))?$")
 _PREFIX = re.compile(r"^\d+\s*-\s*")
 
 
@@ -87,22 +90,30 @@ class Dataset:
         c = Counter(clip.label for clip in self.clips)
         return {label: c[label] for label in self.labels}
 
-    def select(self, labels: Sequence[str] | None = None, limit_per_class: int | None = None) -> Dataset:
-        """A dataset with only the given labels, and at most ``limit_per_class`` clips of each."""
+    def select(
+        self, labels: Sequence[str] | None = None, limit_per_class: int | None = None, *, seed: int = 0
+    ) -> Dataset:
+        """A dataset with only the given labels, and at most ``limit_per_class`` clips of each.
+
+        The clips kept of a label are drawn across its folds and sources, not the first N found:
+        sources are dealt round-robin over the folds (in a seeded random order within each fold),
+        one take per source first, further takes of the same sources only when the label has fewer
+        sources than ``limit_per_class``. Deterministic for a given ``seed``; the kept clips stay in
+        the dataset's order.
+        """
         if labels is not None:
             unknown = sorted(set(labels) - set(self.labels))
             if unknown:
                 raise ParameterError(f"unknown label(s) {', '.join(map(repr, unknown))}; this dataset has {', '.join(self.labels)}")
-        keep: list[Clip] = []
-        seen: Counter[str] = Counter()
-        for clip in self.clips:
-            if labels is not None and clip.label not in labels:
-                continue
-            if limit_per_class is not None and seen[clip.label] >= limit_per_class:
-                continue
-            seen[clip.label] += 1
-            keep.append(clip)
-        return Dataset(self.root, keep, self.layout, self.official_folds, dict(self.meta))
+        if limit_per_class is not None and (isinstance(limit_per_class, bool) or int(limit_per_class) < 1):
+            raise ParameterError(f"limit_per_class must be a positive integer, got {limit_per_class!r}")
+        wanted = [c for c in self.clips if labels is None or c.label in labels]
+        if limit_per_class is not None:
+            chosen = set()
+            for label in sorted({c.label for c in wanted}):
+                chosen.update(_spread_sample([c for c in wanted if c.label == label], int(limit_per_class), seed=seed, salt=label))
+            wanted = [c for c in wanted if id(c) in chosen]
+        return Dataset(self.root, wanted, self.layout, self.official_folds, dict(self.meta))
 
     def with_folds(self, n_folds: int = 5, *, seed: int = 0) -> Dataset:
         """This dataset with every clip in a fold: the official ones if present, else assigned."""
@@ -119,6 +130,43 @@ class Dataset:
         train = [c for c in self.clips if c.fold != test_fold]
         test = [c for c in self.clips if c.fold == test_fold]
         return train, test
+
+
+def _spread_sample(clips: Sequence[Clip], n: int, *, seed: int, salt: str) -> set[int]:
+    """ids (``id()``) of ``n`` of one label's clips spread over folds and sources (see Dataset.select)."""
+    import zlib
+
+    import numpy as np
+
+    if len(clips) <= n:
+        return {id(c) for c in clips}
+    rng = np.random.default_rng([seed, zlib.crc32(salt.encode("utf-8"))])
+    by_source: dict[str, list[Clip]] = {}
+    for c in clips:
+        by_source.setdefault(c.source, []).append(c)
+    by_fold: dict[int, list[str]] = {}
+    for src, members in by_source.items():
+        by_fold.setdefault(members[0].fold if members[0].fold is not None else 0, []).append(src)
+    queues = []
+    for f in sorted(by_fold):
+        srcs = sorted(by_fold[f])
+        rng.shuffle(srcs)
+        queues.append(srcs)
+    order: list[str] = []  # round-robin over folds
+    while any(queues):
+        for q in queues:
+            if q:
+                order.append(q.pop(0))
+    for members in by_source.values():
+        rng.shuffle(members)
+    picked: list[Clip] = []
+    take = 0
+    while len(picked) < n:  # first take of each source, then the second, ...
+        for src in order:
+            if take < len(by_source[src]) and len(picked) < n:
+                picked.append(by_source[src][take])
+        take += 1
+    return {id(c) for c in picked}
 
 
 def detect_layout(root: str | os.PathLike) -> str:
@@ -176,10 +224,46 @@ def label_from_folder(name: str) -> str:
     return _PREFIX.sub("", name).strip() or name
 
 
+@dataclass(frozen=True)
+class ClipName:
+    """What an ESC-style file name says about a clip (see :func:`parse_clip_name`)."""
+
+    fold: int
+    source: str
+    take: str
+    target: int | None = None
+
+
+def parse_clip_name(name: str | os.PathLike) -> ClipName | None:
+    """Fold, source recording and take from an ESC-style file name, else None.
+
+    ``{fold}-{source}-{take}[-{class}]`` with an optional folder and extension, e.g.
+    ``4-133047-A-5.wav`` (ESC-50: fold 4, Freesound recording 133047, take A, class 5) or
+    ``1-17367-A.ogg`` (ESC-10). Takes of one recording share the source, so a split grouped by
+    source keeps them on one side. This is the one parser every entry point uses (folder and zip
+    imports, uploads and recordings through :meth:`soundkit.store.Store.add`).
+
+    Parameters
+    ----------
+    name : str or path
+        A file name; only its last component counts (both ``/`` and ``\\`` separate folders).
+
+    Returns
+    -------
+    ClipName or None
+    """
+    base = re.split(r"[\\/]", os.fspath(name).strip())[-1]
+    stem = base.rsplit(".", 1)[0] if "." in base else base
+    m = ESC_NAME.match(stem.strip())
+    if not m or int(m["fold"]) < 1:
+        return None
+    return ClipName(int(m["fold"]), m["source"], m["take"], int(m["target"]) if m["target"] else None)
+
+
 def parse_esc_name(stem: str) -> tuple[int, str] | None:
-    """(fold, source) from an ESC-style file stem, else None."""
-    m = ESC_NAME.match(stem)
-    return (int(m["fold"]), m["source"]) if m else None
+    """(fold, source) from an ESC-style file stem, else None (:func:`parse_clip_name`)."""
+    parsed = parse_clip_name(stem)
+    return (parsed.fold, parsed.source) if parsed else None
 
 
 def _load_folders(root: Path) -> Dataset:

@@ -51,6 +51,15 @@ class Report:
     n_test : int
     misclassified : list[dict]
         ``{"id", "path", "true", "predicted", "top": [{"label", "probability"}, ...]}`` per wrong clip.
+    clips : list[dict]
+        Every clip tested: ``{"id", "path", "true", "predicted", "probability"}`` (the predicted
+        label's probability), in the order given.
+    notes : list[str]
+        What the evaluation could not do (e.g. test clips left out because their label had no
+        training clips).
+
+    ``accuracy_ci`` (property, also in report.json) is the 95 % Wilson interval of ``accuracy`` over
+    ``n_test`` clips (:func:`soundkit.stats.wilson_interval`).
     """
 
     accuracy: float
@@ -63,6 +72,25 @@ class Report:
     labels: list[str]
     n_test: int
     misclassified: list[dict[str, Any]] = field(default_factory=list)
+    clips: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_correct(self) -> int:
+        return int(round(self.accuracy * self.n_test))
+
+    @property
+    def accuracy_ci(self) -> tuple[float, float]:
+        """95 % Wilson interval of the accuracy over the ``n_test`` clips."""
+        from soundkit.stats import wilson_interval
+
+        return wilson_interval(self.n_correct, self.n_test)
+
+    def describe(self) -> str:
+        """'87.5% (95% CI 76-94%, 40 test clips)'."""
+        from soundkit.stats import format_accuracy
+
+        return format_accuracy(self.accuracy, self.n_test, ci=self.accuracy_ci)
 
     @classmethod
     def from_probabilities(
@@ -74,6 +102,7 @@ class Report:
         ids: Sequence[str] | None = None,
         paths: Sequence[str] | None = None,
         top_k: int = 3,
+        notes: Sequence[str] = (),
     ) -> Report:
         """Build a report from class probabilities.
 
@@ -88,6 +117,8 @@ class Report:
             Name the misclassified clips.
         top_k : int
             Predictions listed for each misclassified clip.
+        notes : sequence of str
+            Kept as :attr:`notes`.
         """
         from sklearn import metrics
 
@@ -124,6 +155,16 @@ class Report:
                     "top": [{"label": labels[j], "probability": round(float(P[i, j]), 6)} for j in order],
                 }
             )
+        tested = [
+            {
+                "id": str(ids[i]) if ids is not None else str(i),
+                "path": str(paths[i]) if paths is not None else "",
+                "true": labels[y[i]],
+                "predicted": labels[pred[i]],
+                "probability": round(float(P[i, pred[i]]), 6),
+            }
+            for i in range(P.shape[0])
+        ]
         # per-class accuracy is recall; a class absent from the test set gets 0 (support tells)
         return cls(
             accuracy=float(metrics.accuracy_score(y, pred)),
@@ -136,12 +177,15 @@ class Report:
             labels=labels,
             n_test=int(P.shape[0]),
             misclassified=wrong,
+            clips=tested,
+            notes=[str(n) for n in notes],
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The report.json object (keys as in docs/ARCHITECTURE.md)."""
         return {
             "accuracy": self.accuracy,
+            "accuracy_ci": list(self.accuracy_ci),
             "per_class_accuracy": dict(self.per_class_accuracy),
             "precision": dict(self.precision),
             "recall": dict(self.recall),
@@ -151,6 +195,8 @@ class Report:
             "labels": list(self.labels),
             "n_test": self.n_test,
             "misclassified": [dict(m) for m in self.misclassified],
+            "clips": [dict(c) for c in self.clips],
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -176,6 +222,8 @@ class Report:
             labels=labels,
             n_test=int(data["n_test"]),
             misclassified=list(data.get("misclassified", [])),
+            clips=list(data.get("clips", [])),
+            notes=[str(n) for n in data.get("notes", [])],
         )
 
     def to_json(self) -> str:

@@ -11,7 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "write_atomic"]
+__all__ = ["atomic_path", "write_atomic", "remove_stale_tmp", "STALE_TMP_SECONDS"]
+
+#: A ``.tmp-*`` file older than this is a leftover of a killed writer, not a write in progress.
+STALE_TMP_SECONDS = 60.0
 
 
 @contextmanager
@@ -39,3 +42,24 @@ def write_atomic(path: str | os.PathLike, data: bytes | str, *, fsync: bool = Fa
             fh.flush()
             os.fsync(fh.fileno())
     return Path(path)
+
+
+def remove_stale_tmp(root: str | os.PathLike, *, older_than: float = STALE_TMP_SECONDS) -> int:
+    """Remove the ``.tmp-*`` files that :func:`atomic_path` left under ``root`` (any depth) when its
+    process was killed, if older than ``older_than`` seconds (younger ones may be a write in
+    progress in another process). Returns how many; unreadable folders are skipped."""
+    import time
+
+    cutoff, n = time.time() - older_than, 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            if not name.startswith(".tmp-"):
+                continue
+            p = os.path.join(folder, name)
+            try:
+                if os.lstat(p).st_mtime < cutoff:
+                    os.unlink(p)
+                    n += 1
+            except OSError:  # removed meanwhile, or not ours to remove
+                continue
+    return n

@@ -63,6 +63,7 @@ STATES = ("running", "done", "failed", "cancelled")
 #: Share of the overall progress bar given to each stage: (start, end).
 _STAGE_SPAN = {
     "starting": (0.0, 0.0),
+    "cv": (0.0, 0.5),  # train --cv-first: the cross-validated estimate before the final model
     "augment": (0.0, 0.1),
     "features": (0.1, 0.2),
     "train": (0.2, 0.9),
@@ -230,6 +231,12 @@ def start_training(home: str | os.PathLike, args: Sequence[str], run_dir: str | 
             raise JobError(f"a training job is already running (run {name}); wait for it or cancel it")
         if current:
             log.info("taking over the stale job lock of pid %s", current.get("pid"))
+        # leftovers of killed jobs (the runs' and caches' atomic writes); the lock keeps this job alone
+        from soundkit.fileio import remove_stale_tmp
+
+        for root in (home / "runs", home / "cache"):
+            if remove_stale_tmp(root):
+                log.info("%s: removed stale temporary files", root)
         run_dir.mkdir(parents=True, exist_ok=True)
         status_path = run_dir / STATUS_NAME
         _write_json(status_path, {
@@ -395,7 +402,8 @@ class StatusWriter:
 
     Call it with training's progress events; every stage change and every epoch is written at
     once, other events at most every ``min_interval`` seconds. ``eta_seconds`` comes from the mean
-    epoch time so far (during training) or the rate of the current stage. :meth:`finish` writes the
+    time of the epochs after the first (which also builds the graph), so there is none until epoch
+    2 has ended. :meth:`finish` writes the
     final state.
 
     Parameters
@@ -417,6 +425,7 @@ class StatusWriter:
         self._last_event = self._t0
         self._epoch_times: list[float] = []
         self._epoch_t0: float | None = None
+        self._fit_clock: dict[int, float] = {}  # epoch -> training's seconds at its end
         self.status: dict[str, Any] = {
             "state": "running", "stage": "starting", "progress": 0.0, "epoch": 0, "epochs": None,
             "history": [], "eta_seconds": None, "message": "starting", "pid": os.getpid(),
@@ -448,7 +457,11 @@ class StatusWriter:
             row.update({k: float(event[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in event})
             st["history"] = [r for r in st["history"] if r.get("epoch") != epoch] + [row]
             if event.get("seconds") and epoch:  # training's own clock: seconds since fitting began
-                self._epoch_times = [float(event["seconds"]) / epoch]
+                # epoch 1 also builds the graph (often several epochs' time): time the later ones
+                self._fit_clock[epoch] = float(event["seconds"])
+                first = min(self._fit_clock)
+                if epoch > first:
+                    self._epoch_times = [(self._fit_clock[epoch] - self._fit_clock[first]) / (epoch - first)]
             elif self._epoch_t0 is not None:
                 self._epoch_times.append(now - self._epoch_t0)
             self._epoch_t0 = now
@@ -463,8 +476,11 @@ class StatusWriter:
 
     def _eta(self, stage: str, frac: float, now: float) -> float | None:
         st = self.status
+        if stage == "train" and st["epochs"] and (st["epoch"] or 0) < 2:
+            return None  # epoch 1 holds the graph build: no honest ETA before a second epoch ends
         if stage == "train" and self._epoch_times and st["epochs"]:
-            per_epoch = sum(self._epoch_times) / len(self._epoch_times)
+            times = self._epoch_times[1:] if len(self._epoch_times) > 1 else self._epoch_times
+            per_epoch = sum(times) / len(times)
             # evaluation and export take about one epoch's time
             return round(per_epoch * (st["epochs"] - st["epoch"] + 1), 1)
         if stage in ("features", "augment") and frac > 0:

@@ -33,6 +33,7 @@ def spectrogram(
     fmax: float | None = None,
     y: np.ndarray | None = None,
     title: str | None = None,
+    duration: float | None = None,
 ):
     """A log-mel spectrogram with time and mel-frequency axes and a dB colour bar.
 
@@ -46,6 +47,9 @@ def spectrogram(
         Frequency range of the mel bands (``fmax`` default sr / 2).
     y : np.ndarray, shape (n,), optional
         The waveform, drawn above the spectrogram on the same time axis.
+    duration : float, optional
+        Seconds the time axis spans (at least the clip's own length): two clips drawn with the same
+        ``duration`` (an original and its stretched copy) take widths proportional to their lengths.
 
     Returns
     -------
@@ -70,6 +74,8 @@ def spectrogram(
         S, sr=sr, hop_length=hop_length, x_axis="time", y_axis="mel", fmin=fmin, fmax=fmax or sr / 2, ax=ax, cmap="magma"
     )
     ax.set(xlabel="Time (s)", ylabel="Frequency (Hz)")
+    if duration is not None:
+        ax.set_xlim(0, max(float(duration), S.shape[1] * hop_length / sr))
     fig.colorbar(img, ax=ax, format="%+2.0f dB", label="dB")
     if title:
         fig.suptitle(title)
@@ -150,8 +156,9 @@ def per_class_accuracy(report: Any, other: Any | None = None, *, names: Sequence
     ax.set_xlim(0, 1.12)
     ax.set(xlabel="Accuracy (recall)", title=title or ("Per-class accuracy" if other is not None
                                                        else f"Per-class accuracy (overall {float(d['accuracy']):.1%})"))
-    if other is not None:
-        ax.legend(loc="lower right")
+    if other is not None:  # above the axes, never over the bars
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=2, frameon=False, fontsize=8)
+        ax.set_title(ax.get_title(), pad=24)
     return fig
 
 

@@ -66,6 +66,10 @@ class Prediction:
     window_probabilities : np.ndarray, float32, shape (n_windows, n_classes)
     labels : list of str
         The run's labels (the order of the probability columns).
+    unknown : bool
+        The run's open-set check (:mod:`soundkit.openset`) says the clip is none of its classes.
+    unknown_score : float or None
+        The open-set score (higher: more like a known class); None without a calibration.
     """
 
     top: list[tuple[str, float]]
@@ -73,17 +77,23 @@ class Prediction:
     timeline: list[Segment]
     window_probabilities: np.ndarray
     labels: list[str] = field(default_factory=list)
+    unknown: bool = False
+    unknown_score: float | None = None
+    #: Which windows hold any sound (False: silence or padding), shape (n_windows,); None: all do.
+    window_sounding: np.ndarray | None = None
 
     @property
     def label(self) -> str:
-        """The most probable label."""
-        return self.top[0][0]
+        """The most probable label, or "unknown" when the open-set check rejected the clip."""
+        return "unknown" if self.unknown else self.top[0][0]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: {"label", "top": [{"label", "probability"}], "probabilities" {label: p},
-        "timeline": [{"start", "end", "label", "probability"}]}."""
+        "timeline": [{"start", "end", "label", "probability"}]}, plus "unknown" and "unknown_score"
+        when an open-set check was applied."""
         return {
             "label": self.label,
+            **({"unknown": self.unknown, "unknown_score": round(self.unknown_score, 6)} if self.unknown_score is not None else {}),
             "top": [{"label": lab, "probability": round(float(p), 6)} for lab, p in self.top],
             "probabilities": {lab: round(float(p), 6) for lab, p in zip(self.labels, self.probabilities, strict=True)},
             "timeline": [
@@ -238,9 +248,11 @@ class Predictor:
         self.backend = backend
         self._model = model
         self._family_module = family_module
+        #: soundkit.openset.OpenSet or None: the calibrated "unknown" check predict() applies
+        self.open_set: Any = None
 
     @classmethod
-    def load(cls, run_dir: str | os.PathLike, *, backend: str | None = None) -> Predictor:
+    def load(cls, run_dir: str | os.PathLike, *, backend: str | None = None, open_set: Any = "auto") -> Predictor:
         """Read a run directory.
 
         Parameters
@@ -248,6 +260,9 @@ class Predictor:
         run_dir : path
         backend : {"litert", "keras"}, optional
             Force a backend; default LiteRT when ``model.tflite`` exists, else Keras.
+        open_set : "auto", "off" or soundkit.openset.OpenSet
+            The "unknown" check: the run's calibration (``calibration.json``) when it has one, none,
+            or the one given.
 
         Raises
         ------
@@ -300,6 +315,12 @@ class Predictor:
         n_out = predictor._n_outputs()
         if n_out != len(labels):
             raise ModelError(f"{run_dir}: the model has {n_out} outputs but labels.json lists {len(labels)} labels")
+        if open_set == "auto":
+            from soundkit.openset import OpenSet
+
+            predictor.open_set = OpenSet.load(run_dir)
+        elif open_set != "off":
+            predictor.open_set = open_set
         log.info("loaded %s (%s, %s backend, %d labels)", run_dir, family_name, backend, len(labels))
         return predictor
 
@@ -386,19 +407,36 @@ class Predictor:
         if P.ndim != 2 or P.shape[1] != len(self.labels):
             raise ModelError(f"{self.run_dir}: model output shape {P.shape} does not match {len(self.labels)} labels")
         probs = self._pool(X, P)
+        sounding = None
+        if self.kind == "logmel":  # windows with any frame above the floor (padding and silence: none)
+            sounding = X.reshape(len(X), -1).max(axis=1) > -self.features.top_db + 1.0
         order = np.argsort(-probs, kind="stable")[: min(int(top_k), len(self.labels))]
         best = P.argmax(axis=1)
         timeline = [
             Segment(float(a), float(b), self.labels[k], float(P[i, k]))
             for i, (a, b, k) in enumerate(zip(t0, t1, best, strict=True))
         ]
+        score = None
+        if self.open_set is not None:
+            score = self.open_set.clip_score(probs, X if self.kind == "embedding" else None)
         return Prediction(
             top=[(self.labels[k], float(probs[k])) for k in order],
             probabilities=probs.astype(np.float32),
             timeline=timeline,
             window_probabilities=P,
             labels=list(self.labels),
+            unknown=score is not None and score < self.open_set.threshold,
+            unknown_score=score,
+            window_sounding=sounding,
         )
+
+    def window_probabilities(self, X: np.ndarray) -> np.ndarray:
+        """The model's probabilities for ready-made inputs (log-mel windows (n, n_mels, frames, 1)
+        or embeddings (n, dim)), shape (n, n_classes); the listener classifies windows with it."""
+        P = self._model(np.asarray(X, dtype=np.float32))
+        if P.ndim != 2 or P.shape[1] != len(self.labels):
+            raise ModelError(f"{self.run_dir}: model output shape {P.shape} does not match {len(self.labels)} labels")
+        return P
 
     def _pool(self, X: np.ndarray, P: np.ndarray) -> np.ndarray:
         """Clip probabilities as training's evaluation computes them: the mean over the windows that

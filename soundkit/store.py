@@ -102,7 +102,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from soundkit.errors import AudioError, DatasetError, ParameterError, QuotaError, StoreError
-from soundkit.fileio import write_atomic
+from soundkit.fileio import STALE_TMP_SECONDS, remove_stale_tmp, write_atomic
 from soundkit.regions import ANNOTATIONS_NAME, RegionsMixin, read_annotations, write_annotations
 from soundkit.regions import SCHEMA as _REGIONS_SCHEMA
 
@@ -130,7 +130,6 @@ MIN_CLIP_SECONDS = 0.1
 #: Bytes a stored file may hold beyond its audio (headers, tags, cover art) before it is re-encoded.
 MAX_OVERHEAD_BYTES = 256 * 1024
 #: Age after which a temporary file in audio/ is a leftover of a killed writer.
-STALE_TMP_SECONDS = 60.0
 MAX_LABEL_LENGTH = 64
 MAX_NAME_LENGTH = 200
 #: Limits for zip imports: entries, total uncompressed bytes, compression ratio of one entry.
@@ -371,30 +370,6 @@ def _atomic_write(path: Path, data: bytes) -> bool:
     return True
 
 
-def _remove_stale_tmp(audio_dir: Path, *, older_than: float = STALE_TMP_SECONDS) -> int:
-    """Remove ``audio/xx/.tmp-*`` files older than ``older_than`` seconds; returns how many."""
-    cutoff, n = time.time() - older_than, 0
-    try:
-        subdirs = [e for e in os.scandir(audio_dir) if e.is_dir(follow_symlinks=False)]
-    except OSError:
-        return 0
-    for d in subdirs:
-        try:
-            entries = [e for e in os.scandir(d.path) if e.name.startswith(".tmp-")]
-        except OSError:
-            continue
-        for e in entries:
-            try:
-                if e.is_file(follow_symlinks=False) and e.stat(follow_symlinks=False).st_mtime < cutoff:
-                    os.unlink(e.path)
-                    n += 1
-            except OSError:  # removed meanwhile, or not ours to remove
-                continue
-    if n:
-        log.info("%s: removed %d stale temporary file(s)", audio_dir, n)
-    return n
-
-
 class _Purged(Exception):
     """A clip seen as stored was purged before the write transaction began."""
 
@@ -421,7 +396,8 @@ class Store(RegionsMixin):
         self.db_path = self.home / DB_NAME
         self._local = threading.local()
         self._init_schema()
-        _remove_stale_tmp(self.home / AUDIO_DIR)
+        if remove_stale_tmp(self.home / AUDIO_DIR):
+            log.info("%s: removed stale temporary files", self.home / AUDIO_DIR)
 
     def __repr__(self) -> str:
         return f"Store({str(self.home)!r})"
@@ -604,11 +580,13 @@ class Store(RegionsMixin):
             Display name (an upload's file name); only its last path component is kept.
         label : str, optional
         source : str, optional
-            Recording the clip was cut from (clips of one source share a fold).
+            Recording the clip was cut from (clips of one source share a fold). Default: parsed from an
+            ESC-style ``name`` (:func:`soundkit.datasets.parse_clip_name`), else the content hash.
         origin : str
             Where it came from: "upload", "record", "zip", "dataset", ...
         fold : int, optional
-            An official fold (kept by :meth:`dataset` when every clip has one).
+            An official fold (kept by :meth:`dataset` when every clip has one). Default: parsed from
+            an ESC-style ``name``.
         relabel : bool
             When the clip is stored already with a label, replace it with ``label`` (default: the
             stored clip keeps its label; a user relabels on purpose, never by re-uploading).
@@ -645,6 +623,7 @@ class Store(RegionsMixin):
         from soundkit.features import content_hash
 
         digest = content_hash(raw)
+        source, fold = _source_and_fold(display, source, fold, digest)
         with self._read() as con:
             known = con.execute("SELECT ext FROM clips WHERE hash = ?", (digest,)).fetchone()
         if known is not None and self._path_for(digest, known["ext"]).is_file() and not _revalidate:
@@ -1334,6 +1313,19 @@ def _member_parts(filename: str) -> tuple[str, ...] | None:
     if any(p == ".." or ":" in p for p in parts):
         return None
     return parts
+
+
+def _source_and_fold(name: str, source: str | None, fold: int | None, digest: str) -> tuple[str, int | None]:
+    """A clip's source and fold at add time: the given ones, else parsed from an ESC-style name
+    (:func:`soundkit.datasets.parse_clip_name`), else the content hash as its own source."""
+    if source is None or fold is None:
+        from soundkit.datasets import parse_clip_name
+
+        parsed = parse_clip_name(name)
+        if parsed is not None:
+            source = source if source is not None else parsed.source
+            fold = fold if fold is not None else parsed.fold
+    return (source if source else digest), fold
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -67,7 +67,13 @@ class TrainingCancelled(ModelError):
 
 @dataclass
 class CVResult:
-    """Cross-validation outcome. ``fold_accuracy`` maps test fold -> clip accuracy."""
+    """Cross-validation outcome. ``fold_accuracy`` maps test fold -> clip accuracy.
+
+    ``pooled_accuracy`` counts every test clip of every fold once (correct / tested) and carries a
+    95 % Wilson interval (``accuracy_ci``) over ``n_test`` clips; ``fold_spread`` gives the folds'
+    min/median/max/std. ``notes`` maps fold -> what that fold could not evaluate (e.g. a label with
+    no training clips there); ``warnings`` lists them all.
+    """
 
     fold_accuracy: dict[int, float]
     mean_accuracy: float
@@ -75,14 +81,62 @@ class CVResult:
     seconds: float
     reports: dict[int, Report] = field(default_factory=dict)
     fold_seconds: dict[int, float] = field(default_factory=dict)
+    notes: dict[int, list[str]] = field(default_factory=dict)
+
+    @property
+    def n_test(self) -> int:
+        return sum(r.n_test for r in self.reports.values())
+
+    @property
+    def n_correct(self) -> int:
+        return sum(r.n_correct for r in self.reports.values())
+
+    @property
+    def pooled_accuracy(self) -> float:
+        return self.n_correct / self.n_test if self.n_test else float("nan")
+
+    @property
+    def accuracy_ci(self) -> tuple[float, float]:
+        from soundkit.stats import wilson_interval
+
+        return wilson_interval(self.n_correct, self.n_test)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [f"fold {f}: {n}" for f, ns in sorted(self.notes.items()) for n in ns]
+
+    def describe(self) -> str:
+        """'87.5% (95% CI 76-94%, 40 test clips)' for the pooled accuracy."""
+        from soundkit.stats import format_accuracy
+
+        return format_accuracy(self.pooled_accuracy, self.n_test, ci=self.accuracy_ci)
+
+    def pooled_report(self) -> Report:
+        """One Report over every fold's test clips (confusion matrices summed, per-class metrics of
+        the pooled predictions, each clip with its ``fold``)."""
+        return _pool_reports(self.reports)
+
+    def clips(self) -> list[dict[str, Any]]:
+        """Every tested clip with its fold: ``{"fold", "id", "path", "true", "predicted", "probability"}``."""
+        return [{"fold": f, **c} for f, r in sorted(self.reports.items()) for c in r.clips]
 
     def to_dict(self) -> dict[str, Any]:
+        from soundkit.stats import fold_spread
+
         return {
             "fold_accuracy": {str(k): v for k, v in self.fold_accuracy.items()},
             "mean_accuracy": self.mean_accuracy,
             "std_accuracy": self.std_accuracy,
+            "pooled_accuracy": self.pooled_accuracy,
+            "accuracy_ci": list(self.accuracy_ci),
+            "n_test": self.n_test,
+            "fold_spread": fold_spread(list(self.fold_accuracy.values())) if self.fold_accuracy else None,
+            "fold_n_test": {str(k): r.n_test for k, r in self.reports.items()},
+            "notes": {str(k): list(v) for k, v in self.notes.items()},
+            "warnings": self.warnings,
             "seconds": self.seconds,
             "fold_seconds": {str(k): v for k, v in self.fold_seconds.items()},
+            "clips": self.clips(),
             "reports": {str(k): r.to_dict() for k, r in self.reports.items()},
         }
 
@@ -98,6 +152,7 @@ def train(
     cache_dir: str | os.PathLike | None = None,
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
+    report: Report | None = None,
 ):
     """Train a model on ``dataset`` and write a run directory.
 
@@ -116,6 +171,9 @@ def train(
         Receives progress events (docs/ARCHITECTURE.md).
     should_stop : callable() -> bool, optional
         Polled after every batch; True cancels (:class:`TrainingCancelled`).
+    report : Report, optional
+        An estimate made beforehand (``train --cv-first``: :meth:`CVResult.pooled_report`): the model
+        then learns from every clip (no test fold, no validation split) and this report is saved.
 
     Returns
     -------
@@ -127,9 +185,11 @@ def train(
     out = Path(out)
     if Run(out).model_path.exists():
         raise ModelError(f"{out}: already holds a trained model; choose another run name")
+    if report is not None:
+        config = config.replace(test_fold=None, validation_fraction=0.0)
     fam = _check(dataset, features, config)
     emit = _emitter(progress, fold=config.test_fold)
-    job = (dataset, out, features, config, cache_dir)
+    job = (dataset, out, features, config, cache_dir, report)
     if _isolates(fam, config):
         # Training and the LiteRT converter each in a process of its own, one after the other, so
         # that the converter's memory never stacks on what TensorFlow keeps after training.
@@ -147,12 +207,55 @@ def train(
         out, model=None, config=RunConfig(features=features, train=config), labels=dataset.labels,
         report=report, history=history, meta=meta,
     )
+    _calibrate_open_set(out, dataset, cache_dir, emit)
     emit(stage="done", message=f"accuracy {report.accuracy:.3f} on {report.n_test} clips", accuracy=report.accuracy)
     return run
 
 
-def _fit_and_save(dataset: Dataset, out: Path, features: FeatureConfig, config: TrainConfig, cache_dir, *, emit, should_stop):
-    """Split, augment, featurize, fit and evaluate; write ``out/model.keras``.
+def _pool_reports(reports: dict[int, Report]) -> Report:
+    """One Report over the test clips of every fold (each clip tested once, in its fold)."""
+    from sklearn import metrics
+
+    labels = next(iter(reports.values())).labels
+    index = {lab: i for i, lab in enumerate(labels)}
+    clips = [{**c, "fold": f} for f, r in sorted(reports.items()) for c in r.clips]
+    y = np.array([index[c["true"]] for c in clips])
+    pred = np.array([index[c["predicted"]] for c in clips])
+    idx = np.arange(len(labels))
+    prec, rec, f1, sup = metrics.precision_recall_fscore_support(y, pred, labels=idx, zero_division=0)
+    cm = np.sum([np.asarray(r.confusion_matrix) for r in reports.values()], axis=0)
+    return Report(
+        accuracy=float((y == pred).mean()),
+        per_class_accuracy={lab: float(v) for lab, v in zip(labels, rec, strict=True)},
+        precision={lab: float(v) for lab, v in zip(labels, prec, strict=True)},
+        recall={lab: float(v) for lab, v in zip(labels, rec, strict=True)},
+        f1={lab: float(v) for lab, v in zip(labels, f1, strict=True)},
+        support={lab: int(v) for lab, v in zip(labels, sup, strict=True)},
+        confusion_matrix=cm.astype(int).tolist(),
+        labels=list(labels),
+        n_test=len(clips),
+        misclassified=[{**m, "fold": f} for f, r in sorted(reports.items()) for m in r.misclassified],
+        clips=clips,
+        notes=[f"fold {f}: {n}" for f, r in sorted(reports.items()) for n in r.notes],
+    )
+
+
+def _calibrate_open_set(out: Path, dataset: Dataset, cache_dir, emit) -> None:
+    """The run's "unknown" threshold (:func:`soundkit.openset.calibrate_run`, on its validation
+    clips) in calibration.json; a failure is logged, never fatal: the run works without it."""
+    emit(stage="calibrate", message="calibrating the open-set threshold on the validation clips")
+    try:
+        from soundkit.openset import calibrate_run
+
+        calibrate_run(out, dataset, cache_dir=cache_dir)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("open-set calibration failed: %s", exc)
+
+
+def _fit_and_save(dataset: Dataset, out: Path, features: FeatureConfig, config: TrainConfig, cache_dir, estimate=None,
+                  *, emit, should_stop):
+    """Split, augment, featurize, fit and evaluate; write ``out/model.keras``. With ``estimate`` (a
+    Report made beforehand) every clip is fitted and nothing is evaluated.
 
     Returns (model, report, history rows, meta dict).
     """
@@ -168,7 +271,7 @@ def _fit_and_save(dataset: Dataset, out: Path, features: FeatureConfig, config: 
     else:
         train_clips, test_clips = list(dataset.clips), []
     fit_clips, val_clips = validation_split(train_clips, fraction=config.validation_fraction, seed=config.seed)
-    if not test_clips:
+    if not test_clips and estimate is None:
         if not val_clips:
             raise ParameterError("no test fold and no validation split: nothing to evaluate on; set test_fold or validation_fraction")
         test_clips = val_clips
@@ -179,6 +282,8 @@ def _fit_and_save(dataset: Dataset, out: Path, features: FeatureConfig, config: 
         fam, labels, fit_clips + aug_clips, val_clips, test_clips, inputs,
         features=features, config=config, emit=emit, should_stop=should_stop,
     )
+    if estimate is not None:
+        report = estimate
     meta: dict[str, Any] = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "dataset": str(dataset.root),
@@ -189,7 +294,7 @@ def _fit_and_save(dataset: Dataset, out: Path, features: FeatureConfig, config: 
         "n_val": len(val_clips),
         "n_test": len(test_clips),
         "test_fold": config.test_fold,
-        "evaluated_on": "test" if config.test_fold is not None else "validation",
+        "evaluated_on": "cross-validation" if estimate is not None else "test" if config.test_fold is not None else "validation",
         "augment_engine": engine,
         "soundkit_version": __version__,
         **info,
@@ -252,6 +357,7 @@ def cross_validate(
     acc: dict[int, float] = {}
     reports: dict[int, Report] = {}
     secs: dict[int, float] = {}
+    notes: dict[int, list[str]] = {}
     for f in folds:
         tf0 = time.monotonic()
         cfg = config.replace(test_fold=f)
@@ -266,11 +372,15 @@ def cross_validate(
             features=features, config=cfg, emit=emit, should_stop=should_stop,
         )
         acc[f], reports[f], secs[f] = report.accuracy, report, round(time.monotonic() - tf0, 2)
+        if report.notes:
+            notes[f] = list(report.notes)
+            for note in report.notes:
+                log.warning("fold %d: %s", f, note)
         log.info("fold %d: accuracy %.3f (%.0f s)", f, report.accuracy, secs[f])
     values = np.array(list(acc.values()))
     result = CVResult(
         fold_accuracy=acc, mean_accuracy=float(values.mean()), std_accuracy=float(values.std()),
-        seconds=round(time.monotonic() - t0, 2), reports=reports, fold_seconds=secs,
+        seconds=round(time.monotonic() - t0, 2), reports=reports, fold_seconds=secs, notes=notes,
     )
     _emitter(progress, fold=None)(stage="done", message=f"mean accuracy {result.mean_accuracy:.3f}", accuracy=result.mean_accuracy)
     return result
@@ -637,11 +747,14 @@ def _fit_evaluate(fam, labels, fit_clips, val_clips, test_clips, inputs: _Inputs
     keras.utils.set_random_seed(config.seed)
     index = {lab: i for i, lab in enumerate(labels)}
     y_fit = np.array([index[c.label] for c in fit_clips], dtype=np.int64)
-    missing = sorted(set(labels) - {c.label for c in fit_clips})
-    if missing:
-        raise DatasetError(f"label(s) {', '.join(map(repr, missing))} have no training clips in this split")
+    test_clips, notes = _scorable(labels, fit_clips, test_clips)
+    for note in notes:
+        log.warning("%s", note)
     counts = np.bincount(y_fit, minlength=len(labels)).astype(np.float64)
-    weights = (len(y_fit) / (len(labels) * counts)) if config.class_weights else np.ones(len(labels))
+    present = counts > 0
+    weights = np.ones(len(labels))
+    if config.class_weights:  # "balanced" over the labels this split can learn
+        weights[present] = len(y_fit) / (int(present.sum()) * counts[present])
     weights = weights.astype(np.float32)
     fit_items = [inputs[c] for c in fit_clips]
     train_data = _make_train_data(fit_items, y_fit, weights, fam=fam, features=features, config=config)
@@ -679,23 +792,47 @@ def _fit_evaluate(fam, labels, fit_clips, val_clips, test_clips, inputs: _Inputs
         raise TrainingCancelled("training cancelled")
     history = _history_rows(hist)
 
-    emit(stage="evaluate", done=0, total=len(test_clips), message=f"evaluating on {len(test_clips)} clips")
-    report = evaluate_model(model, [inputs[c] for c in test_clips], [index[c.label] for c in test_clips],
-                            labels=labels, fam=fam, features=features,
-                            ids=[c.id for c in test_clips], paths=[str(c.path) for c in test_clips],
-                            batch_size=config.batch_size)
-    emit(stage="evaluate", done=len(test_clips), total=len(test_clips), accuracy=report.accuracy,
-         message=f"accuracy {report.accuracy:.3f}")
     best = _best_epoch(history, monitor)
     info = {"epochs_run": len(history), "best_epoch": best, "weights": "best epoch" if restore else "last epoch",
             "train_seconds": round(train_seconds, 2), "family": config.model}
     if hasattr(fam, "run_info"):  # pretrained families: {"pretrained", "transfer"} in meta.json
         info.update(fam.run_info(config))
+    if not test_clips:  # an estimate made beforehand stands for the report (train(report=...))
+        return model, None, history, info
+    emit(stage="evaluate", done=0, total=len(test_clips), message=f"evaluating on {len(test_clips)} clips")
+    report = evaluate_model(model, [inputs[c] for c in test_clips], [index[c.label] for c in test_clips],
+                            labels=labels, fam=fam, features=features,
+                            ids=[c.id for c in test_clips], paths=[str(c.path) for c in test_clips],
+                            batch_size=config.batch_size, notes=notes)
+    emit(stage="evaluate", done=len(test_clips), total=len(test_clips), accuracy=report.accuracy,
+         message=f"accuracy {report.accuracy:.3f}")
     return model, report, history, info
 
 
+def _scorable(labels, fit_clips, test_clips) -> tuple[list[Clip], list[str]]:
+    """The test clips a model fitted on ``fit_clips`` can be scored on, and notes on the others.
+
+    A label with no training clips in this split (all its sources sit in the test fold, say) cannot
+    be learnt; its test clips are left out of the score and a note says so. DatasetError when no
+    label at all can be learnt or no test clip is left.
+    """
+    have = {c.label for c in fit_clips}
+    missing = [lab for lab in labels if lab not in have]
+    if len(have) < 2:
+        raise DatasetError(f"only {len(have)} label(s) have training clips in this split; need at least 2")
+    notes = []
+    for lab in missing:
+        n = sum(c.label == lab for c in test_clips)
+        where = f"its {n} clip(s) here are not scored" if n else "it is never predicted here"
+        notes.append(f"label {lab!r} has no training clips in this split (all its sources are held out); {where}")
+    kept = [c for c in test_clips if c.label in have]
+    if test_clips and not kept:
+        raise DatasetError("no test clip can be scored in this split: their labels have no training clips")
+    return kept, notes
+
+
 def evaluate_model(model, items: Sequence[np.ndarray], y_true: Sequence[int], *, labels, fam, features,
-                   ids=None, paths=None, batch_size: int = 32) -> Report:
+                   ids=None, paths=None, batch_size: int = 32, notes: Sequence[str] = ()) -> Report:
     """Clip-level report: window (or frame) probabilities pooled per clip."""
     parts = [_eval_windows(a, fam, features) for a in items]
     X = np.concatenate([p[0] for p in parts])
@@ -704,7 +841,7 @@ def evaluate_model(model, items: Sequence[np.ndarray], y_true: Sequence[int], *,
     for _, w in parts:
         clip_p.append(pool_windows(P[k : k + len(w)], w))
         k += len(w)
-    return Report.from_probabilities(np.stack(clip_p), np.asarray(y_true), labels=labels, ids=ids, paths=paths)
+    return Report.from_probabilities(np.stack(clip_p), np.asarray(y_true), labels=labels, ids=ids, paths=paths, notes=notes)
 
 
 def _history_rows(hist) -> list[dict[str, float]]:

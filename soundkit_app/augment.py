@@ -44,13 +44,15 @@ def feature_config(**changes: Any) -> Any:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def spectrogram_figure(data: bytes, name: str, features_json: str | None) -> bytes | None:
-    """PNG: waveform + log-mel spectrogram (time and frequency axes, dB colour bar) of a clip."""
+def spectrogram_figure(data: bytes, name: str, features_json: str | None, duration: float | None = None) -> bytes | None:
+    """PNG: waveform + log-mel spectrogram (time and frequency axes, dB colour bar) of a clip; with
+    ``duration`` the time axis spans that many seconds, so an original and its stretched copy drawn
+    with the longer one's duration take widths proportional to their lengths."""
     from soundkit.config import FeatureConfig
 
     features = FeatureConfig.from_json(features_json) if features_json else FeatureConfig()
     y, sr = load_audio(data, name)
-    return spectrogram_png(y, sr, features, waveform=True)
+    return spectrogram_png(y, sr, features, waveform=True, duration=duration)
 
 
 @st.cache_data(show_spinner="Augmenting...", max_entries=32)

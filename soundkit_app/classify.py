@@ -100,6 +100,14 @@ TIMELINE_SPEC = {
 }
 
 
+def clip_events(prediction: Any, duration: float) -> list[Any]:
+    """The clip's events: the listener's event detector (soundkit.listen) over its window
+    probabilities (default thresholds, smoothed over 3 windows)."""
+    from soundkit.listen import timeline_events
+
+    return timeline_events(prediction, smooth=3, duration=duration)
+
+
 def run_features(model_key: str) -> Any:
     """The FeatureConfig a model sees (the recipe's defaults for YAMNet and unreadable runs)."""
     from soundkit.config import FeatureConfig

@@ -72,16 +72,37 @@ def _merge_result(into: Any, other: Any) -> None:
     into.records.extend(other.records)
 
 
-def report_import(result: Any) -> None:
-    """Toast the outcome of an import; list per-file problems (they never stop the import)."""
+def report_import(result: Any, *, where: str = "dataset") -> None:
+    """Say how an import went: a toast now, and a message kept in the session that
+    :func:`show_import_outcome` shows where the import was started (the toast alone can be lost to
+    the rerun that follows), with every file that could not be added."""
     msg = f"Added {result.added} clip(s)"
     if result.duplicates:  # stored clips keep their labels: say which
         msg += f", {result.existing_summary()}"
-    st.toast(msg, icon=":material/check:")
     if result.errors:
-        st.session_state["label_import_errors"] = [f"{n}: {m}" for n, m in result.errors]
+        msg += f"; {len(result.errors)} file(s) could not be added"
+    st.toast(msg, icon=":material/check:")
+    st.session_state["label_import_outcome"] = {
+        "where": where,
+        "message": msg,
+        "errors": [f"{n}: {m}" for n, m in result.errors],
+        "nothing_new": result.added == 0,
+    }
+
+
+def show_import_outcome(where: str) -> None:
+    """The last import's outcome, if it was started here ("upload" or "dataset")."""
+    outcome = st.session_state.get("label_import_outcome")
+    if not outcome or outcome.get("where") != where:
+        return
+    errors = outcome.get("errors") or []
+    if errors:
+        st.warning(outcome["message"] + ":", icon=":material/warning:")
+        st.code(public("\n".join(errors[:200])), language=None)  # hosted: no server paths
+    elif outcome.get("nothing_new"):
+        st.info(outcome["message"] + ": nothing new was added.", icon=":material/info:")
     else:
-        st.session_state.pop("label_import_errors", None)
+        st.success(outcome["message"] + ".", icon=":material/check:")
 
 
 def clip_query(shown: str, *, search: str = "", source: str | None = None) -> dict[str, Any]:
@@ -95,7 +116,7 @@ def clip_query(shown: str, *, search: str = "", source: str | None = None) -> di
 
 
 CLIP_COLUMNS = {
-    "spectrogram": st.column_config.ImageColumn("Spectrogram", width="small"),
+    "spectrogram": st.column_config.ImageColumn("Spectrogram", width="medium", help="The whole clip"),
     "id": st.column_config.NumberColumn("id", width="small", format="%d"),
     "name": st.column_config.TextColumn("Name"),
     "label": st.column_config.TextColumn("Label"),
@@ -122,7 +143,7 @@ def clip_table(records: list[Any]) -> Any:
                 "suggestion": r.pred_label or "",
                 "confidence": r.pred_confidence,
                 "seconds": r.seconds,
-                "source": r.source or "",
+                "source": (r.source if r.source != r.hash else f"#{r.hash[:10]}") if r.source else "",
                 "origin": r.origin,
                 "fold": r.fold,
             }
@@ -132,6 +153,11 @@ def clip_table(records: list[Any]) -> Any:
     table["fold"] = table["fold"].astype("Int64")  # blank, not "None", where a clip has no fold
     table["confidence"] = table["confidence"].astype("Float64")
     return table
+
+
+#: The clip table's thumbnails: the whole clip squeezed into a 2:1 image, which the table's image
+#: cell (about 35 px high, "medium" width) shows whole; a wider image was cut to its middle.
+THUMB_SIZE = (96, 48)
 
 
 def _thumb_png(path: str, *, width: int, height: int) -> bytes:
@@ -157,7 +183,7 @@ def spectrogram_thumb_uri(path: str, digest: str) -> str | None:
     import base64
 
     try:
-        png = _thumb_png(path, width=160, height=48)
+        png = _thumb_png(path, width=THUMB_SIZE[0], height=THUMB_SIZE[1])
     except SoundkitError:
         return None
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
@@ -359,10 +385,7 @@ def dataset_import_section(store: Any) -> None:
     a folder on the server). Hosted mode: the demo dataset only (no server folder, no download)."""
     datasets = importlib.import_module("soundkit.datasets")
     download = getattr(datasets, "download", None)
-    errors = st.session_state.get("label_import_errors")
-    if errors:
-        with st.expander(f"{len(errors)} file(s) could not be added", icon=":material/warning:"):
-            st.code(public("\n".join(errors[:200])), language=None)
+    show_import_outcome("dataset")
     if hosted():
         demo_section(store)
         return

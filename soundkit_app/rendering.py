@@ -79,7 +79,7 @@ def image(where: Any, png: bytes | None) -> None:
 
 
 def spectrogram_png(
-    y: Any, sr: int, features: Any, *, title: str | None = None, waveform: bool = False
+    y: Any, sr: int, features: Any, *, title: str | None = None, waveform: bool = False, duration: float | None = None
 ) -> bytes | None:
     """PNG of a clip's log-mel spectrogram as ``features`` computes it, with time and frequency axes
     and a dB colour bar (soundkit.plots, librosa.display); the waveform above it when asked.
@@ -95,6 +95,6 @@ def spectrogram_png(
     S = clip_log_mel(y, features)
     fig = plots.spectrogram(
         S, sr=features.sr, hop_length=features.hop_length, fmin=features.fmin, fmax=features.fmax,
-        y=y if waveform else None, title=title,
+        y=y if waveform else None, title=title, duration=duration,
     )  # fmt: skip
     return fig_png(fig)

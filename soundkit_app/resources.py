@@ -68,7 +68,7 @@ def list_runs(*, complete_only: bool = True) -> list[Any]:
 
 def _stamp(path: Path) -> float:
     """Latest modification time of a run's small files (cache key that changes when they do)."""
-    names = ("config.json", "labels.json", "report.json", "meta.json", "history.csv", "model.keras")
+    names = ("config.json", "labels.json", "report.json", "meta.json", "history.csv", "model.keras", "cv.json")
     return max((p.stat().st_mtime for n in names if (p := path / n).exists()), default=0.0)
 
 
@@ -86,12 +86,28 @@ def _run_info(path: str, stamp: float) -> dict[str, Any]:
         info["labels"] = run.load_labels()
         report = run.load_report()
         info["accuracy"] = None if report is None else report.accuracy
+        info["n_test"] = None if report is None else report.n_test
+        info["accuracy_ci"] = None if report is None else report.accuracy_ci
+        cv = _cv_summary(run.path / "cv.json")
+        if cv is not None:  # train --cv-first: the cross-validated estimate is the run's accuracy
+            info["accuracy"], info["n_test"], info["accuracy_ci"] = cv
+            info["estimate"] = "cross-validation"
         info["meta"] = run.load_meta()
     except SoundkitError as exc:
         info["error"] = str(exc)
     except Exception as exc:  # noqa: BLE001 - a damaged run is marked broken, never breaks a page
         info["error"] = f"{path}: cannot be read ({type(exc).__name__}: {exc})"
     return info
+
+
+def _cv_summary(path: Path) -> tuple[float, int, tuple[float, float]] | None:
+    import json
+
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+        return float(d["pooled_accuracy"]), int(d["n_test"]), tuple(d["accuracy_ci"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def run_info(run: Any) -> dict[str, Any]:
@@ -106,7 +122,12 @@ def run_title(run: Any) -> str:
         return f"{info['name']} · broken"
     parts = [info["name"], info.get("family", "?")]
     if info.get("accuracy") is not None:
-        parts.append(f"{info['accuracy']:.0%}")
+        acc = f"{info['accuracy']:.0%}"
+        if info.get("accuracy_ci") and info.get("n_test"):
+            lo, hi = info["accuracy_ci"]
+            how = "CV, " if info.get("estimate") else ""
+            acc += f" ({100 * lo:.0f}-{100 * hi:.0f}%, {how}{info['n_test']} clips)"
+        parts.append(acc)
     return " · ".join(parts)
 
 

@@ -246,3 +246,99 @@ def studies_section(studies: list[Path]) -> None:
             st.success(f"Saved as policy **{saved.stem}**: choose it under Augmentation on the Train page.",
                        icon=":material/check:")
             page_link(st, "train", label="Go to Train", icon=":material/model_training:")
+
+
+# -- honest estimates: intervals, cross-validated estimates, the clips tested ------------------------------
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _run_cv(path: str, stamp: float) -> dict | None:
+    import json
+
+    f = Path(path) / "cv.json"
+    if not f.is_file():
+        return None
+    try:
+        data = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SoundkitError(f"{f}: unreadable ({exc})") from None
+    return data if isinstance(data, dict) and "accuracy_ci" in data else None
+
+
+def run_cv(run: Any) -> dict | None:
+    """The cross-validated estimate a ``train --cv-first`` run saved (cv.json), else None."""
+    return _run_cv(str(run.path), _stamp(run.path))
+
+
+def accuracy_text(accuracy: float, n: int, ci: Any = None) -> str:
+    """'87.5% (95% CI 76-94%, 40 test clips)'."""
+    from soundkit.stats import format_accuracy
+
+    return format_accuracy(float(accuracy), int(n), ci=tuple(ci) if ci is not None else None)
+
+
+def cv_text(cv: dict) -> str:
+    """The pooled cross-validated accuracy with its interval and fold spread, in words."""
+    folds = cv.get("fold_accuracy") or {}
+    spread = cv.get("fold_spread") or {}
+    text = accuracy_text(cv["pooled_accuracy"], cv["n_test"], cv["accuracy_ci"])
+    if spread:
+        text += f"; folds {100 * spread['min']:.0f}-{100 * spread['max']:.0f}% over {len(folds)} folds"
+    return text
+
+
+def _display_names(store: Any, ids: list[Any]) -> dict[str, str]:
+    """{store id: the clip's display name} for the ids that are store clips."""
+    if store is None:
+        return {}
+    out = {}
+    for i in ids:
+        try:
+            out[str(i)] = store.get(int(i)).name
+        except (TypeError, ValueError, SoundkitError):
+            continue
+    return out
+
+
+def tested_clips_table(report: Any, cv: dict | None = None, store: Any = None) -> Any:
+    """DataFrame of every clip tested: (fold,) name, true, predicted, probability, correct.
+
+    With ``cv`` (cv.json), the cross-validation's clips with the fold each was tested in; else the
+    report's own clips (older runs without ``clips`` give an empty table)."""
+    import pandas as pd
+
+    rows = cv.get("clips", []) if cv else report.clips
+    names = _display_names(store, [r.get("id") for r in rows])  # store clips: their names, not hash paths
+    cols = (["fold"] if cv else []) + ["clip", "true", "predicted", "probability", "correct"]
+    table = pd.DataFrame(
+        [
+            {
+                **({"fold": r.get("fold")} if cv else {}),
+                "clip": names.get(str(r.get("id"))) or Path(str(r.get("path") or r.get("id"))).name,
+                "true": r["true"],
+                "predicted": r["predicted"],
+                "probability": r.get("probability"),
+                "correct": r["true"] == r["predicted"],
+            }
+            for r in rows
+        ],
+        columns=cols,
+    )
+    return table
+
+
+def label_choices(report: Any, item: dict) -> list[str]:
+    """The options for fixing a misclassified clip: keep as is, then the predicted and the other
+    top labels, then every other label of the run."""
+    keep = ["keep as is"]
+    first = [item["predicted"], *[t["label"] for t in item.get("top", [])]]
+    ordered = list(dict.fromkeys([*first, *report.labels]))
+    return keep + [lab for lab in ordered if lab != item["true"]]
+
+
+def store_label(store: Any, clip_id: Any) -> str | None:
+    """The clip's current label in the store (None when unlabelled or not there)."""
+    try:
+        return store.get(int(clip_id)).label
+    except (TypeError, ValueError, SoundkitError):
+        return None

@@ -13,6 +13,7 @@ from soundkit_app import home, hosted, optional, page_link, public
 #: Model families offered on the Train page, in this order.
 FAMILY_TITLES = {
     "cnn": "CNN on log-mel windows (the recipe)",
+    "crnn": "CRNN on log-mel windows (convolutions, then a GRU over time)",
     "inception": "Inception V3 transfer (ImageNet weights)",
     "yamnet": "YAMNet embeddings + small head (AudioSet)",
 }
@@ -68,8 +69,8 @@ def default_epochs() -> int:
 def test_fold_choices() -> dict[str, str]:
     """{--test-fold value: title} for the Train page ("auto" leaves the CLI's default)."""
     choices = {
-        "auto": "Last fold (the official one where the data has folds)",
-        "0": "None: report on the validation clips",
+        "auto": "Last fold",
+        "0": "None (validation clips)",
     }
     choices.update({str(k): f"Fold {k}" for k in range(1, 6)})
     return choices
@@ -123,6 +124,7 @@ def launch_training(
     name: str = "",
     random_shift: bool = True,
     wide: bool = False,
+    cv_first: bool = False,
 ) -> Path:
     """Start ``python -m soundkit train`` in the background; the run directory it will write.
 
@@ -140,7 +142,9 @@ def launch_training(
     args = [dataset, "--model", model, "--epochs", str(epochs)]
     if classes:
         args += ["--labels", ",".join(classes)]
-    if test_fold != "auto":
+    if cv_first:  # small data: k-fold estimate first, then the final model on all clips
+        args += ["--cv-first"]
+    elif test_fold != "auto":
         args += ["--test-fold", test_fold]
     if augment and augment != "none":
         args += ["--augment", augment]
@@ -167,6 +171,14 @@ def launch_training(
     else:
         jobs.start_training(home(), args, run_dir)
     return run_dir
+
+
+def small_data(counts: dict[str, int], classes: list[str]) -> bool:
+    """Whether the chosen classes are few enough clips to estimate accuracy by cross-validation
+    (soundkit.stats.prefers_cross_validation: fewer than 20 clips in the smallest class)."""
+    from soundkit.stats import prefers_cross_validation
+
+    return prefers_cross_validation({c: counts[c] for c in classes if c in counts})
 
 
 def current_job_dir() -> Path | None:
@@ -242,6 +254,8 @@ def job_panel_queued(entry_id: int) -> None:
 def _eta(seconds: Any) -> str:
     if not isinstance(seconds, (int, float)) or seconds < 0:
         return ""
+    if seconds < 5:
+        return "almost done"
     if seconds < 90:
         return f"about {seconds:.0f} s left"
     return f"about {seconds / 60:.0f} min left"

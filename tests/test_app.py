@@ -157,6 +157,7 @@ def test_page_renders_on_populated_store(populated, page):
         assert metrics["Clips"] == "10" and metrics["Labelled"] == "8" and metrics["Unlabelled"] == "2"
     if page == "results":
         assert {m.label: m.value for m in at.metric}["Accuracy"] == f"{7 / 8:.1%}"
+        assert "95% CI" in texts(at.markdown)
     if page == "train":
         assert at.multiselect[0].value == ["high", "low"]
     if page == "label":
@@ -285,6 +286,10 @@ def test_label_upload_clips_and_zip(app_home, tmp_path):
     store = store_of(app_home)
     assert store.labels() == {"hum": 2}
     assert "broken.wav" in texts(at.code)  # the bad file is reported, the good ones are kept
+    # ... right below the upload button (in the Add clips tab, before the Record section), not in an expander
+    add_tab = at.tabs[1]
+    assert "Added 2 clip(s); 1 file(s) could not be added" in texts(add_tab.warning)
+    assert not at.expander or not any("could not be added" in str(e.label) for e in at.expander)
 
     buf = tmp_path / "ds.zip"
     with zipfile.ZipFile(buf, "w") as zf:
@@ -297,6 +302,35 @@ def test_label_upload_clips_and_zip(app_home, tmp_path):
     ok(at)
     assert store_of(app_home).labels() == {"bird": 2, "engine": 1, "hum": 2}
     assert at.file_uploader(key="label_upload_2")  # a fresh, empty uploader after each import
+    assert "Added 3 clip(s)." in texts(at.tabs[1].success)
+    for gen in (2, 3):  # the same zip again, twice: "already there" every time
+        at.file_uploader(key=f"label_upload_{gen}").upload("ds.zip", buf.read_bytes(), "application/zip")
+        at.run()
+        click(at, "label_upload_add")
+        ok(at)
+        assert "Added 0 clip(s), 3 already there: nothing new was added." in texts(at.tabs[1].info)
+
+
+def test_label_thumbnails_show_the_whole_clip(app_home):
+    """A clip whose sound is at 0.1-1.2 s of 5 s: the thumbnail's left part is bright, and the image's
+    aspect fits the table cell (2:1), so the cell shows the whole clip, not its middle."""
+    import base64
+    import io as _io
+
+    from PIL import Image
+
+    from soundkit_app.label import THUMB_SIZE
+
+    y = np.concatenate([np.zeros(int(0.1 * SR)), tone(800, 1.1, SR), np.zeros(int(3.8 * SR))]).astype(np.float32)
+    y[int(1.3 * SR):] += noise(len(y) / SR - 1.3, SR, amp=1e-4, seed=3)[: len(y) - int(1.3 * SR)]
+    store_of(app_home).add(wav_bytes(y, SR), name="early.wav", label="beep")
+    at = ok(open_page("label"))
+    table = next(df for df in at.dataframe if df.key and df.key.startswith("label_table")).value
+    uri = table["spectrogram"].iloc[0]
+    img = np.asarray(Image.open(_io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("L"), dtype=float)
+    assert img.shape[::-1] == THUMB_SIZE and THUMB_SIZE[0] / THUMB_SIZE[1] <= 2.2
+    w = img.shape[1]
+    assert img[:, : w // 4].mean() > 2 * img[:, w // 2 :].mean()  # the sound is in the first quarter
 
 
 def test_label_downloads_and_imports_esc10_in_the_background(app_home, tmp_path, monkeypatch):
@@ -508,13 +542,61 @@ def test_results_tables_and_one_click_relabel(populated):
     at = ok(open_page("results"))
     metrics = table_with(at, "precision")
     assert list(metrics["class"]) == ["high", "low"]
+    assert list(metrics.columns) == ["class", "accuracy", "precision", "recall", "f1", "support"]
     assert metrics.set_index("class").loc["low", "support"] == 5  # 4 low tones + the mislabelled one
     assert "**low** heard as **high**" in texts(at.markdown)
-    button = next(b for b in at.button if b.key and b.key.startswith("results_relabel"))
-    assert button.label == "Relabel as high"
-    button.click().run()
+    # every label (but the current one) and "keep as is"
+    fix = next(s for s in at.selectbox if s.key and s.key.startswith("results_fix_"))
+    assert fix.options == ["keep as is", "high"] and fix.value == "keep as is"
+    apply = next(b for b in at.button if b.key and b.key.startswith("results_apply_"))
+    assert apply.disabled  # nothing to apply while "keep as is"
+    fix.set_value("high").run()
+    next(b for b in at.button if b.key and b.key.startswith("results_apply_")).click().run()
     ok(at)
     assert store_of(home).get(ids["wrong"][0]).label == "high"
+    assert "Now labelled **high**" in texts(at.success)  # the card changes in place, at once
+
+
+def test_results_show_the_interval_and_the_clips_tested(populated):
+    home, _ = populated
+    at = ok(open_page("results"))
+    # 7 of 8 right: Wilson 95% interval 53-98%
+    assert "**Accuracy on held-out fold" in texts(at.markdown) or "**Accuracy on the validation clips" in texts(at.markdown)
+    assert "87.5% (95% CI 53-98%, 8 test clips)" in texts(at.markdown)
+    tested = table_with(at, "correct")
+    assert len(tested) == 8 and int(tested["correct"].sum()) == 7
+    assert list(tested.columns) == ["clip", "true", "predicted", "probability", "correct"]
+
+
+def test_results_show_a_cross_validated_estimate(populated):
+    """A train --cv-first run: cv.json holds the estimate, the clips tested and the fold of each."""
+    home, _ = populated
+    from soundkit.evaluation import Report
+    from soundkit.training import CVResult
+
+    run = home / "runs" / "tiny"
+    rep = Report.from_dict(json.loads((run / "report.json").read_text()))
+    half = len(rep.clips) // 2
+    folds = {1: rep.clips[:half], 2: rep.clips[half:]}
+    reports = {}
+    for f, clips in folds.items():
+        labels = rep.labels
+        P = np.eye(len(labels))[[labels.index(c["predicted"]) for c in clips]]
+        reports[f] = Report.from_probabilities(P, [labels.index(c["true"]) for c in clips], labels=labels,
+                                               ids=[c["id"] for c in clips], paths=[c["path"] for c in clips],
+                                               notes=["label 'x' has no training clips in this split"] if f == 2 else ())
+    acc = {f: r.accuracy for f, r in reports.items()}
+    cv = CVResult(fold_accuracy=acc, mean_accuracy=float(np.mean(list(acc.values()))), std_accuracy=0.0, seconds=1.0,
+                  reports=reports, notes={2: list(reports[2].notes)})
+    (run / "cv.json").write_text(json.dumps(cv.to_dict()))
+    at = ok(open_page("results"))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["CV accuracy"] == f"{7 / 8:.1%}" and metrics["Test fold"] == "CV"
+    assert "2-fold cross-validation grouped by source" in texts(at.markdown)
+    assert "trained on all" in texts(at.markdown)
+    assert any("fold 2: label 'x'" in w.value for w in at.warning)
+    tested = table_with(at, "fold")
+    assert sorted(tested["fold"]) == [1] * half + [2] * (8 - half)
 
 
 @pytest.mark.slow
@@ -601,6 +683,33 @@ def test_train_rejects_a_bad_run_name(populated):
     assert not (populated[0] / "runs").exists() or not any((populated[0] / "runs").glob("*escape*"))
 
 
+def cv_toggle(at: AppTest):
+    return next(t for t in at.toggle if t.key and t.key.startswith("train_cv_first"))
+
+
+def test_train_page_estimates_small_data_by_cross_validation(populated, app_home, tmp_path):
+    at = ok(open_page("train"))
+    assert cv_toggle(at).value is True  # 5 and 3 clips per class: small data
+    assert at.selectbox(key="train_test_fold").disabled
+    assert at.selectbox(key="train_test_fold").options == ["Last fold", "None (validation clips)", *[f"Fold {k}" for k in range(1, 6)]]
+    cv_toggle(at).set_value(False).run()
+    assert not at.selectbox(key="train_test_fold").disabled
+    # 20 clips in every class: no longer small, the toggle starts off
+    from synth import write_wav
+
+    big = tmp_path / "big"
+    for k in range(20):
+        write_wav(big / "a" / f"a{k}.wav", tone(300 + 10 * k, 0.3, SR), SR)
+        write_wav(big / "b" / f"b{k}.wav", noise(0.3, SR, seed=k), SR)
+    at.radio(key="train_source").set_value("A dataset folder on this server").run()
+    at.text_input(key="train_folder").input(str(big)).run()
+    ok(at)
+    assert cv_toggle(at).value is False
+    from soundkit_app.training import small_data
+
+    assert small_data({"a": 19, "b": 40}, ["a", "b"]) and not small_data({"a": 19, "b": 40}, ["b"])
+
+
 def _wait(run_dir: Path, *, timeout: float = 300) -> dict:
     from soundkit import jobs
 
@@ -617,6 +726,7 @@ def _wait(run_dir: Path, *, timeout: float = 300) -> dict:
 def test_train_tiny_run_then_results_and_classify(populated):
     home, _ = populated
     at = ok(open_page("train"))
+    cv_toggle(at).set_value(False).run()  # one model, no cross-validated estimate first
     at.number_input(key="train_epochs").set_value(2)
     at.selectbox(key="train_test_fold").set_value("0")
     at.number_input(key="train_limit").set_value(4)  # "low" has 5 clips, "high" 3

@@ -24,7 +24,7 @@ APP = ROOT / "soundkit_app"  # the Streamlit glue shared by the pages
 LIGHT = ["soundkit", "soundkit.errors", "soundkit.config", "soundkit.audio", "soundkit.features",
          "soundkit.datasets", "soundkit.predict", "soundkit.jobs", "soundkit.isolate", "soundkit.cli"]
 #: Only these may import tensorflow/keras (inside functions).
-TF_ALLOWED = {"soundkit/training.py", "soundkit/export.py"}
+TF_ALLOWED = {"soundkit/training.py", "soundkit/export.py", "soundkit/scale/train.py"}  # scale/train.py: training from shards
 
 
 def _loaded_after_import(modules: list[str]) -> dict[str, list[str]]:
@@ -104,6 +104,13 @@ def test_tensorflow_only_lazily_and_only_where_allowed():
                 where.append(f"{rel}:{line}")
     assert top == [], f"tensorflow/keras imported at module level: {top}"
     assert where == [], f"tensorflow/keras imported outside models/, training.py, export.py: {where}"
+
+
+def test_ray_only_lazily_and_only_in_the_ray_engine():
+    """Ray is an optional extra: imported inside functions of soundkit/scale/ray_engine.py alone."""
+    bad = [f"{p.relative_to(ROOT)}:{line}" for p in _sources(PACKAGE) for mod, line, at_top in _imports(p)
+           if _root(mod) == "ray" and (at_top or str(p.relative_to(ROOT)) != "soundkit/scale/ray_engine.py")]
+    assert bad == [], f"ray imported at module level or outside soundkit/scale/ray_engine.py: {bad}"
 
 
 def test_pages_never_import_tensorflow_or_librosa():

@@ -264,9 +264,12 @@ def test_predict_and_evaluate_a_trained_run(trained, folders, home, work):
     assert res.returncode == 0, res.stderr[-2000:]
     rows = json.loads(res.stdout)
     assert [r["file"] for r in rows] == [str(f) for f in files]
-    for r in rows:
-        assert r["label"] in ("hiss", "tone") and len(r["top"]) == 2
+    for r in rows:  # the run's calibrated open-set check may answer "unknown" (issue #14)
+        assert r["label"] in ("hiss", "tone", "unknown") and len(r["top"]) == 2
         assert sum(t["probability"] for t in r["top"]) == pytest.approx(1.0, abs=1e-3)
+    res = run_cli("predict", out, *files, "--json", "--unknown", "off", home=home)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert [r["label"] for r in json.loads(res.stdout)] == [r["top"][0]["label"] for r in rows]  # no check: the top class
 
     res = run_cli("evaluate", out, folders, "--json", home=home)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -294,8 +297,12 @@ def test_cv_json_uses_the_official_folds(esc_style, home):
     res = run_cli("cv", esc_style, "--model", "cnn", "--epochs", "1", "--json", home=home)
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads(res.stdout)
-    assert set(out) == {"mean_accuracy", "std_accuracy", "fold_accuracy", "seconds"}
+    assert set(out) == {"mean_accuracy", "std_accuracy", "fold_accuracy", "seconds", "pooled_accuracy", "accuracy_ci",
+                        "n_test", "fold_n_test", "fold_spread", "notes", "warnings"}
     assert set(out["fold_accuracy"]) == {"1", "2", "3"}
+    assert out["n_test"] == 12 and out["notes"] == {} and out["warnings"] == []
+    lo, hi = out["accuracy_ci"]
+    assert 0 <= lo <= out["pooled_accuracy"] <= hi <= 1 and hi - lo > 0.2  # 12 clips: a wide interval
     accs = list(out["fold_accuracy"].values())
     assert all(0.0 <= a <= 1.0 for a in accs)
     assert out["mean_accuracy"] == pytest.approx(np.mean(accs))
@@ -350,3 +357,60 @@ def test_the_readme_examples_use_the_folder_that_download_makes(tmp_path):
     for cmd in readers:
         dataset = cmd[5] if cmd[3] == "evaluate" else cmd[4]  # evaluate RUN DATASET; the others DATASET
         assert (tmp_path / dataset).resolve() == made, f"{shlex.join(cmd)} reads {dataset}, download made {made}"
+
+
+@pytest.fixture(scope="module")
+def esc_confined(work) -> Path:
+    """Like esc_style plus a class whose only recording (two takes) sits in fold 2."""
+    root = work / "esc-confined"
+    for fold in (1, 2, 3):
+        for take, k in (("A", 0), ("B", 1)):
+            write_wav(root / "001 - Whistle" / f"{fold}-{100 + fold}-{take}.wav", tone(2000 + 300 * fold + 50 * k, 0.7))
+            write_wav(root / "002 - Rain" / f"{fold}-{200 + fold}-{take}.wav", noise(0.7, seed=10 * fold + k))
+    for take in "AB":
+        write_wav(root / "003 - washing_machine" / f"2-300-{take}.wav", tone(150, 0.7) + noise(0.7, amp=0.05, seed=ord(take)))
+    return root
+
+
+@pytest.mark.slow
+def test_cv_reports_a_class_confined_to_one_fold_instead_of_stopping(esc_confined, home, work):
+    save = work / "cv-confined.json"
+    res = run_cli("cv", esc_confined, "--model", "cnn", "--epochs", "1", "--json", "--save", save, home=home)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout)
+    assert set(out["fold_accuracy"]) == {"1", "2", "3"}
+    assert list(out["notes"]) == ["2"] and "washing_machine" in out["notes"]["2"][0]
+    assert any("fold 2" in w and "washing_machine" in w for w in out["warnings"])
+    assert out["fold_n_test"] == {"1": 4, "2": 4, "3": 4}  # fold 2's two washer clips are not scored
+    full = json.loads(save.read_text())
+    assert sorted((c["fold"], Path(c["path"]).name) for c in full["clips"]) == sorted(
+        (f, f"{f}-{100 * c + f}-{t}.wav") for f in (1, 2, 3) for c in (1, 2) for t in "AB"
+    )
+    assert full["reports"]["2"]["notes"] == out["notes"]["2"]
+    # --limit-per-class draws across folds: every --test-fold still has clips to train on
+    res = run_cli("cv", esc_confined, "--model", "cnn", "--epochs", "1", "--json", "--limit-per-class", "3", home=home)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout)
+    assert set(out["fold_accuracy"]) == {"1", "2", "3"}  # the first 3 clips would leave fold 3 empty
+    assert out["n_test"] >= 6 and "error:" not in res.stderr
+
+
+@pytest.mark.slow
+def test_train_cv_first_estimates_then_trains_on_all_clips(esc_style, home, work):
+    out_dir = work / "runs" / "cv-first"
+    res = run_cli("train", esc_style, "--model", "cnn", "--epochs", "1", "--cv-first", "--out", out_dir,
+                  "--status", work / "cv-first-status.json", home=home)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "cross-validation grouped by source" in res.stdout and "95% CI" in res.stdout
+    cv = json.loads((out_dir / "cv.json").read_text())
+    assert cv["n_test"] == 12 and len(cv["clips"]) == 12 and {c["fold"] for c in cv["clips"]} == {1, 2, 3}
+    meta = json.loads((out_dir / "meta.json").read_text())
+    assert meta["test_fold"] is None and meta["n_train"] == 12 and meta["n_val"] == 0  # the final model saw every clip
+    assert meta["evaluated_on"] == "cross-validation"
+    report = json.loads((out_dir / "report.json").read_text())  # the pooled cross-validation, clip by clip
+    assert report["n_test"] == 12 and report["accuracy"] == pytest.approx(cv["pooled_accuracy"])
+    assert sorted(c["fold"] for c in report["clips"]) == [1] * 4 + [2] * 4 + [3] * 4
+    assert sum(map(sum, report["confusion_matrix"])) == 12
+    status = json.loads((work / "cv-first-status.json").read_text())
+    assert status["state"] == "done" and "by cross-validation" in status["message"]
+

@@ -63,7 +63,7 @@ def test_key_ignores_windowing_only():
         (FeatureConfig, {"top_db": 0}, "top_db must be positive, got 0"),
         (FeatureConfig, {"frames": 2}, "frames must be within 8..4096, got 2"),
         (FeatureConfig, {"window_hop": 500}, "window_hop must be within 1..frames, got 500"),
-        (TrainConfig, {"model": "resnet"}, "unknown model 'resnet'; choose one of cnn, inception, yamnet"),
+        (TrainConfig, {"model": "resnet"}, "unknown model 'resnet'; choose one of cnn, crnn, inception, yamnet"),
         (TrainConfig, {"epochs": 0}, "epochs must be within 1..10000, got 0"),
         (TrainConfig, {"batch_size": 0}, "batch_size must be within 1..4096, got 0"),
         (TrainConfig, {"learning_rate": 2.0}, "learning_rate must be within \\(0, 1\\), got 2.0"),

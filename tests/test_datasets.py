@@ -325,3 +325,96 @@ def test_cli_download(tmp_path, capsys):
     rc = main(["download", "esc10", "--dir", str(tmp_path / "e"), "--url", str(tmp_path / "nope.zip")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and err[-1].startswith("error: ") and "nope.zip: no such file" in err[-1]
+
+
+# -- source recording and fold from ESC-style names, at every entry point --------------------------
+
+@pytest.mark.parametrize(
+    ("name", "want"),
+    [
+        ("4-133047-A-5.wav", (4, "133047", "A", 5)),
+        ("4-133047-B-5.wav", (4, "133047", "B", 5)),
+        ("1-17367-A.ogg", (1, "17367", "A", None)),
+        ("uploads/dog/5-9032-C-0.flac", (5, "9032", "C", 0)),
+        ("C:\\clips\\2-118072-A-0", (2, "118072", "A", 0)),
+        ("dog_bark.wav", None),
+        ("recording-20261201-084000.wav", None),
+        ("0-1234-A.wav", None),  # folds start at 1
+        ("12-1234-A.wav", None),
+        ("4-133047-AB-5.wav", None),
+    ],
+)
+def test_parse_clip_name(name, want):
+    parsed = datasets.parse_clip_name(name)
+    assert (None if parsed is None else (parsed.fold, parsed.source, parsed.take, parsed.target)) == want
+
+
+def _store(tmp_path):
+    from soundkit.store import Store
+
+    return Store(tmp_path / "home")
+
+
+def test_store_add_parses_source_and_fold_from_names(tmp_path):
+    store = _store(tmp_path)
+    a = store.add(wav_bytes(tone(300, 0.5)), name="4-133047-A-5.wav", label="dog")  # an upload
+    b = store.add(wav_bytes(tone(350, 0.5)), name="4-133047-B-5.wav", label="dog")  # the other take
+    rec = store.add(wav_bytes(tone(400, 0.5)), name="recording-1.wav", origin="record")
+    given = store.add(wav_bytes(tone(450, 0.5)), name="1-999-A-5.wav", source="mine", fold=2)
+    assert (a.source, a.fold) == (b.source, b.fold) == ("133047", 4)
+    assert (rec.source, rec.fold) == (rec.hash, None)  # no ESC name: one source per content hash
+    assert (given.source, given.fold) == ("mine", 2)  # what the caller says wins
+    many = store.add_many([("2-555-A-1.wav", wav_bytes(tone(500, 0.5)), "cat"), ("x.wav", wav_bytes(tone(550, 0.5)), "cat")])
+    assert [(r.source, r.fold) for r in many.records] == [("555", 2), (many.records[1].hash, None)]
+    # the exported metadata.csv carries them
+    with zipfile.ZipFile(store.export_zip(tmp_path / "out.zip")) as zf:
+        rows = {r["name"]: r for r in csv.DictReader(io.StringIO(zf.read("metadata.csv").decode()))}
+    assert (rows["4-133047-B-5.wav"]["source"], rows["4-133047-B-5.wav"]["fold"]) == ("133047", "4")
+    # the two takes are never split: the dataset groups them by source
+    ds = store.dataset()
+    assert len({c.fold for c in ds.clips if c.source == "133047"}) == 1
+
+
+def test_zip_and_folder_imports_parse_esc_names(tmp_path):
+    store = _store(tmp_path)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("dog/4-133047-A-5.wav", wav_bytes(tone(300, 0.5)))
+        zf.writestr("3-222-A-1.wav", wav_bytes(tone(320, 0.5)))  # at the zip's root: unlabelled
+        zf.writestr("plain.wav", wav_bytes(tone(340, 0.5)))
+    result = store.import_zip(buf.getvalue())
+    got = {r.name: (r.source, r.fold) for r in result.records}
+    assert got["4-133047-A-5.wav"] == ("dog/133047", 4)
+    assert got["3-222-A-1.wav"] == ("222", 3)
+    assert got["plain.wav"][1] is None and got["plain.wav"][0] == next(r.hash for r in result.records if r.name == "plain.wav")
+    root = tmp_path / "folders"
+    write_wav(root / "cat" / "2-777-A-5.wav", tone(360, 0.5))
+    write_wav(root / "cat" / "2-777-B-5.wav", tone(380, 0.5))
+    write_wav(root / "owl" / "hoot.wav", tone(390, 0.5))
+    write_wav(root / "owl" / "hoot2.wav", tone(395, 0.5))
+    store.import_dataset(datasets.load(root))
+    cats = store.clips(label="cat")
+    assert {(r.source, r.fold) for r in cats} == {("cat/777", 2)}
+
+
+def test_select_samples_across_folds_and_sources():
+    # 5 folds x 4 sources x 2 takes of one label, listed fold by fold: the first 8 would all be fold 1
+    clips = [
+        Clip(path=Path(f"/x/{f}-{f}{s}-{t}.wav"), label="L", fold=f, source=f"{f}{s}")
+        for f in range(1, 6) for s in range(4) for t in "AB"
+    ] + [Clip(path=Path(f"/y/{k}.wav"), label="M", fold=1 + k % 5, source=f"m{k}") for k in range(10)]
+    ds = datasets.Dataset(Path("/x"), clips, "folders", official_folds=True)
+    sub = ds.select(limit_per_class=8, seed=0)
+    chosen = [c for c in sub.clips if c.label == "L"]
+    assert len(chosen) == 8 and sub.counts() == {"L": 8, "M": 8}
+    per_fold = Counter(c.fold for c in chosen)
+    assert set(per_fold) == {1, 2, 3, 4, 5} and max(per_fold.values()) - min(per_fold.values()) <= 1  # every fold
+    assert len({c.source for c in chosen}) == 8  # one take per source while there are sources
+    assert [c.path for c in ds.select(limit_per_class=8, seed=0).clips] == [c.path for c in sub.clips]  # deterministic
+    assert {c.path for c in ds.select(limit_per_class=8, seed=1).clips} != {c.path for c in sub.clips}
+    assert [c.path for c in sub.clips] == [c.path for c in clips if c in sub.clips]  # dataset order kept
+    # fewer sources than asked for: second takes come in
+    few = ds.select(["L"], limit_per_class=25, seed=0)
+    assert len(few.clips) == 25 and len({c.source for c in few.clips}) == 20
+    with pytest.raises(ParameterError, match="limit_per_class"):
+        ds.select(limit_per_class=0)

@@ -29,6 +29,8 @@ def project_copy(dest: Path, *, without: str | None = None) -> Path:
     (dest / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
     kept = [ln for ln in (ROOT / "requirements.txt").read_text().splitlines() if ln != without]
     (dest / "requirements.txt").write_text("\n".join(kept) + "\n")
+    for extra in ROOT.glob("requirements-*.txt"):  # the optional extras pyproject.toml names
+        shutil.copy(extra, dest / extra.name)
     for name in CODE:  # copies: deptry does not follow links
         if (ROOT / name).is_dir():
             shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))

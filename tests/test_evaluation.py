@@ -55,7 +55,7 @@ def test_misclassified_clips_with_top_predictions(report):
 def test_json_round_trip_matches_schema(report):
     d = json.loads(report.to_json())
     assert set(d) == {"accuracy", "per_class_accuracy", "precision", "recall", "f1", "support",
-                      "confusion_matrix", "labels", "n_test", "misclassified"}
+                      "confusion_matrix", "labels", "n_test", "misclassified", "accuracy_ci", "clips", "notes"}
     assert Report.from_dict(d) == report
     assert Report.from_json(report.to_json()) == report
 
@@ -123,3 +123,50 @@ def test_pool_windows_weighted_mean():
         pool_windows(P, np.ones(2))
     with pytest.raises(ParameterError):
         pool_windows(np.zeros((0, 2)))
+
+
+# -- honest estimates: Wilson intervals -----------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("k", "n", "low", "high"),
+    [
+        # reference values (Wilson score interval, z = 1.96), e.g. Newcombe (1998), Table I
+        (81, 263, 0.2553, 0.3662),
+        (15, 148, 0.0624, 0.1605),
+        (0, 20, 0.0, 0.1611),
+        (20, 20, 0.8389, 1.0),
+        (35, 40, 0.7388, 0.9454),
+        (5, 5, 0.5655, 1.0),
+    ],
+)
+def test_wilson_interval_known_values(k, n, low, high):
+    from soundkit.stats import wilson_interval
+
+    lo, hi = wilson_interval(k, n)
+    assert lo == pytest.approx(low, abs=5e-4) and hi == pytest.approx(high, abs=5e-4)
+
+
+def test_wilson_interval_edges_and_errors():
+    from soundkit.stats import fold_spread, format_accuracy, wilson_interval
+
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    lo, hi = wilson_interval(7, 8)
+    assert 0 < lo < 7 / 8 < hi < 1
+    assert wilson_interval(50, 100)[1] - wilson_interval(50, 100)[0] > wilson_interval(500, 1000)[1] - wilson_interval(500, 1000)[0]
+    for bad in [(-1, 5), (6, 5), (1, -1)]:
+        with pytest.raises(ParameterError):
+            wilson_interval(*bad)
+    assert format_accuracy(35 / 40, 40) == "87.5% (95% CI 74-95%, 40 test clips)"
+    assert fold_spread([0.5, 1.0, 0.75]) == pytest.approx({"min": 0.5, "median": 0.75, "max": 1.0, "std": 0.2041241})
+
+
+def test_report_carries_interval_and_tested_clips(report):
+    from soundkit.stats import wilson_interval
+
+    d = report.to_dict()
+    assert d["accuracy_ci"] == pytest.approx(list(wilson_interval(4, 6)))
+    assert [c["id"] for c in d["clips"]] == [f"c{i}" for i in range(6)]
+    assert [c["predicted"] for c in d["clips"]] == ["cat", "cat", "dog", "dog", "owl", "owl"]
+    assert report.describe().startswith("66.7% (95% CI 30-90%, 6 test clips)")
+    back = Report.from_dict(json.loads(report.to_json()))
+    assert back.clips == report.clips and back.accuracy_ci == report.accuracy_ci

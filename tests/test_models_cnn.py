@@ -70,3 +70,19 @@ def test_cnn_options_change_architecture():
     assert small.get_layer("conv1").filters == 8
     with pytest.raises(ValueError):
         small.get_layer("conv2")
+
+
+def test_crnn_family_builds_a_conv_gru_model():
+    import numpy as np
+
+    from soundkit.config import MODEL_FAMILIES, TrainConfig
+    from soundkit.models import family
+
+    assert "crnn" in MODEL_FAMILIES
+    crnn = family("crnn")
+    assert crnn.KIND == "logmel"
+    model = crnn.build((32, 32, 1), 3, TrainConfig(model="crnn", options={"filters": [8, 16], "gru_units": 8}))
+    names = [layer.name for layer in model.layers]
+    assert "gru" in names and names.index("gru") > names.index("conv1")  # convolutions, then the GRU over time
+    P = model.predict(np.full((2, 32, 32, 1), -40.0, np.float32), verbose=0)
+    assert P.shape == (2, 3) and np.allclose(P.sum(axis=1), 1.0, atol=1e-5)

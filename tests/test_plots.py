@@ -81,6 +81,36 @@ def test_per_class_accuracy_one_and_two_reports(report, tmp_path):
     _png(both, tmp_path, "pca")
 
 
+def test_compare_plot_legend_never_covers_bars_and_labels_fit(report, tmp_path):
+    labels = ["board_typing", "washing_machine", "crackling_fire"]
+    a = Report.from_probabilities(np.eye(3)[[0, 1, 2, 2]], [0, 1, 2, 2], labels=labels)
+    b = Report.from_probabilities(np.eye(3)[[0, 0, 2, 2]], [0, 1, 2, 2], labels=labels)
+    fig = plots.per_class_accuracy(a, b, names=("a run with a long name", "another run"))
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    ax = fig.axes[0]
+    renderer = canvas.get_renderer()
+    legend = ax.get_legend().get_window_extent(renderer)
+    axes_box = ax.get_window_extent(renderer)
+    assert legend.y0 >= axes_box.y1 - 1  # above the plotting area, not over the bars
+    for tick in ax.get_yticklabels():  # every class name inside the figure
+        box = tick.get_window_extent(renderer)
+        assert box.x0 >= 0 and tick.get_text() in labels
+
+
+def test_spectrogram_duration_sets_a_common_time_scale():
+    from synth import chirp
+
+    sr, hop = 22050, 512
+    S = log_mel(chirp(200, 4000, 1.0, sr), sr=sr, n_fft=1024, hop_length=hop, n_mels=32)
+    fig = plots.spectrogram(S, sr=sr, hop_length=hop, duration=1.5)
+    assert fig.axes[0].get_xlim() == pytest.approx((0, 1.5))
+    short = plots.spectrogram(S, sr=sr, hop_length=hop, duration=0.2)  # never cuts the clip
+    assert short.axes[0].get_xlim()[1] == pytest.approx(S.shape[1] * hop / sr)
+
+
 def test_training_curves(tmp_path):
     rows = [{"epoch": i + 1, "loss": 1 / (i + 1), "accuracy": i / 5, "val_loss": [1, 0.8, 0.6, 0.7, 0.9][i],
              "val_accuracy": 0.1 * i} for i in range(5)]

@@ -306,3 +306,44 @@ def test_brief_training_on_esc10(esc10_dir, tmp_path):
     pred = Predictor.load(run.path).predict_file(clip.path, top_k=3)
     assert [lab for lab, _ in pred.top] and {lab for lab, _ in pred.top} <= set(report.labels)
     assert pred.probabilities.shape == (3,) and pred.probabilities.sum() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_a_label_without_training_clips_is_left_out_of_the_score_with_a_note():
+    """The split the issue hit: every clip of 'washing_machine' sits in the test fold."""
+    from pathlib import Path
+
+    from soundkit.datasets import Clip
+    from soundkit.training import _scorable
+
+    def clip(label, k):
+        return Clip(path=Path(f"/x/{label}{k}.wav"), label=label)
+
+    labels = ["dog", "rain", "washing_machine"]
+    fit = [clip("dog", 0), clip("rain", 0)]
+    test = [clip("dog", 1), clip("rain", 1), clip("washing_machine", 0), clip("washing_machine", 1)]
+    kept, notes = _scorable(labels, fit, test)
+    assert [c.label for c in kept] == ["dog", "rain"]
+    assert len(notes) == 1 and "'washing_machine' has no training clips" in notes[0] and "its 2 clip(s)" in notes[0]
+    with pytest.raises(DatasetError, match="only 1 label"):
+        _scorable(labels, [clip("dog", 0)], test)
+    with pytest.raises(DatasetError, match="no test clip can be scored"):
+        _scorable(labels, fit + [clip("dog", 2)], [clip("washing_machine", 0)])
+
+
+def test_pooled_report_counts_every_fold_once():
+    from soundkit.evaluation import Report
+    from soundkit.training import _pool_reports
+
+    labels = ["a", "b"]
+    r1 = Report.from_probabilities(np.eye(2)[[0, 1, 1]], [0, 1, 0], labels=labels, ids=["x", "y", "z"])
+    r2 = Report.from_probabilities(np.eye(2)[[0, 0]], [0, 1], labels=labels, ids=["u", "v"], notes=["n"])
+    pooled = _pool_reports({1: r1, 2: r2})
+    assert pooled.n_test == 5 and pooled.accuracy == pytest.approx(3 / 5)
+    assert pooled.confusion_matrix == [[2, 1], [1, 1]]
+    assert [c["fold"] for c in pooled.clips] == [1, 1, 1, 2, 2] and pooled.notes == ["fold 2: n"]
+    assert pooled.accuracy_ci == pytest.approx(__import__("soundkit.stats", fromlist=["x"]).wilson_interval(3, 5))
+    cv = CVResult(fold_accuracy={1: r1.accuracy, 2: r2.accuracy}, mean_accuracy=0.583, std_accuracy=0.08, seconds=1.0,
+                  reports={1: r1, 2: r2}, notes={2: ["n"]})
+    d = cv.to_dict()
+    assert d["n_test"] == 5 and d["pooled_accuracy"] == pytest.approx(0.6) and d["warnings"] == ["fold 2: n"]
+    assert d["fold_spread"]["min"] == pytest.approx(0.5) and len(d["clips"]) == 5

@@ -98,6 +98,34 @@ def test_zero_shot_names_synthetic_sounds(weights_dir):
     assert {"White noise", "Noise", "Static", "Pink noise"} & {name for name, _ in hiss}
 
 
+def test_sound_weights_follow_frame_loudness():
+    sr = 16000
+    y = np.concatenate([tone(1000, 1.0, sr, 0.5), noise(8.0, sr, amp=0.002, seed=1)])
+    w = yamnet.sound_weights(y, sr)
+    assert len(w) == len(yamnet.frame(y)[0]) and w.max() == 1.0
+    assert w[0] == 1.0 and np.all(w[4:] == 0.0)  # the noise floor is ~48 dB down: no weight
+    assert np.all(yamnet.sound_weights(np.zeros(sr), sr) == 1.0)  # digital silence: all alike
+    quiet = np.concatenate([tone(1000, 1.0, sr, 0.5), tone(1000, 3.0, sr, 0.5 * 10 ** (-15 / 20))])
+    assert yamnet.sound_weights(quiet, sr)[3] == pytest.approx(0.5, abs=0.01)  # a frame 15 dB down: half
+    with pytest.raises(ParameterError, match="floor_db"):
+        yamnet.sound_weights(y, sr, floor_db=0)
+
+
+def test_zero_shot_listens_to_the_sound_not_the_silence_after_it(weights_dir):
+    # a 1 s beep, then 8 s of a faint noise floor (about -54 dBFS): the tail outnumbers the beep 4:1
+    sr = 16000
+    y = np.concatenate([tone(1000, 1.0, sr, 0.5), noise(8.0, sr, amp=0.002, seed=1)])
+    uniform = yamnet.zero_shot(y, sr, top_k=3, weighting="uniform")
+    weighted = yamnet.zero_shot(y, sr, top_k=3)
+    beeps = {"Beep, bleep", "Sine wave"}
+    assert uniform[0][0] not in beeps  # every frame alike: the noise floor wins
+    assert weighted[0][0] in beeps
+    score = dict(weighted)[weighted[0][0]]
+    assert score > 2 * dict(yamnet.zero_shot(y, sr, top_k=521, weighting="uniform"))[weighted[0][0]]
+    with pytest.raises(ParameterError, match="weighting"):
+        yamnet.zero_shot(y, sr, weighting="loud")
+
+
 def test_zero_shot_on_a_real_dog_bark(weights_dir, esc10_dir):
     from soundkit import audio
 
@@ -258,7 +286,8 @@ def test_head_l2_family_default_and_overrides():
     from soundkit.config import TrainConfig
 
     def l2_of(config):
-        reg = yamnet.build((1024,), 3, config).get_layer("hidden").kernel_regularizer
+        mlp = config.replace(options={"classifier": "mlp", **config.options})  # l2 is the MLP's
+        reg = yamnet.build((1024,), 3, mlp).get_layer("hidden").kernel_regularizer
         return None if reg is None else float(reg.get_config()["l2"])
 
     assert l2_of(TrainConfig(model="yamnet")) == pytest.approx(yamnet.HEAD_DEFAULTS["l2"])
@@ -281,6 +310,54 @@ def test_fit_learns_separable_embeddings(smoothing):
     hist = yamnet.fit(model, [(X, y, w)], (X[:16], y[:16]), config, [])
     assert len(hist.history["loss"]) == 3 and "val_loss" in hist.history
     assert (model.predict(X, verbose=0).argmax(axis=1) == y).mean() > 0.9
+
+
+def test_default_classifier_is_logistic_unless_mlp_options_are_given():
+    from soundkit.config import TrainConfig
+
+    assert yamnet.classifier(TrainConfig(model="yamnet")) == "logistic"
+    assert yamnet.build((1024,), 3, TrainConfig(model="yamnet")).name == "yamnet_logistic"
+    assert yamnet.classifier(TrainConfig(model="yamnet", options={"hidden": 64})) == "mlp"
+    assert yamnet.classifier(TrainConfig(model="yamnet", options={"heads": 2, "classifier": "logistic"})) == "logistic"
+    assert yamnet.build((1024,), 3, TrainConfig(model="yamnet", options={"classifier": "mlp"})).get_layer("hidden")
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_logistic_head_is_sklearns_logistic_regression_in_keras(n_classes):
+    """classifier=logistic: the Keras model's probabilities are scikit-learn's on the L2-normalised frames;
+    a class without frames is never predicted; validation frames join when a test fold exists."""
+    from sklearn.linear_model import LogisticRegression
+
+    from soundkit.config import TrainConfig
+
+    rng = np.random.default_rng(2)
+    centres = rng.normal(size=(n_classes, 1024)).astype(np.float32)
+    y = np.repeat(np.arange(n_classes), 40)
+    X = (centres[y] + 0.8 * rng.normal(size=(len(y), 1024))).astype(np.float32)
+    keep = y != n_classes - 1 if n_classes > 2 else np.ones(len(y), bool)  # the last class has no frames
+    config = TrainConfig(model="yamnet", class_weights=False, options={"classifier": "logistic", "C": 0.5})
+    model = yamnet.build((1024,), n_classes, config)
+    assert [layer.name for layer in model.layers][-2:] == ["l2_normalize", "probabilities"]
+    hist = yamnet.fit(model, [(X[keep], y[keep], np.ones(int(keep.sum()), np.float32))], (X[:8], y[:8]), config, [])
+    assert set(hist.history) == {"loss", "accuracy", "val_loss", "val_accuracy"} and len(hist.history["loss"]) == 1
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    ref = LogisticRegression(C=0.5, max_iter=2000, tol=1e-5).fit(Xn[keep], y[keep])
+    P = model.predict(X, verbose=0)
+    np.testing.assert_allclose(P[:, ref.classes_], ref.predict_proba(Xn), atol=1e-4)
+    if n_classes > 2:
+        assert P[:, -1].max() < 1e-6  # no frames: never predicted
+    # with a held-out test fold the validation frames are training frames too
+    Xv, yv = X[~keep][:20] if n_classes > 2 else X[:8], y[~keep][:20] if n_classes > 2 else y[:8]
+    merged = yamnet.build((1024,), n_classes, config.replace(test_fold=1))
+    hist = yamnet.fit(merged, [(X[keep], y[keep], np.ones(int(keep.sum()), np.float32))], (Xv, yv), config.replace(test_fold=1), [])
+    assert "val_loss" not in hist.history
+    if n_classes > 2:
+        assert merged.predict(Xv, verbose=0).argmax(axis=1).tolist() == yv.tolist()  # it learnt them
+    with pytest.raises(ParameterError, match="options.classifier"):
+        yamnet.build((1024,), 2, TrainConfig(model="yamnet", options={"classifier": "svm"}))
+    with pytest.raises(ParameterError, match="options.C"):
+        yamnet.fit(model, [(X, y, np.ones(len(y), np.float32))], None,
+                   TrainConfig(model="yamnet", options={"classifier": "logistic", "C": 0}), [])
 
 
 @pytest.mark.slow

@@ -87,6 +87,7 @@ def study(
     conditional: bool = True,
     nested: bool = False,
     progress: Progress | None = None,
+    runner: Any = None,
 ) -> dict:
     """Cross-validate each augmentation set and derive a class-conditional policy.
 
@@ -113,6 +114,10 @@ def study(
         whose models had fold f in their training data.
     progress : callable(dict), optional
         Training's progress events, with "set" added.
+    runner : callable, optional
+        Runs a batch of independent cross-validations: ``runner([(dataset, config, folds), ...],
+        features=, cache_dir=) -> [CVResult, ...]`` (e.g. :func:`soundkit.scale.fanout.ray_runner`,
+        every fold a Ray task). Default: one after another in this process.
 
     Returns
     -------
@@ -152,13 +157,24 @@ def study(
     def policy_for(name: str) -> dict | None:
         return None if name == "none" else Policy(name=name, copies=copies, transforms=name).to_dict()
 
+    def cv_all(jobs: list[tuple[Any, Any, Any, str]]) -> list[tuple[Any, float]]:
+        """(CVResult, seconds) of each independent job (dataset, config, folds, progress tag)."""
+        if runner is not None:
+            t0 = time.monotonic()
+            cvs = runner([j[:3] for j in jobs], features=features, cache_dir=cache_dir)
+            return [(cv, time.monotonic() - t0) for cv in cvs]
+        out = []
+        for ds, cfg, fs, tag in jobs:
+            t0 = time.monotonic()
+            cv = training.cross_validate(ds, features=features, config=cfg, folds=fs, cache_dir=cache_dir, progress=relay(tag))
+            out.append((cv, time.monotonic() - t0))
+        return out
+
     per_set_counts: dict[str, dict] = {}
     results: dict[str, dict] = {}
-    for name in names:
-        t0 = time.monotonic()
-        cv = training.cross_validate(dataset, features=features, config=config.replace(augment=policy_for(name)),
-                                     folds=folds, cache_dir=cache_dir, progress=relay(name))
-        per_set_counts[name], results[name] = _summary(cv.reports, labels, time.monotonic() - t0)
+    done = cv_all([(dataset, config.replace(augment=policy_for(name)), folds, name) for name in names])
+    for name, (cv, seconds) in zip(names, done, strict=True):
+        per_set_counts[name], results[name] = _summary(cv.reports, labels, seconds)
         log.info("augment study: %s mean accuracy %.3f", name, results[name]["mean_accuracy"])
 
     final = Policy(name="class-conditional", copies=copies, transforms="none",
@@ -168,21 +184,26 @@ def study(
         t0 = time.monotonic()
         choices: dict[int, dict[str, str]] = {}
         reports: dict[int, Any] = {}
+        inner_cvs: dict[tuple[int, str], Any] = {}
+        if nested:  # every (fold, set) inner cross-validation is independent: one batch
+            jobs = []
+            for f in folds:
+                inner = type(dataset)(dataset.root, [c for c in dataset.clips if c.fold != f], dataset.layout,
+                                      dataset.official_folds, dict(dataset.meta))
+                jobs += [(inner, config.replace(augment=policy_for(name)), [g for g in folds if g != f],
+                          f"{name}, without fold {f}") for name in names]
+            keys = [(f, name) for f in folds for name in names]
+            inner_cvs = {k: cv for k, (cv, _) in zip(keys, cv_all(jobs), strict=True)}
         for f in folds:
             others = [g for g in folds if g != f]
             evidence = per_set_counts
             if nested:
-                inner = type(dataset)(dataset.root, [c for c in dataset.clips if c.fold != f], dataset.layout,
-                                      dataset.official_folds, dict(dataset.meta))
-                evidence = {}
-                for name in names:
-                    cv = training.cross_validate(inner, features=features, config=config.replace(augment=policy_for(name)),
-                                                 folds=others, cache_dir=cache_dir, progress=relay(f"{name}, without fold {f}"))
-                    evidence[name] = _counts(cv.reports, labels)
+                evidence = {name: _counts(inner_cvs[(f, name)].reports, labels) for name in names}
             choices[f] = {label: _choose(evidence, label, others) for label in labels}
-            pol = Policy(name="class-conditional", copies=copies, transforms="none", per_class=choices[f])
-            cv = training.cross_validate(dataset, features=features, config=config.replace(augment=pol.to_dict()),
-                                         folds=[f], cache_dir=cache_dir, progress=relay("class-conditional"))
+        cond_jobs = [(dataset, config.replace(augment=Policy(name="class-conditional", copies=copies, transforms="none",
+                                                              per_class=choices[f]).to_dict()), [f], "class-conditional")
+                     for f in folds]
+        for f, (cv, _) in zip(folds, cv_all(cond_jobs), strict=True):
             reports[f] = cv.reports[f]
         _, summary = _summary(reports, labels, time.monotonic() - t0)
         cond = {"choices": {str(f): c for f, c in choices.items()}, **summary}

@@ -70,6 +70,9 @@ def add_study_args(p: Any) -> None:
                         "(no model behind the choice saw the test fold; about (folds - 1) times the cost)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="where study.json and policy.json go (default $SOUNDKIT_HOME/runs/augment-study-<time>)")
+    from soundkit.scale.cli import add_engine_args
+
+    add_engine_args(p)
     p.add_argument("--json", action="store_true", help="print the study as JSON")
 
 
@@ -98,8 +101,14 @@ def run_study(args: Any, *, progress: Progress | None = None) -> tuple[dict, str
             folds = [int(f) for f in _csv(args.folds) or []]
         except ValueError:
             raise ParameterError(f"--folds must be comma-separated integers, got {args.folds!r}") from None
+    runner = None
+    if getattr(args, "engine", "serial") == "ray":  # every (set, fold) a Ray task (soundkit.scale.fanout)
+        from soundkit.scale.fanout import ray_runner
+
+        runner = ray_runner(address=args.address)
     result = study(ds, sets=_csv(args.sets) or [], copies=args.copies, config=TrainConfig(**changes), folds=folds,
-                   cache_dir=cache_dir(), conditional=not args.no_conditional, nested=args.nested, progress=progress)
+                   cache_dir=cache_dir(), conditional=not args.no_conditional, nested=args.nested, progress=progress,
+                   runner=runner)
     out = Path(args.out) if args.out else runs_dir() / f"augment-study-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     save_study(result, out)
     result["out"] = str(out)

@@ -66,34 +66,8 @@ def app_server(e2e_home):
     Yields (url, process)."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {CHROMIUM}")
-    port = _free_port()
-    env = dict(os.environ, SOUNDKIT_HOME=str(e2e_home), TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-    weights = Path(os.environ.get("SOUNDKIT_SHARED") or ROOT.parent / "shared") / "weights"
-    if (weights / "yamnet.tflite").is_file():  # the pretrained AudioSet model, offline
-        env.setdefault("SOUNDKIT_WEIGHTS_DIR", str(weights))
-    log_path = e2e_home / "streamlit.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
-                "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-            ],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc)
-        yield url, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        ARTIFACTS.mkdir(exist_ok=True)
-        shutil.copy(log_path, ARTIFACTS / "streamlit.log")
+    with serve(e2e_home) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,175 @@
+"""soundkit.listen: the ring buffer, the event detector and the listener on synthetic streams."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from synth import tone
+
+from soundkit.errors import ParameterError
+from soundkit.listen import EventDetector, Listener, RingBuffer, detect_events, event_f1, listen_array, tile_spans
+
+# -- ring buffer --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sizes", [[3, 5, 7, 11, 2, 13], [40], [1] * 30, [9, 25, 1]])
+def test_ring_buffer_keeps_the_last_samples(sizes):
+    rb = RingBuffer(10)
+    full = np.arange(sum(sizes), dtype=np.float32)
+    at = 0
+    for n in sizes:
+        rb.write(full[at : at + n])
+        at += n
+        lo = max(0, at - 10)
+        np.testing.assert_array_equal(rb.read(lo, at), full[lo:at])
+    assert rb.written == len(full)
+    np.testing.assert_array_equal(rb.read(-3, 0), np.zeros(3))  # before the stream: zeros
+    if at > 10:
+        with pytest.raises(ParameterError):
+            rb.read(at - 11, at)
+
+
+# -- event detector -----------------------------------------------------------------------------------
+
+def _spans(n, hop=0.5):
+    t = np.arange(n) * hop
+    return t, t + hop
+
+
+def test_hysteresis_makes_one_event_of_a_flickering_sound():
+    p = np.array([0.1, 0.7, 0.45, 0.65, 0.4, 0.8, 0.2, 0.1, 0.1, 0.1])
+    P = np.stack([p, 1 - p], axis=1) * [1, 0]  # one label scores, the other stays at 0
+    s, e = _spans(len(p))
+    events = detect_events(P, s, e, ["bark", "rain"], on=0.6, off=0.3, merge_gap=0)
+    assert [(ev.label, ev.start, ev.end) for ev in events] == [("bark", 0.5, 3.0)]
+    assert events[0].peak == pytest.approx(0.8)
+    assert events[0].mean == pytest.approx(np.mean(p[1:6]))
+    # without hysteresis (off == on) the same timeline makes three events
+    flicker = detect_events(P, s, e, ["bark", "rain"], on=0.6, off=0.6, merge_gap=0)
+    assert len(flicker) == 3
+    # ... which a merge gap of one window joins again
+    merged = detect_events(P, s, e, ["bark", "rain"], on=0.6, off=0.6, merge_gap=0.5)
+    assert [(ev.start, ev.end) for ev in merged] == [(0.5, 3.0)]
+
+
+def test_min_duration_and_ignored_labels():
+    p = np.array([0.0, 0.9, 0.0, 0.0, 0.9, 0.9, 0.9, 0.0])
+    P = np.stack([p, p], axis=1)
+    s, e = _spans(len(p))
+    events = detect_events(P, s, e, ["knock", "_background_"], on=0.5, min_duration=1.0, merge_gap=0)
+    assert [(ev.label, ev.start, ev.end) for ev in events] == [("knock", 2.0, 3.5)]
+
+
+def test_per_label_thresholds_and_bad_parameters():
+    P = np.array([[0.55, 0.55], [0.55, 0.55], [0.0, 0.0]])
+    s, e = _spans(3)
+    events = detect_events(P, s, e, ["a", "b"], on=0.5, thresholds={"b": (0.9, 0.5)})
+    assert [ev.label for ev in events] == ["a"]
+    for bad in ({"on": 0.5, "off": 0.7}, {"on": 0.0}, {"on": 1.5}, {"min_duration": -1}):
+        with pytest.raises(ParameterError):
+            EventDetector(["a"], **bad)
+    with pytest.raises(ParameterError):
+        EventDetector(["a"], thresholds={"zzz": (0.5, 0.2)})
+
+
+def test_streaming_detector_matches_the_offline_one():
+    rng = np.random.default_rng(0)
+    P = np.clip(np.cumsum(rng.normal(0, 0.2, (60, 3)), axis=0) % 1.0, 0, 1)
+    s, e = _spans(60)
+    offline = detect_events(P, s, e, ["a", "b", "c"], on=0.6, off=0.4)
+    det = EventDetector(["a", "b", "c"], on=0.6, off=0.4)
+    online = [ev for i in range(60) for ev in det.update(s[i], e[i], P[i])] + det.flush()
+    assert sorted(online, key=lambda ev: (ev.start, ev.label)) == offline
+    assert len(offline) > 2
+
+
+def test_tile_spans_covers_the_clip_without_overlap():
+    starts = np.arange(0, 9.0, 0.5)
+    lo, hi = tile_spans(starts, starts + 2.0, duration=10.0)
+    np.testing.assert_allclose(lo[1:], hi[:-1])
+    assert lo[0] == 0 and hi[-1] <= 10.0
+
+
+# -- the listener on synthetic streams (the tiny hand-weighted run: low vs high tones) ---------------
+
+@pytest.fixture(scope="module")
+def tiny_predictor(tmp_path_factory):
+    from tiny_run import make_run
+
+    from soundkit.predict import Predictor
+
+    return Predictor.load(make_run(tmp_path_factory.mktemp("tiny") / "run"))
+
+
+def _scene(sr):
+    """2 s silence, 1.5 s low tone, 2 s silence, 1.5 s high tone, 2 s silence."""
+    gap = np.zeros(int(2 * sr), np.float32)
+    return np.concatenate([gap, tone(300, 1.5, sr, 0.5), gap, tone(8000, 1.5, sr, 0.5), gap])
+
+
+LISTEN = {"on": 0.7, "off": 0.55, "smooth": 2, "hop": 0.5}
+
+
+@pytest.mark.parametrize("block", [997, 4096, 44100 * 3, 1])
+def test_listener_finds_each_tone_once_whatever_the_block_size(tiny_predictor, block):
+    sr = 44100  # not the run's 22050: resampled on the fly
+    y = _scene(sr)
+    if block == 1:
+        y = y[: int(4.5 * sr)]  # one sample at a time is slow: the first tone is enough
+    events, listener = listen_array(tiny_predictor, y, sr, block=block, **LISTEN)
+    expected = [("low", 2.0)] if block == 1 else [("low", 2.0), ("high", 5.5)]
+    assert [ev.label for ev in events] == [lab for lab, _ in expected]
+    for ev, (_, onset) in zip(events, expected, strict=True):
+        assert abs(ev.start - onset) <= 0.75, ev
+        assert 0.9 <= ev.duration <= 3.0, ev
+    assert listener.seconds == pytest.approx(len(y) / sr, abs=0.01)
+
+
+def test_listener_same_events_for_any_blocks(tiny_predictor):
+    y = _scene(44100)
+    a, _ = listen_array(tiny_predictor, y, 44100, block=997, **LISTEN)
+    b, _ = listen_array(tiny_predictor, y, 44100, block=30011, **LISTEN)
+    assert [(e.label, round(e.start, 3), round(e.end, 3)) for e in a] == [(e.label, round(e.start, 3), round(e.end, 3)) for e in b]
+
+
+def test_listener_follows_a_sample_rate_change(tiny_predictor):
+    lis = Listener(tiny_predictor, **LISTEN)
+    first = _scene(44100)[: int(4.5 * 44100)]  # silence + the low tone, at 44.1 kHz
+    for i in range(0, len(first), 5000):
+        lis.feed(first[i : i + 5000], 44100)
+    second = np.concatenate([tone(6000, 1.5, 16000, 0.5), np.zeros(32000, np.float32)])  # at 16 kHz
+    for i in range(0, len(second), 777):
+        lis.feed(second[i : i + 777], 16000)
+    lis.flush()
+    assert [ev.label for ev in lis.events] == ["low", "high"]
+    assert lis.seconds == pytest.approx(4.5 + 3.5, abs=0.02)
+    assert abs(lis.events[1].start - 4.5) <= 0.75
+
+
+def test_silence_makes_no_event_and_silent_frames(tiny_predictor):
+    events, lis = listen_array(tiny_predictor, np.zeros(5 * 22050, np.float32), 22050, **LISTEN)
+    assert events == []
+    assert lis.frames and all(not f.sounding and f.label == "" for f in lis.frames)
+
+
+def test_listener_rejects_bad_audio(tiny_predictor):
+    from soundkit.errors import AudioError
+
+    lis = Listener(tiny_predictor)
+    with pytest.raises(AudioError):
+        lis.feed(np.array([0.0, np.nan], np.float32), 22050)
+    with pytest.raises(ParameterError):
+        lis.feed(np.zeros(10, np.float32), 5)
+    with pytest.raises(ParameterError):
+        Listener(tiny_predictor, hop=0)
+    assert lis.feed(np.zeros(0, np.float32), 22050) == []
+
+
+def test_event_f1_counts_onsets_within_the_collar():
+    ref = [("dog", 1.0, 2.0), ("dog", 5.0, 6.0), ("rain", 8.0, 12.0)]
+    est = [("dog", 1.4, 2.5), ("dog", 5.6, 6.0), ("rain", 8.1, 9.0), ("rain", 8.3, 9.0), ("cat", 3.0, 4.0)]
+    m = event_f1(ref, est, collar=0.5)
+    assert (m["tp"], m["fp"], m["fn"]) == (2, 3, 1)  # dog 5.6 is 0.6 s late; the second rain is a duplicate
+    assert m["f1"] == pytest.approx(2 * 2 / (2 * 2 + 3 + 1))
+    assert m["per_label"]["dog"] == {"tp": 1, "fp": 1, "fn": 1, "f1": 0.5}
+    assert sorted(m["onset_errors"]) == pytest.approx([0.1, 0.4])
+    assert event_f1(ref, ref)["f1"] == 1.0
