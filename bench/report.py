@@ -461,6 +461,10 @@ def render_markdown(results: dict) -> str:
         from bench.hosted_load import render as hosted_load_section
 
         lines += hosted_load_section(results["hosted_load"], targets)
+    if "datamap" in results:
+        from bench.datamap import render as datamap_section
+
+        lines += datamap_section(results["datamap"])
 
     from bench.scale import render as render_scale
 

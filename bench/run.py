@@ -532,6 +532,14 @@ from bench.listening import SECTIONS as _LISTENING  # noqa: E402 - the "Listenin
 SECTIONS.update(_LISTENING)
 
 
+@section
+def datamap() -> dict:
+    """Mislabel flag precision/recall on ESC-10 with 5% swapped labels; 2,000-clip map time (bench/datamap.py)."""
+    from bench import datamap as dm
+
+    return dm.measure(ESC10, SHARED / "weights", WORK / "cache-datamap")
+
+
 def render() -> str:
     results = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
     from bench.report import render_markdown

@@ -3,7 +3,9 @@
 import streamlit as st
 
 import soundkit_app as app
+from soundkit_app import datamap as map_ui
 from soundkit_app import label as ui
+from soundkit_app import regions as region_ui
 from soundkit_app import rendering, resources
 
 app.header("Label", "Build the dataset: add clips, name the classes, label quickly.")
@@ -29,7 +31,17 @@ if undo:
         st.session_state["undo"] = None
         app.changed()
 
-tab_clips, tab_add, tab_classes, tab_export = st.tabs(["Clips", "Add clips", "Classes", "Export"])
+tab_clips, tab_add, tab_classes, tab_regions, tab_map, tab_export = st.tabs(
+    ["Clips", "Add clips", "Classes", "Regions", "Map", "Export"]
+)
+
+# ---------------------------------------------------------------------------------------------- regions
+with tab_regions:
+    region_ui.regions_section(store)
+
+# ---------------------------------------------------------------------------------------------- map
+with tab_map:
+    map_ui.map_section(store)
 
 # ---------------------------------------------------------------------------------------------- add
 with tab_add:

@@ -447,7 +447,7 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from soundkit import audio, evaluation
+    from soundkit import evaluation
     from soundkit.errors import DatasetError
     from soundkit.predict import Predictor
 
@@ -466,10 +466,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise DatasetError(f"{args.dataset}: no clips with a label the model knows ({', '.join(predictor.labels)})")
     if skipped:
         log.warning("skipping clips of label(s) the model does not know: %s", ", ".join(skipped))
+    from soundkit.regions import load_ranged
+
     bars = _Bars()
     P = np.zeros((len(clips), len(predictor.labels)), dtype=np.float32)
     for i, clip in enumerate(clips):
-        y, sr = audio.load(clip.path, sr=predictor.sample_rate)
+        y, sr = load_ranged(clip.path, sr=predictor.sample_rate)  # a store's region: cut from its recording
         P[i] = predictor.predict(y, sr, top_k=1, allow_silent=True).probabilities
         bars({"stage": "evaluate", "done": i + 1, "total": len(clips)})
     bars.close()
@@ -706,11 +708,17 @@ def cmd_import(args: argparse.Namespace) -> int:
     is_zip = source.is_file() and zipfile.is_zipfile(source)
     if source.is_file() and not is_zip:
         raise DatasetError(f"{source}: is neither a dataset directory nor a zip file")
-    dataset = None if is_zip else datasets.load(source, esc10=args.esc10)  # checks first, before the store
+    from soundkit.regions import find_annotations
+
+    annotated = not is_zip and find_annotations(source) is not None  # recordings + a DCASE regions file
+    dataset = None if is_zip or annotated else datasets.load(source, esc10=args.esc10)  # checks first, before the store
     store = Store(args.home or cfg.home())
     bars = _Bars()
     try:  # SIGTERM/Ctrl-C unwind through here (soundkit.interrupts): temporary files go, the transaction rolls back
-        result = store.import_zip(source, esc10=args.esc10, progress=bars) if is_zip else store.import_dataset(dataset, progress=bars)
+        if annotated:
+            result = store.import_annotated(source, progress=bars)
+        else:
+            result = store.import_zip(source, esc10=args.esc10, progress=bars) if is_zip else store.import_dataset(dataset, progress=bars)
     finally:
         bars.close()
     summary = {k: v for k, v in result.to_dict().items() if k != "ids"}
@@ -719,7 +727,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         output_json(summary)
     else:
         there = result.existing_summary() or "0 already there"
-        output(f"{store.home}: {result.added} added, {there}, {len(result.errors)} failed")
+        regions = f", {result.regions} regions" if result.regions else ""
+        output(f"{store.home}: {result.added} added, {there}, {len(result.errors)} failed{regions}")
         for name, message in result.errors:
             log.warning("%s: %s", name, message)
     if result.errors and not result.added and not result.duplicates:

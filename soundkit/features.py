@@ -204,8 +204,13 @@ _FILE_HASHES: dict[tuple[str, int, int], str] = {}
 
 def file_hash(path: str | os.PathLike) -> str:
     """:func:`content_hash` of a file's bytes, remembered per (path, size, mtime) in this process so
-    repeated featurizing of the same files does not read and hash them again."""
-    path = os.fspath(path)
+    repeated featurizing of the same files does not read and hash them again. A ranged path
+    (``file#t=start,end``, :mod:`soundkit.regions`) gets the file's hash plus its range."""
+    from soundkit.regions import range_digest, split_range
+
+    path, rng = split_range(path)
+    if rng is not None:
+        return range_digest(file_hash(path), rng)
     st = os.stat(path)
     key = (path, st.st_size, st.st_mtime_ns)
     digest = _FILE_HASHES.get(key)
@@ -300,17 +305,18 @@ def _worker_init() -> None:
 
 
 def _featurize_one(path: str, config: FeatureConfig, cache_root: str | None, digest: str | None = None) -> np.ndarray:
-    """Log-mel of one file, from the cache when there. ``digest`` saves hashing the file again."""
-    from soundkit import audio
+    """Log-mel of one file (or range of one: :mod:`soundkit.regions`), from the cache when there.
+    ``digest`` saves hashing the file again."""
+    from soundkit.regions import load_ranged, range_digest, read_ranged_bytes
 
-    data = Path(path).read_bytes()
+    data, rng, _ = read_ranged_bytes(path)
     cache = FeatureCache(cache_root) if cache_root else None
     if cache:
-        digest = digest or content_hash(data)
+        digest = digest or range_digest(content_hash(data), rng)
         hit = cache.get(digest, config)
         if hit is not None:
             return hit
-    y, sr = audio.load(data, sr=config.sr, name=path)
+    y, sr = load_ranged(path, sr=config.sr, data=data)
     S = clip_log_mel(y, config)
     if cache:
         S = cache.put(digest, config, S)  # type: ignore[arg-type]

@@ -103,6 +103,8 @@ from typing import Any, BinaryIO
 
 from soundkit.errors import AudioError, DatasetError, ParameterError, QuotaError, StoreError
 from soundkit.fileio import STALE_TMP_SECONDS, remove_stale_tmp, write_atomic
+from soundkit.regions import ANNOTATIONS_NAME, RegionsMixin, read_annotations, write_annotations
+from soundkit.regions import SCHEMA as _REGIONS_SCHEMA
 
 __all__ = [
     "Store",
@@ -119,7 +121,8 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "soundkit.sqlite"
 AUDIO_DIR = "audio"
-SCHEMA_VERSION = 1
+#: 2: the ``regions`` table (soundkit.regions); a version-1 store gains it when opened.
+SCHEMA_VERSION = 2
 #: Largest accepted clip file and duration; shortest clip.
 MAX_CLIP_BYTES = 200 * 1024 * 1024
 MAX_CLIP_SECONDS = 600.0
@@ -213,6 +216,8 @@ class ImportResult:
     records: list[ClipRecord] = field(default_factory=list)
     #: (name, label) of each clip that was stored already; ``label`` is the one it kept (None: unlabelled).
     existing: list[tuple[str, str | None]] = field(default_factory=list)
+    #: Regions added from a DCASE annotation file (``regions.tsv``).
+    regions: int = 0
 
     def count(self, record: ClipRecord, new: bool, name: str) -> None:
         """Record one imported clip (new, or stored already with the label it kept)."""
@@ -246,6 +251,7 @@ class ImportResult:
             "errors": [{"name": n, "message": m} for n, m in self.errors],
             "skipped": list(self.skipped),
             "ids": [r.id for r in self.records],
+            "regions": self.regions,
         }
 
 
@@ -368,7 +374,7 @@ class _Purged(Exception):
     """A clip seen as stored was purged before the write transaction began."""
 
 
-class Store:
+class Store(RegionsMixin):
     """The labelled-clip store in one data directory (see the module docstring for the API)."""
 
     def __init__(
@@ -472,7 +478,7 @@ class Store:
             con.execute("PRAGMA journal_mode = WAL")
             con.execute("BEGIN IMMEDIATE")
             # statement by statement: executescript() would commit the open transaction
-            for stmt in filter(str.strip, _SCHEMA.split(";")):
+            for stmt in filter(str.strip, (_SCHEMA + _REGIONS_SCHEMA).split(";")):
                 con.execute(stmt)
             con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             con.commit()
@@ -757,6 +763,8 @@ class Store:
             result = ImportResult()
             meta = self._zip_metadata(zf, infos, esc10=esc10, where=where)
             plan: list[tuple[zipfile.ZipInfo, dict]] = []
+            parts_of: dict[int, tuple[str, ...]] = {}
+            added: dict[str, int] = {}  # member path -> clip id, for the region annotations
             for info in infos:
                 # entry names only ever give labels (never paths), and only a plain relative name
                 # does: a member whose name is absolute, holds ".." or a drive ("C:") is added
@@ -768,7 +776,7 @@ class Store:
                 if not parts or parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts):
                     continue
                 if PurePosixPath(parts[-1]).suffix.lower() not in AUDIO_EXTENSIONS:
-                    if parts[-1] not in ("metadata.csv", "esc50.csv"):
+                    if parts[-1] not in ("metadata.csv", "esc50.csv", ANNOTATIONS_NAME):
                         result.skipped.append(info.filename)
                     continue
                 if unsafe:
@@ -791,6 +799,7 @@ class Store:
                     if parsed is not None and label is not None:
                         entry.update(fold=parsed[0], source=f"{label}/{parsed[1]}")
                 plan.append((info, entry))
+                parts_of[id(info)] = parts
             total = len(plan)
             for done, (info, entry) in enumerate(plan, 1):
                 name = _display_name(info.filename)
@@ -821,8 +830,19 @@ class Store:
                     result.errors.append((info.filename, f"{info.filename}: cannot be read from the zip ({exc})"))
                 else:
                     result.count(rec, new, name)
+                    added["/".join(parts_of[id(info)])] = rec.id
                 if progress:
                     progress({"stage": "import", "done": done, "total": total, "message": name})
+            annotations = [i for i in infos if (_member_parts(i.filename) or ("",))[-1] == ANNOTATIONS_NAME]
+            if annotations:
+                info = min(annotations, key=lambda i: i.filename.count("/"))
+                depth = info.filename.replace("\\", "/").count("/")
+                try:
+                    text = zf.read(info).decode("utf-8-sig")
+                except (UnicodeDecodeError, zipfile.BadZipFile, OSError) as exc:
+                    raise StoreError(f"{where}: cannot read {info.filename} ({exc})") from None
+                by_file = {"/".join(k.split("/")[depth:]): v for k, v in added.items()}
+                self._add_annotations(text, by_file, result, where=info.filename)
         log.info(
             "imported %s: %d added, %d duplicates, %d errors",
             where,
@@ -831,6 +851,72 @@ class Store:
             len(result.errors),
         )
         return result
+
+    def import_annotated(self, folder: str | os.PathLike, *, progress: Progress | None = None) -> ImportResult:
+        """Import a folder of recordings plus a DCASE annotation file (``regions.tsv``, or a ``.tsv``/
+        ``.csv`` with the columns filename, onset, offset, event_label; see
+        :func:`soundkit.regions.find_annotations`): every audio file is added unlabelled (a recording
+        stored already keeps its label) and every annotated range becomes a region."""
+        from soundkit.audio import AUDIO_EXTENSIONS
+        from soundkit.regions import find_annotations
+
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise StoreError(f"{folder}: is not a directory")
+        ann = find_annotations(folder)
+        if ann is None:
+            raise StoreError(f"{folder}: has no annotation file (regions.tsv, columns filename onset offset event_label)")
+        try:
+            text = ann.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StoreError(f"{ann}: cannot be read ({exc})") from None
+        files = sorted(
+            p for p in folder.rglob("*")
+            if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".")
+        )
+        result, by_file = ImportResult(), {}
+        for done, p in enumerate(files, 1):
+            rel = p.relative_to(folder).as_posix()
+            try:
+                rec, new = self._add(_read_data(p, rel), name=p.name, origin="folder")
+            except (AudioError, ParameterError) as exc:
+                result.errors.append((rel, str(exc)))
+            else:
+                result.count(rec, new, p.name)
+                by_file[rel] = rec.id
+            if progress:
+                progress({"stage": "import", "done": done, "total": len(files), "message": rel})
+        self._add_annotations(text, by_file, result, where=ann.name)
+        return result
+
+    def _add_annotations(self, text: str, by_file: dict[str, int], result: ImportResult, *, where: str) -> int:
+        """Add the regions of a DCASE annotation file whose ``filename`` is one of ``by_file`` (a
+        file's path, or its bare name when unique); a region stored already is not added twice.
+        Problems go to ``result.errors``. Returns the number of regions added."""
+        rows, errors = read_annotations(text, where=where)
+        result.errors.extend(errors)
+        bare: dict[str, int | None] = {}
+        for k, v in by_file.items():
+            b = k.rsplit("/", 1)[-1]
+            bare[b] = v if b not in bare else None
+        n = 0
+        for name, onset, offset, label in rows:
+            key = name.replace("\\", "/")
+            clip_id = by_file.get(key, bare.get(key.rsplit("/", 1)[-1]))
+            if clip_id is None:
+                result.errors.append((f"{where}: {name}", f"{name}: no such recording in the import"))
+                continue
+            if any(abs(g.start - onset) < 5e-4 and abs(g.end - offset) < 5e-4 and g.label == label
+                   for g in self.regions(clip_id)):
+                continue
+            try:
+                self.add_region(clip_id, onset, offset, label=label, suggested_by="import")
+            except (ParameterError, StoreError) as exc:
+                result.errors.append((f"{where}: {name}", str(exc)))
+            else:
+                n += 1
+        result.regions += n
+        return n
 
     @staticmethod
     def _zip_metadata(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], *, esc10: bool, where: str) -> dict | None:
@@ -1061,6 +1147,7 @@ class Store:
             n = con.execute(
                 "UPDATE clips SET label_id = ?, updated = ? WHERE label_id = ?", (d, time.time(), s["id"])
             ).rowcount
+            con.execute("UPDATE regions SET label_id = ? WHERE label_id = ?", (d, s["id"]))
             con.execute("DELETE FROM labels WHERE id = ?", (s["id"],))
         return n
 
@@ -1151,13 +1238,16 @@ class Store:
         """Write a zip with one folder per class (``_unlabelled/`` if asked) and ``metadata.csv``
         (file, label, source, fold, hash, origin, name, seconds). Atomic: a temporary file renamed."""
         dest = Path(dest)
-        records = [r for r in self.clips() if r.label is not None or include_unlabelled]
+        regions = self.regions()
+        with_regions = {g.clip_id for g in regions}
+        records = [r for r in self.clips() if r.label is not None or include_unlabelled or r.id in with_regions]
         if not records:
             raise StoreError("nothing to export: the store has no labelled clips")
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-", suffix=".zip")
         os.close(fd)
         used: set[str] = set()
+        arcs: dict[int, str] = {}
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["file", "label", "source", "fold", "hash", "origin", "name", "seconds"])
@@ -1170,6 +1260,7 @@ class Store:
                     if arc.lower() in used:
                         arc = f"{folder}/{stem}-{r.hash[:8]}{r.ext}"
                     used.add(arc.lower())
+                    arcs[r.id] = arc
                     zf.write(self.audio_path(r), arc)
                     writer.writerow(
                         [arc, r.label or "", r.source or "", r.fold or "", r.hash, r.origin, r.name, f"{r.seconds:.3f}"]
@@ -1177,6 +1268,10 @@ class Store:
                     if progress:
                         progress({"stage": "export", "done": done, "total": len(records), "message": arc})
                 zf.writestr("metadata.csv", buf.getvalue())
+                if regions:  # DCASE layout: filename, onset, offset, event_label (tab-separated)
+                    zf.writestr(ANNOTATIONS_NAME, write_annotations(
+                        [(arcs[g.clip_id], g.start, g.end, g.label) for g in regions if g.label and g.clip_id in arcs]
+                    ))
             os.replace(tmp, dest)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -1193,11 +1288,12 @@ class Store:
         from soundkit.datasets import Clip, Dataset, assign_folds
 
         records = [r for r in self.clips(order="created") if r.label is not None]
-        if not records:
-            raise DatasetError(f"{self.home}: the store has no labelled clips")
         clips = [
             Clip(path=r.path, label=r.label, fold=r.fold, source=r.source or r.hash, id=str(r.id)) for r in records
         ]  # type: ignore[arg-type]
+        clips += self.region_clips()  # ranged paths: cut from their recording when featurized
+        if not clips:
+            raise DatasetError(f"{self.home}: the store has no labelled clips")
         # stored folds (ESC-style names) serve only when there are two or more: clips that all come
         # from one fold (a user's few uploads of fold-1 files, say) cannot be split by it
         official = all(c.fold is not None for c in clips) and len({c.fold for c in clips}) >= 2

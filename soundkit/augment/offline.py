@@ -60,8 +60,9 @@ def _cache_key(digest: str, params: dict) -> str:
 def _render(src: str, chain_spec: dict, params: dict, out: str, meta: dict) -> str:
     """Worker: load ``src``, apply ``params`` with the chain, write the WAV (+ its JSON sidecar)."""
     from soundkit import audio
+    from soundkit.regions import load_ranged
 
-    y, sr = audio.load(src, sr=None)
+    y, sr = load_ranged(src, sr=None)  # a region (file#t=start,end) is cut from its recording
     chain = transform_from_dict(chain_spec)
     z = chain.apply(y, sr, params)
     peak = float(np.max(np.abs(z))) if z.size else 0.0
@@ -142,7 +143,10 @@ def augment_clips(
         if chain is None:
             continue
         try:
-            digest = content_hash(Path(clip.path).read_bytes())
+            from soundkit.regions import range_digest, read_ranged_bytes
+
+            data, rng, _ = read_ranged_bytes(clip.path)
+            digest = range_digest(content_hash(data), rng)
         except OSError as exc:
             raise AudioError(f"{clip.path}: cannot be read ({exc.strerror})") from None
         spec = chain.to_dict()

@@ -429,9 +429,9 @@ def embed_files(
     -------
     list of np.ndarray, each float32 of shape (n_frames, 1024)
     """
-    from soundkit import audio
     from soundkit.errors import SoundkitError
     from soundkit.features import content_hash
+    from soundkit.regions import load_ranged, range_digest, read_ranged_bytes
 
     embedder = load_embedder(model)
     if cache is not None and not isinstance(cache, EmbeddingCache):
@@ -442,13 +442,13 @@ def embed_files(
         if should_stop and should_stop():
             raise SoundkitError("stopped while computing YAMNet embeddings")
         try:
-            data = Path(path).read_bytes()
+            data, rng, _ = read_ranged_bytes(path)  # a region: file#t=start,end (soundkit.regions)
         except OSError as exc:
             raise ModelError(f"{path}: cannot be read ({exc.strerror})") from None
-        digest = content_hash(data)
+        digest = range_digest(content_hash(data), rng)
         E = cache.get(digest, embedder.key) if cache is not None else None
         if E is None:
-            y, sr = audio.load(data, sr=SAMPLE_RATE, name=os.fspath(path))
+            y, sr = load_ranged(path, sr=SAMPLE_RATE, data=data)
             _, E, _ = embedder.run(y, sr)
             if cache is not None:
                 cache.put(digest, embedder.key, E)
