@@ -373,11 +373,12 @@ def augment_throughput() -> dict:
 def augment_study() -> dict:
     """ESC-10 5-fold: CNN without augmentation, with stretch+pitch, and with the class-conditional
     policy chosen on training folds only, in one run."""
-    from soundkit import augment, datasets
+    from soundkit import augment_study as study_mod
+    from soundkit import datasets
     from soundkit.config import TrainConfig
 
-    res = augment.study(datasets.load(ESC10), sets=("none", "stretch+pitch"), copies=2,
-                        config=TrainConfig(), cache_dir=WORK / "cache")
+    res = study_mod.study(datasets.load(ESC10), sets=("none", "stretch+pitch"), copies=2,
+                          config=TrainConfig(), cache_dir=WORK / "cache")
     res["peak_rss_mb"] = peak_rss_mb()
     return res
 

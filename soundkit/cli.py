@@ -646,17 +646,17 @@ def cmd_augment(args: argparse.Namespace) -> int:
 
 
 def add_augment_study(p: argparse.ArgumentParser) -> None:
-    from soundkit import augment
+    from soundkit import augment_study
 
-    augment.add_study_args(p)
+    augment_study.add_study_args(p)
 
 
 def cmd_augment_study(args: argparse.Namespace) -> int:
-    from soundkit import augment
+    from soundkit import augment_study
 
     bars = _Bars()
     try:
-        result, text = augment.run_study(args, progress=bars)
+        result, text = augment_study.run_study(args, progress=bars)
     finally:
         bars.close()
     output_json(result) if args.json else output(text)

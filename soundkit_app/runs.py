@@ -182,7 +182,7 @@ def _study(path: str, stamp: float) -> dict:
 
 
 def load_study(folder: Path) -> dict:
-    """A study's result (soundkit.augment.study's dict); SoundkitError when unreadable."""
+    """A study's result (soundkit.augment_study.study's dict); SoundkitError when unreadable."""
     return _study(str(folder), (folder / "study.json").stat().st_mtime)
 
 

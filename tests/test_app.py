@@ -606,15 +606,15 @@ def test_results_shows_an_augmentation_study_and_saves_its_policy(app_home, clas
     table and saves its class-conditional policy for the Train page."""
     import json
 
-    from soundkit import augment, datasets
+    from soundkit import augment, augment_study, datasets
     from soundkit.config import FeatureConfig, TrainConfig
 
     ds = datasets.load(class_folders).with_folds(n_folds=2, seed=0)
     feats = FeatureConfig(sr=22050, fmax=11025, n_mels=32, frames=16, window_hop=8, n_fft=512, hop_length=512)
-    result = augment.study(ds, sets=["none", "pitch"], copies=1, features=feats, cache_dir=app_home / "cache",
+    result = augment_study.study(ds, sets=["none", "pitch"], copies=1, features=feats, cache_dir=app_home / "cache",
                            config=TrainConfig(epochs=1, batch_size=4, validation_fraction=0.0,
                                               options={"filters": [8, 16], "input_pool": [1, 1]}))
-    augment.save_study(result, app_home / "runs" / "augment-study-tiny")
+    augment_study.save_study(result, app_home / "runs" / "augment-study-tiny")
 
     at = ok(open_page("results"))
     assert "No finished runs yet" in texts(at.info)  # runs view by default; no trained run

@@ -13,7 +13,7 @@ import pytest
 from synth import noise, tone, write_wav
 
 from soundkit import augment as A
-from soundkit.augment import class_study as study_mod
+from soundkit import augment_study as study_mod
 from soundkit.datasets import Clip
 from soundkit.errors import DatasetError, ParameterError
 
@@ -584,7 +584,7 @@ def test_augment_study_tiny(tmp_path, class_folders, monkeypatch):
     ds = datasets.load(class_folders).with_folds(n_folds=2, seed=0)
     feats = FeatureConfig(sr=22050, fmax=11025, n_mels=32, frames=16, window_hop=8, n_fft=512, hop_length=512)
     events = []
-    res = A.study(ds, sets=["none", "pitch"], copies=1, features=feats,
+    res = study_mod.study(ds, sets=["none", "pitch"], copies=1, features=feats,
                   config=TrainConfig(epochs=1, batch_size=4, validation_fraction=0.0, options=TINY_CNN),
                   cache_dir=tmp_path / "cache",
                   progress=events.append)
@@ -609,13 +609,13 @@ def test_augment_study_tiny(tmp_path, class_folders, monkeypatch):
     assert [r["label"] for r in res["table"]] == ["high", "low", "noise"]
     assert {"none", "pitch", "class_conditional", "chosen"} <= set(res["table"][0])
     assert {e.get("set") for e in events} >= {"none", "pitch", "class-conditional"}
-    out = A.save_study(res, tmp_path / "study")
+    out = study_mod.save_study(res, tmp_path / "study")
     assert A.policy_from_arg(str(out / "policy.json")) == pol
     assert json.loads((out / "study.json").read_text())["table"] == res["table"]
     # augmented copies were rendered for training folds only, for every fold's run
     rendered = [json.loads(p.read_text()) for p in (tmp_path / "cache" / "augment").rglob("*.json")]
     assert rendered and all(r["policy"] in ("pitch", "class-conditional") for r in rendered)
-    assert "high" in A.study_text({**res, "out": "x"})
+    assert "high" in study_mod.study_text({**res, "out": "x"})
 
 
 @pytest.mark.slow
@@ -637,7 +637,7 @@ def test_augment_study_nested_choice_never_sees_the_test_fold(tmp_path, class_fo
 
     monkeypatch.setattr(training, "cross_validate", spy)
     events = []
-    res = A.study(ds, sets=["none", "pitch"], copies=1, features=feats, nested=True,
+    res = study_mod.study(ds, sets=["none", "pitch"], copies=1, features=feats, nested=True,
                   config=TrainConfig(epochs=1, batch_size=4, validation_fraction=0.0, options=TINY_CNN),
                   cache_dir=tmp_path / "cache", progress=events.append)
     assert res["nested"] is True and "nested" in res["method"]
@@ -650,7 +650,7 @@ def test_augment_study_nested_choice_never_sees_the_test_fold(tmp_path, class_fo
     assert any("without fold" in str(e.get("set")) for e in events)
     two_folds = datasets.load(class_folders).with_folds(n_folds=2, seed=0)
     with pytest.raises(ParameterError, match="at least 3 folds"):
-        A.study(two_folds, sets=["none"], nested=True, config=TrainConfig(epochs=1), features=feats)
+        study_mod.study(two_folds, sets=["none"], nested=True, config=TrainConfig(epochs=1), features=feats)
 
 
 @pytest.mark.slow

@@ -41,16 +41,17 @@ Modules
 - ``transforms``: the transforms, :class:`Compose`, :func:`transform_from_dict` and :func:`preview`.
 - ``policy``: :class:`Policy`, the named sets, :func:`spec_augment` and mixup.
 - ``offline``: :func:`augment_clips` and the cache of rendered copies.
-- ``class_study``: :func:`study`, the per-class comparison of sets and the class-conditional policy.
-- ``cli``: the ``augment`` and ``augment-study`` commands.
+- ``cli``: the ``augment`` command.
+
+The augmentation study (per-class comparison of sets, class-conditional policy) trains models, so it
+lives above this package and :mod:`soundkit.training`, in :mod:`soundkit.augment_study`.
 
 Everything public is importable from ``soundkit.augment`` itself.
 """
 
 from __future__ import annotations
 
-from soundkit.augment.class_study import STUDY_METHOD, STUDY_METHOD_NESTED, save_study, study
-from soundkit.augment.cli import add_augment_args, add_study_args, run_augment, run_study, study_text
+from soundkit.augment.cli import add_augment_args, run_augment
 from soundkit.augment.engines import ENGINES, EngineFallbackWarning, engine
 from soundkit.augment.offline import AUG_MARK, augment_clips, is_augmented, leaked, original_id, read_params
 from soundkit.augment.policy import (
@@ -108,13 +109,6 @@ __all__ = [
     "original_id",
     "leaked",
     "read_params",
-    "STUDY_METHOD",
-    "STUDY_METHOD_NESTED",
-    "study",
-    "save_study",
     "add_augment_args",
     "run_augment",
-    "add_study_args",
-    "run_study",
-    "study_text",
 ]

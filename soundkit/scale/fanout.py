@@ -108,7 +108,7 @@ def cross_validate(data, *, features=None, config, folds: Sequence[int] | None =
 
 
 def ray_runner(*, address: str | None = None) -> Callable[..., list]:
-    """A runner for :func:`soundkit.augment.class_study.study`: ``runner(jobs, features=, cache_dir=)``
+    """A runner for :func:`soundkit.augment_study.study`: ``runner(jobs, features=, cache_dir=)``
     with jobs ``[(dataset, TrainConfig, folds), ...]`` returns their CVResults, fanned out on Ray."""
 
     def runner(jobs, *, features=None, cache_dir=None):
