@@ -296,12 +296,12 @@ class RegionsMixin:
         return [self._region(r) for r in rows]
 
     def region_clips(self) -> list[Any]:
-        """The labelled regions as :class:`soundkit.datasets.Clip` with ranged paths (ids
+        """The labelled regions as :class:`soundkit.clips.Clip` with ranged paths (ids
         ``region-<id>``). A recording with a source of its own (given at import, or parsed from an
         ESC-style name) gives it to all its regions, so folds never split it; a recording whose only
         source is its content hash makes each region its own source, so one long recording can still
         be split into train and test folds."""
-        from soundkit.datasets import Clip
+        from soundkit.clips import Clip
 
         out = []
         with self._read() as con:  # type: ignore[attr-defined]

@@ -29,7 +29,7 @@ API
     (``meta/esc50.csv`` + ``audio/``) or a store export (``metadata.csv``). Files at the zip's root
     are added unlabelled; non-audio entries are listed in ``skipped``.
 ``import_dataset(dataset, *, progress=None) -> ImportResult``
-    Every clip of a :class:`soundkit.datasets.Dataset`, keeping label, source and fold.
+    Every clip of a :class:`soundkit.clips.Dataset`, keeping label, source and fold.
 ``clips(label=None, *, unlabelled=False, source=None, search=None, include_deleted=False,
 order="created", limit=None, offset=0) -> list[ClipRecord]``
     ``order``: "created" (oldest first), "name", "label" or "uncertainty" (clips with a prediction,
@@ -51,7 +51,7 @@ order="created", limit=None, offset=0) -> list[ClipRecord]``
     Folder per class + ``metadata.csv``, written atomically; ``import_zip`` reads it back.
 ``dataset(*, n_folds=5, seed=0) -> datasets.Dataset``
     The labelled clips. Sources kept; folds from the clips' stored folds when every clip has one,
-    else assigned with :func:`soundkit.datasets.assign_folds` (stratified, grouped by source).
+    else assigned with :func:`soundkit.clips.assign_folds` (stratified, grouped by source).
 ``stats() -> dict``: {"clips", "labelled", "unlabelled", "deleted", "labels", "seconds"}.
 ``close()``: close the calling thread's connection (others close when their thread ends).
 
@@ -581,7 +581,7 @@ class Store(RegionsMixin):
         label : str, optional
         source : str, optional
             Recording the clip was cut from (clips of one source share a fold). Default: parsed from an
-            ESC-style ``name`` (:func:`soundkit.datasets.parse_clip_name`), else the content hash.
+            ESC-style ``name`` (:func:`soundkit.clips.parse_clip_name`), else the content hash.
         origin : str
             Where it came from: "upload", "record", "zip", "dataset", ...
         fold : int, optional
@@ -717,7 +717,7 @@ class Store(RegionsMixin):
         return result
 
     def import_dataset(self, dataset: Any, *, progress: Progress | None = None) -> ImportResult:
-        """Every clip of a :class:`soundkit.datasets.Dataset` (label, source and fold kept)."""
+        """Every clip of a :class:`soundkit.clips.Dataset` (label, source and fold kept)."""
         origin = f"dataset:{Path(dataset.root).name}"
         items = (
             {
@@ -743,7 +743,7 @@ class Store(RegionsMixin):
         keeps only the ESC-10 subset of an ESC-50 release.
         """
         from soundkit.audio import AUDIO_EXTENSIONS
-        from soundkit.datasets import label_from_folder, parse_esc_name
+        from soundkit.clips import label_from_folder, parse_esc_name
 
         where = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "the zip file"
         try:
@@ -1279,13 +1279,13 @@ class Store(RegionsMixin):
         return dest
 
     def dataset(self, *, n_folds: int = 5, seed: int = 0) -> Any:
-        """The labelled clips as a :class:`soundkit.datasets.Dataset` (layout "store").
+        """The labelled clips as a :class:`soundkit.clips.Dataset` (layout "store").
 
         Clip ids are the store ids (as text); sources are the stored ones (else the content hash);
         folds are the stored ones when every clip has one, else assigned by
-        :func:`soundkit.datasets.assign_folds` (stratified by label, grouped by source, seeded).
+        :func:`soundkit.clips.assign_folds` (stratified by label, grouped by source, seeded).
         """
-        from soundkit.datasets import Clip, Dataset, assign_folds
+        from soundkit.clips import Clip, Dataset, assign_folds
 
         records = [r for r in self.clips(order="created") if r.label is not None]
         clips = [
@@ -1319,9 +1319,9 @@ def _member_parts(filename: str) -> tuple[str, ...] | None:
 
 def _source_and_fold(name: str, source: str | None, fold: int | None, digest: str) -> tuple[str, int | None]:
     """A clip's source and fold at add time: the given ones, else parsed from an ESC-style name
-    (:func:`soundkit.datasets.parse_clip_name`), else the content hash as its own source."""
+    (:func:`soundkit.clips.parse_clip_name`), else the content hash as its own source."""
     if source is None or fold is None:
-        from soundkit.datasets import parse_clip_name
+        from soundkit.clips import parse_clip_name
 
         parsed = parse_clip_name(name)
         if parsed is not None:
