@@ -59,7 +59,7 @@ _PIECES = {
 
 
 def init_state() -> None:
-    """Initialise session state once per session (called by streamlit_app.run)."""
+    """Initialise session state once per session (called by soundkit_app.navigation.run)."""
     for key, value in STATE_DEFAULTS.items():
         if key not in st.session_state:
             st.session_state[key] = value.copy() if isinstance(value, list) else value
@@ -70,7 +70,7 @@ _NAV = threading.local()
 
 @contextlib.contextmanager
 def navigation_scope() -> Iterator[None]:
-    """Marks the pages run by streamlit_app.run() (see :func:`header`)."""
+    """Marks the pages run by soundkit_app.navigation.run() (see :func:`header`)."""
     _NAV.active = True
     try:
         yield
@@ -83,7 +83,7 @@ def _ensure_navigation() -> None:
 
     With a pages/ folder next to the entry script, Streamlit starts in its old "pages directory"
     mode: on a freshly started server a deep link (e.g. /label) runs the page file alone, without
-    streamlit_app.run(), and the sidebar lists the files instead of our navigation until some script
+    soundkit_app.navigation.run(), and the sidebar lists the files instead of our navigation until some script
     calls st.navigation. So apply our page config and session state here, and in a real server
     register our navigation (st.navigation switches the legacy mode off for the whole process), then
     rerun the page under that navigation (widget ids differ between the two modes, so the first
@@ -93,11 +93,11 @@ def _ensure_navigation() -> None:
     """
     if getattr(_NAV, "active", False):
         return
-    import streamlit_app
+    from soundkit_app import navigation
 
-    streamlit_app.configure()
+    navigation.configure()
     if not st.get_option("global.appTest"):
-        streamlit_app.navigation()
+        navigation.navigation()
         # Run the page again, now under the app's navigation: widget ids differ between the two modes,
         # so the first widget change (an upload, say) would otherwise be lost once.
         st.rerun()

@@ -1,4 +1,4 @@
-"""AppTest entry point: runs streamlit_app.run() from a folder without a pages/ directory.
+"""AppTest entry point: runs the app (soundkit_app.navigation.run) from a folder without a pages/ directory.
 
 Next to a pages/ folder, Streamlit starts every AppTest run in its legacy "pages directory" mode
 (AppTest resets that mode before each run), where a page runs without the app's navigation and an
@@ -11,6 +11,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import streamlit_app  # noqa: E402
+from soundkit_app import navigation  # noqa: E402
 
-streamlit_app.run()
+navigation.run()
