@@ -18,6 +18,7 @@ from synth import noise, tone, write_wav
 from soundkit import weights
 from soundkit.errors import ModelError, ParameterError
 from soundkit.models import yamnet
+from soundkit.models.yamnet import model as yamnet_model
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
@@ -227,7 +228,7 @@ def test_download_from_kaggle_style_archive_is_verified_and_cached(tmp_path, yam
         tar.add(yamnet_path, arcname="1.tflite")
     archive = tmp_path / "yamnet.tar.gz"
     archive.write_bytes(buf.getvalue())
-    path = weights.fetch(weights.YAMNET_TFLITE, urls=[archive.as_uri()], validate=yamnet._validate)
+    path = weights.fetch(weights.YAMNET_TFLITE, urls=[archive.as_uri()], validate=yamnet_model._validate)
     assert path == weights.cache_dir() / "yamnet.tflite"
     assert weights.sha256_file(path) == weights.sha256_file(yamnet_path)
     assert yamnet.model_path() == path  # found in the cache from now on, verified against the record
@@ -397,7 +398,7 @@ def test_model_file_is_verified_once_per_unchanged_file(yamnet_path, tmp_path, m
         return real_fetch(*args, **kwargs)
 
     monkeypatch.setattr(weights, "fetch", counting_fetch)
-    monkeypatch.setattr(yamnet, "_VERIFIED", {})
+    monkeypatch.setattr(yamnet_model, "_VERIFIED", {})
     first = yamnet.model_path()
     assert yamnet.model_path() == first and len(calls) == 1
     os.utime(local, ns=(local.stat().st_atime_ns, local.stat().st_mtime_ns + 10**9))
