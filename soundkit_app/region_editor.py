@@ -30,7 +30,7 @@ ENVELOPE_BINS = 4000
 #: Most time columns of the spectrogram image.
 SPEC_COLUMNS = 4000
 #: Rate the overview is computed at.
-OVERVIEW_SR = 16000
+OVERVIEW_SR = 22050
 #: Longest stretch one "Play" sends to the browser (seconds).
 MAX_PLAY_SECONDS = 60.0
 #: ``suggested_by`` of what the user draws or accepts in the editor.
