@@ -199,3 +199,26 @@ def test_regions_tab_suggests_with_a_run_and_accepts_all(app_home):
     ok(at.button(key="label_regions_accept_all").click().run())
     assert [g.suggested_by for g in Store(home).regions(rec.id)] == ["user", "user"]
     assert at.button(key="label_regions_accept_all").disabled
+
+
+@pytest.mark.data
+def test_yamnet_zero_shot_suggests_the_dog_where_it_barks(tmp_path, monkeypatch, yamnet_path, esc10_dir):
+    """A 20 s recording: silence, an ESC-10 dog bark at 8 s, silence. YAMNet's events, stored as
+    suggestions, include a dog-ish region over the bark and nothing in the silence."""
+    from soundkit import audio
+    from soundkit.models.yamnet import YamnetPredictor
+    from soundkit.regions import suggest_regions
+
+    monkeypatch.setenv("SOUNDKIT_WEIGHTS_DIR", str(yamnet_path.parent))
+    bark, sr = audio.load(esc10_dir / "001 - Dog bark" / "1-100032-A.ogg", sr=16000)
+    sounding = np.flatnonzero(np.abs(bark) > 0.05 * np.abs(bark).max())
+    bark = bark[sounding[0] : sounding[-1] + 1][: 3 * sr]
+    y = np.zeros(20 * sr, np.float32)
+    y[8 * sr : 8 * sr + len(bark)] = bark
+    store = Store(tmp_path / "home")
+    rec = store.add(wav_bytes(y, sr), name="yard.wav")
+    added, _ = suggest_regions(store, rec.id, YamnetPredictor.load(), by="yamnet", on=0.3, off=0.2)
+    assert added, "no suggestion at all"
+    assert all(g.suggested_by == "model:yamnet" for g in added)
+    assert all(g.end > 7.0 and g.start < 8.0 + len(bark) / sr + 1.0 for g in added), [(g.label, g.start, g.end) for g in added]
+    assert any(g.label in ("Dog", "Bark", "Animal", "Domestic animals, pets", "Bow-wow") for g in added), [g.label for g in added]
