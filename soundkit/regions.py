@@ -339,8 +339,8 @@ class RegionsMixin:
         return [self._region(r) for r in rows]
 
     def region_clips(self) -> list[Any]:
-        """The labelled regions as :class:`soundkit.datasets.Clip` with ranged paths (ids
-        ``region-<id>``). A recording with a source of its own (given at import, or parsed from an
+        """The labelled regions (pending model suggestions left out) as :class:`soundkit.datasets.Clip`
+        with ranged paths (ids ``region-<id>``). A recording with a source of its own (given at import, or parsed from an
         ESC-style name) gives it to all its regions, so folds never split it; a recording whose only
         source is its content hash makes each region its own source, so one long recording can still
         be split into train and test folds."""
@@ -355,6 +355,8 @@ class RegionsMixin:
             sources = {r["id"]: r["source"] for r in con.execute("SELECT id, source FROM clips WHERE deleted IS NULL")}
         for row in rows:
             reg = self._region(row)
+            if is_suggestion(reg.suggested_by):  # a model's guess trains nothing until the user accepts it
+                continue
             src = sources.get(reg.clip_id)
             if not src or src == row["hash"]:  # no source of its own beyond the content hash
                 src = f"{row['hash']}#t={reg.start:.3f},{reg.end:.3f}"

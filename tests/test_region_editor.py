@@ -222,3 +222,20 @@ def test_yamnet_zero_shot_suggests_the_dog_where_it_barks(tmp_path, monkeypatch,
     assert all(g.suggested_by == "model:yamnet" for g in added)
     assert all(g.end > 7.0 and g.start < 8.0 + len(bark) / sr + 1.0 for g in added), [(g.label, g.start, g.end) for g in added]
     assert any(g.label in ("Dog", "Bark", "Animal", "Domestic animals, pets", "Bow-wow") for g in added), [g.label for g in added]
+
+
+def test_pending_suggestions_train_nothing_and_export_nothing_until_accepted(store_rec, tmp_path):
+    import zipfile
+
+    from soundkit_app.regions import annotations_text
+
+    store, rec = store_rec
+    (mine,) = store.add_regions(rec.id, [(1.0, 2.0, "dog")], suggested_by="user")
+    (guess,) = store.add_regions(rec.id, [(5.0, 6.0, "cat")], suggested_by="model:yamnet")
+    assert [c.id for c in store.region_clips()] == [f"region-{mine.id}"]
+    assert "cat" not in annotations_text(store) and "dog" in annotations_text(store)
+    with zipfile.ZipFile(store.export_zip(tmp_path / "a.zip")) as zf:
+        assert "cat" not in zf.read("regions.tsv").decode()
+    store.accept_region(guess.id)
+    assert [c.id for c in store.region_clips()] == [f"region-{mine.id}", f"region-{guess.id}"]
+    assert "cat" in annotations_text(store)
