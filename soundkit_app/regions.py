@@ -22,11 +22,10 @@ def recordings(store: Any) -> list[Any]:
 
 
 def annotations_text(store: Any) -> str:
-    """Every labelled region (pending suggestions left out) of the stored recordings in the DCASE layout (filename = the recording's
-    name), as the CLI's ``import`` of a folder and this tab's import read it back."""
-    from soundkit.regions import write_annotations
-
-    from soundkit.regions import is_suggestion
+    """Every labelled region (pending suggestions left out) of the stored recordings in the DCASE
+    layout (filename = the recording's name), as the CLI's ``import`` of a folder and this tab's
+    import read it back."""
+    from soundkit.regions import is_suggestion, write_annotations
 
     return write_annotations([(g.recording, g.start, g.end, g.label) for g in store.regions()
                               if g.label and not is_suggestion(g.suggested_by)])
