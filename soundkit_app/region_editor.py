@@ -31,6 +31,10 @@ ENVELOPE_BINS = 4000
 SPEC_COLUMNS = 4000
 #: Rate the overview is computed at.
 OVERVIEW_SR = 22050
+#: Finest spectrogram hop (samples at OVERVIEW_SR, about 6 ms).
+MIN_HOP = 128
+#: Columns (and envelope bins) of a zoomed-in view's detail picture.
+DETAIL_COLUMNS = 2000
 #: Longest stretch one "Play" sends to the browser (seconds).
 MAX_PLAY_SECONDS = 60.0
 #: ``suggested_by`` of what the user draws or accepts in the editor.
@@ -66,6 +70,11 @@ def envelope(y: np.ndarray, bins: int = ENVELOPE_BINS) -> tuple[np.ndarray, np.n
     return np.clip(lo, -1, 1), np.clip(hi, -1, 1)
 
 
+def spectrogram_hop(n: int, columns: int) -> int:
+    """The hop (samples) of a spectrogram of ``n`` samples in at most ``columns`` columns (>= 128)."""
+    return max(MIN_HOP, int(math.ceil(n / max(1, columns))))
+
+
 def spectrogram_image(y: np.ndarray, sr: int, *, columns: int = SPEC_COLUMNS, n_mels: int = 64) -> bytes:
     """PNG of the log-mel spectrogram of ``y`` (low frequencies at the bottom, viridis), one column
     per hop, the hop chosen so there are at most ``columns`` columns."""
@@ -73,7 +82,7 @@ def spectrogram_image(y: np.ndarray, sr: int, *, columns: int = SPEC_COLUMNS, n_
 
     from soundkit.features import log_mel
 
-    hop = max(128, int(math.ceil(len(y) / max(1, columns))))
+    hop = spectrogram_hop(len(y), columns)
     S = log_mel(np.asarray(y, np.float32), sr=sr, n_fft=1024, hop_length=hop, n_mels=n_mels, fmin=0.0,
                 fmax=sr / 2, top_db=80.0)
     v = (S - S.min()) / max(float(S.max() - S.min()), 1e-6)  # (n_mels, T) in [0, 1]
@@ -94,8 +103,57 @@ def overview(path: str, digest: str) -> dict[str, Any]:
     y, sr = load_ranged(path, sr=OVERVIEW_SR, max_seconds=None)
     lo, hi = envelope(y)
     png = spectrogram_image(y, sr)
-    return {"duration": len(y) / sr, "env_min": np.round(lo, 3).tolist(), "env_max": np.round(hi, 3).tolist(),
+    return {"duration": len(y) / sr, "hop": spectrogram_hop(len(y), SPEC_COLUMNS), "env_min": np.round(lo, 3).tolist(), "env_max": np.round(hi, 3).tolist(),
             "spec": "data:image/png;base64," + base64.b64encode(png).decode("ascii")}
+
+
+def _stretch(path: str, start: float, end: float, sr: int) -> np.ndarray:
+    """Mono samples ``start``-``end`` s of a stored recording at ``sr``: a seek and a partial read
+    where libsndfile can (WAV, FLAC, OGG, ...), else the whole file decoded and cut."""
+    import soundfile as sf
+
+    from soundkit import audio
+    from soundkit.regions import load_ranged, ranged_path
+
+    try:
+        with sf.SoundFile(path) as f:
+            f.seek(int(start * f.samplerate))
+            y = f.read(int(round((end - start) * f.samplerate)), dtype="float32", always_2d=True).mean(axis=1)
+            rate = f.samplerate
+    except (RuntimeError, sf.LibsndfileError, ValueError):
+        return load_ranged(ranged_path(path, start, end), sr=sr)[0]
+    return audio.resample(y, orig_sr=rate, target_sr=sr) if rate != sr else y
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def detail(path: str, digest: str, start: float, end: float) -> dict[str, Any]:
+    """{"t0", "t1", "env_min", "env_max", "spec"} of the stretch ``start``-``end`` s at full detail
+    (:data:`DETAIL_COLUMNS` columns and envelope bins), for a zoomed-in view."""
+    y = _stretch(path, start, end, OVERVIEW_SR)
+    lo, hi = envelope(y, DETAIL_COLUMNS)
+    png = spectrogram_image(y, OVERVIEW_SR, columns=DETAIL_COLUMNS)
+    return {"t0": start, "t1": start + len(y) / OVERVIEW_SR, "env_min": np.round(lo, 3).tolist(),
+            "env_max": np.round(hi, 3).tolist(), "spec": "data:image/png;base64," + base64.b64encode(png).decode("ascii")}
+
+
+def detail_window(view: Any, duration: float, hop: int) -> tuple[float, float] | None:
+    """The stretch to draw in detail for a view {"t0", "t1"} (the view plus half its span on each
+    side, on a power-of-two grid so nearby views reuse it), or None when the overview (spectrogram
+    hop ``hop``) has at least :data:`DETAIL_COLUMNS` columns over the view already, is close to the
+    finest hop, or the view is not valid."""
+    try:
+        t0, t1 = float(view["t0"]), float(view["t1"])
+    except (TypeError, KeyError, ValueError):
+        return None
+    span = t1 - t0
+    if not (math.isfinite(t0) and math.isfinite(t1) and span > 0 and duration > 0):
+        return None
+    if span * OVERVIEW_SR / hop >= DETAIL_COLUMNS or hop <= 2 * MIN_HOP:
+        return None
+    q = 2.0 ** math.floor(math.log2(span / 4))  # a power-of-two grid: the same window for nearby views
+    a = max(0.0, math.floor((t0 - span / 2) / q) * q)
+    b = min(duration, math.ceil((t1 + span / 2) / q) * q)
+    return (round(a, 3), round(b, 3)) if b - a > 0.05 else None
 
 
 def region_dicts(regions: list[Any]) -> list[dict[str, Any]]:
@@ -176,7 +234,7 @@ def region_clip(store: Any, region_id: Any) -> dict[str, Any]:
 
 
 def _trigger(key: str, name: str) -> Any:
-    """This run's trigger value ``name`` of the component mounted at ``key`` (None when unset)."""
+    """This run's trigger (or state) value ``name`` of the component mounted at ``key`` (None when unset)."""
     state = st.session_state.get(key)
     if state is None:
         return None
@@ -228,11 +286,14 @@ def editor(store: Any, rec: Any, *, key: str, default_label: str | None = None) 
     ov = overview(str(rec.path), rec.hash)
     regions = store.regions(rec.id)
     labels = sorted(set(store.labels()) | {g.label for g in regions if g.label})
-    data = {"id": key, "rec": rec.id, "duration": min(ov["duration"], rec.seconds) or ov["duration"],
+    duration = min(ov["duration"], rec.seconds) or ov["duration"]
+    window = detail_window(_trigger(key, "view"), duration, ov["hop"])
+    fine = {**detail(str(rec.path), rec.hash, *window), "rec": rec.id} if window else None
+    data = {"id": key, "rec": rec.id, "duration": duration, "detail": fine,
             "env_min": ov["env_min"], "env_max": ov["env_max"], "spec": ov["spec"],
             "regions": region_dicts(regions), "labels": labels, "default_label": default_label or "",
             "focus": ui.get("focus"), "clip": clip}
-    result = _component()(key=key, data=data, height="content",
+    result = _component()(key=key, data=data, height="content", on_view_change=lambda: None,
                           on_edit_change=functools.partial(_on_edit, store, rec.id, key),
                           on_play_change=functools.partial(_on_play, store, key))
     if error:

@@ -239,3 +239,29 @@ def test_pending_suggestions_train_nothing_and_export_nothing_until_accepted(sto
     store.accept_region(guess.id)
     assert [c.id for c in store.region_clips()] == [f"region-{mine.id}", f"region-{guess.id}"]
     assert "cat" in annotations_text(store)
+
+
+def test_a_zoomed_view_gets_a_finer_picture_of_its_stretch(tmp_path):
+    """10 min of quiet noise with a tone at 300-301 s: the overview's columns are 0.15 s wide; the
+    detail of a 4 s view is read by seeking (not decoding the whole file) and is finer."""
+    from synth import noise, write_wav
+
+    sr = 8000
+    y = noise(600.0, sr, 0.01, seed=0)
+    y[300 * sr : 301 * sr] += tone(1000, 1.0, sr, 0.5)
+    path = write_wav(tmp_path / "long.wav", y, sr)
+    hop = ed.spectrogram_hop(600 * ed.OVERVIEW_SR, ed.SPEC_COLUMNS)
+    assert ed.detail_window({"t0": 0, "t1": 600}, 600.0, hop) is None  # the whole recording: the overview
+    assert ed.detail_window({"t0": 1, "t1": "x"}, 600.0, hop) is None
+    assert ed.detail_window({"t0": 0, "t1": 4}, 10.0, ed.spectrogram_hop(10 * ed.OVERVIEW_SR, ed.SPEC_COLUMNS)) is None
+    a, b = ed.detail_window({"t0": 298.5, "t1": 302.5}, 600.0, hop)
+    assert a <= 296.5 and b >= 304.5 and b - a <= 12
+    d = ed.detail.__wrapped__(str(path), "h", a, b)
+    assert d["t0"] == a and d["t1"] == pytest.approx(b, abs=1e-3)
+    hi = np.array(d["env_max"])
+    t = a + np.arange(len(hi)) * (b - a) / len(hi)
+    assert hi[(t > 300.05) & (t < 300.95)].min() > 0.3 and hi[(t < 299.9) | (t > 301.1)].max() < 0.1
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(base64.b64decode(d["spec"].split(",", 1)[1])))
+    assert img.width > (b - a) * ed.OVERVIEW_SR / hop * 5  # several times finer than the overview

@@ -72,7 +72,7 @@ function build(parentElement) {
 }
 
 export default function (component) {
-  const { data, setTriggerValue, parentElement } = component;
+  const { data, setTriggerValue, setStateValue, parentElement } = component;
   const cfg = data || {};
   const id = cfg.id || "regions";
   const reg = (window.__soundkitRegions = window.__soundkitRegions || {});
@@ -83,6 +83,7 @@ export default function (component) {
   }
   S.cfg = cfg;
   S.trigger = setTriggerValue;
+  S.setState = setStateValue;
   S.regions = (cfg.regions || []).map((g) => ({ ...g }));
   const duration = Math.max(cfg.duration || 1, 1e-3);
   if (cfg.focus && cfg.focus.nonce !== S.focusNonce) {
@@ -115,6 +116,15 @@ export default function (component) {
     S.img.src = cfg.spec;
   }
   const envMin = cfg.env_min || [], envMax = cfg.env_max || [];
+  // a finer envelope and spectrogram of the stretch around the view, sent after a zoom
+  const det = cfg.detail && cfg.detail.rec === cfg.rec ? cfg.detail : null;
+  if (det && S.detailUrl !== det.spec) {
+    S.detailUrl = det.spec;
+    S.detailImg = new Image();
+    S.detailImg.onload = () => S.draw && S.draw();
+    S.detailImg.src = det.spec;
+  }
+  if (!det) { S.detailUrl = null; S.detailImg = null; }
 
   const send = (edit) => {
     if (S.trigger) S.trigger("edit", { ...edit, nonce: Math.random().toString(36).slice(2) });
@@ -134,6 +144,13 @@ export default function (component) {
     scroll.disabled = room <= 0;
     scroll.value = room > 0 ? String(Math.round((S.t0 / room) * 1000)) : "0";
     draw();
+    // tell Python the view (debounced) so it can send a finer picture of it
+    if (S.viewTimer) clearTimeout(S.viewTimer);
+    S.viewTimer = setTimeout(() => {
+      const v = { t0: +S.t0.toFixed(3), t1: +S.t1.toFixed(3) };
+      const same = S.sentView && S.sentView.t0 === v.t0 && S.sentView.t1 === v.t1;
+      if (!same && S.setState) { S.sentView = v; S.setState("view", v); }
+    }, 300);
   }
   const zoom = (f, at) => {
     const c = at === undefined ? (S.t0 + S.t1) / 2 : at;
@@ -151,25 +168,32 @@ export default function (component) {
     g.clearRect(0, 0, w, h);
     g.fillStyle = "#f4f4f6"; g.fillRect(0, 0, w, WAVE_H);
     // waveform envelope: one vertical line per pixel column (min..max of its bins)
-    const n = envMin.length;
+    const useDet = det && det.t0 <= S.t0 + 1e-6 && det.t1 >= S.t1 - 1e-6;
+    const eMin = useDet ? det.env_min : envMin, eMax = useDet ? det.env_max : envMax;
+    const e0 = useDet ? det.t0 : 0, eSpan = useDet ? det.t1 - det.t0 : duration;
+    root.dataset.detail = useDet ? "1" : "0";
+    const n = eMin.length;
     if (n) {
       g.strokeStyle = "#3b6ea8"; g.beginPath();
       const mid = WAVE_H / 2, amp = WAVE_H / 2 - 4;
       for (let x = 0; x < w; x++) {
-        const a = Math.floor((tOf(x) / duration) * n), b = Math.max(a + 1, Math.floor((tOf(x + 1) / duration) * n));
+        const a = Math.floor(((tOf(x) - e0) / eSpan) * n), b = Math.max(a + 1, Math.floor(((tOf(x + 1) - e0) / eSpan) * n));
         if (a >= n || b <= 0) continue;
         let lo = 1, hi = -1;
-        for (let i = Math.max(0, a); i < Math.min(n, b); i++) { lo = Math.min(lo, envMin[i]); hi = Math.max(hi, envMax[i]); }
+        for (let i = Math.max(0, a); i < Math.min(n, b); i++) { lo = Math.min(lo, eMin[i]); hi = Math.max(hi, eMax[i]); }
         g.moveTo(x + 0.5, mid - hi * amp); g.lineTo(x + 0.5, mid - lo * amp + 1);
       }
       g.stroke();
     }
     // spectrogram: the visible part of the whole-recording image
-    if (S.img && S.img.complete && S.img.naturalWidth) {
-      const iw = S.img.naturalWidth, ih = S.img.naturalHeight;
-      const sx = (S.t0 / duration) * iw, sw = Math.max(1e-3, ((S.t1 - S.t0) / duration) * iw);
+    const dImg = useDet && S.detailImg && S.detailImg.complete && S.detailImg.naturalWidth ? S.detailImg : null;
+    const img = dImg || S.img;
+    if (img && img.complete && img.naturalWidth) {
+      const i0 = dImg ? det.t0 : 0, iSpan = dImg ? det.t1 - det.t0 : duration;
+      const iw = img.naturalWidth, ih = img.naturalHeight;
+      const sx = ((S.t0 - i0) / iSpan) * iw, sw = Math.max(1e-3, ((S.t1 - S.t0) / iSpan) * iw);
       g.imageSmoothingEnabled = sw < w;
-      g.drawImage(S.img, sx, 0, sw, ih, 0, WAVE_H, w, SPEC_H);
+      g.drawImage(img, sx, 0, sw, ih, 0, WAVE_H, w, SPEC_H);
     } else {
       g.fillStyle = "#222"; g.fillRect(0, WAVE_H, w, SPEC_H);
     }

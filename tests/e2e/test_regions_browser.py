@@ -110,6 +110,16 @@ def test_region_editor_create_move_delete_reload_export_import(regions_server, p
     assert [(r.id, r.start, r.end) for r in store.regions(rec_id)] == [(resized.id, resized.start, resized.end)]
     assert page.locator('[data-testid="stException"]').count() == 0
 
+    # zoom in and out around the middle, scroll with the slider
+    root = page.locator(".skreg")
+    page.get_by_role("button", name="Zoom in", exact=True).click()
+    assert root.get_attribute("data-view") == "2.500,7.500"
+    page.locator(".skreg-scroll").fill("1000")  # scrolled to the end
+    assert root.get_attribute("data-view") == "5.000,10.000"
+    page.get_by_role("button", name="Fit", exact=True).click()
+    assert root.get_attribute("data-view") == "0.000,10.000"
+    _idle(page)
+
     # play exactly the region: Python sends that stretch of audio only
     canvas.click(position={"x": (resized.start + 0.2) * px, "y": 150})
     page.get_by_role("button", name="Play", exact=True).click()
@@ -118,7 +128,6 @@ def test_region_editor_create_move_delete_reload_export_import(regions_server, p
 
     # reload: drawn from the store
     canvas = _open(page, url)
-    root = page.locator(".skreg")
     assert root.get_attribute("data-regions") == "1"
     assert root.get_attribute("data-summary") == f"bark@{resized.start:.3f}-{resized.end:.3f}"
 
