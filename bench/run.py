@@ -540,6 +540,14 @@ def datamap() -> dict:
     return dm.measure(ESC10, SHARED / "weights", WORK / "cache-datamap")
 
 
+@section
+def region_editor() -> dict:
+    """Overview and zoom-detail time and bytes of the region editor for 1-30 min recordings (bench/region_editor.py)."""
+    from bench import region_editor as rg
+
+    return rg.measure(WORK / "region_editor")
+
+
 def render() -> str:
     results = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
     from bench.report import render_markdown

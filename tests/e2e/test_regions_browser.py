@@ -1,8 +1,8 @@
 """The region editor end to end: real Chromium drives the Label page's Regions tab of `streamlit run`
 by mouse and keyboard. It creates a region by dragging over the spectrogram, moves it by its body,
 resizes it by an edge, sees every change stored (SQLite, read here) and still drawn after a reload,
-gets a one-line error for a too-short drag (nothing stored), downloads the regions as a DCASE TSV,
-deletes the region with the Delete key and imports the TSV back."""
+gets a one-line error for a too-short drag (nothing stored), accepts a model suggestion with Enter,
+downloads the regions as a DCASE TSV, deletes the region with the Delete key and imports the TSV back."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ def regions_server(tmp_path_factory):
     store = Store(home)
     rec = store.add(write_wav(home.parent / "field-e2e.wav", y, SR), name="field-e2e.wav")
     store.create_label("bark")
+    store.add_regions(rec.id, [(7.0, 8.0, "bark")], suggested_by="model:yamnet")  # a pending suggestion
     with serve(home, log_name="streamlit-regions.log") as (url, _):
         yield url, home, rec.id
 
@@ -81,6 +82,19 @@ def test_region_editor_create_move_delete_reload_export_import(regions_server, p
     canvas = _open(page, url)
     w = canvas.bounding_box()["width"]
     px = w / SECONDS  # the editor opens on the whole recording
+    root = page.locator(".skreg")
+
+    # the model's suggestion: select it by click, accept it with Enter, delete it with the button
+    (sug,) = store.regions(rec_id)
+    canvas.click(position={"x": 7.5 * px, "y": 150})
+    assert root.get_attribute("data-selected") == str(sug.id)
+    page.keyboard.press("Enter")
+    _wait(lambda: store.get_region(sug.id).suggested_by == "user", "the suggestion accepted")
+    _idle(page)
+    root.get_by_role("button", name="Delete", exact=True).click()
+    _wait(lambda: not store.regions(rec_id), "the accepted suggestion deleted")
+    _idle(page)
+
     page.locator(".skreg-label").fill("bark")
 
     # create: drag from 2 s to 3.5 s
@@ -111,18 +125,17 @@ def test_region_editor_create_move_delete_reload_export_import(regions_server, p
     assert page.locator('[data-testid="stException"]').count() == 0
 
     # zoom in and out around the middle, scroll with the slider
-    root = page.locator(".skreg")
-    page.get_by_role("button", name="Zoom in", exact=True).click()
+    root.get_by_role("button", name="Zoom in", exact=True).click()
     assert root.get_attribute("data-view") == "2.500,7.500"
     page.locator(".skreg-scroll").fill("1000")  # scrolled to the end
     assert root.get_attribute("data-view") == "5.000,10.000"
-    page.get_by_role("button", name="Fit", exact=True).click()
+    root.get_by_role("button", name="Fit", exact=True).click()
     assert root.get_attribute("data-view") == "0.000,10.000"
     _idle(page)
 
     # play exactly the region: Python sends that stretch of audio only
     canvas.click(position={"x": (resized.start + 0.2) * px, "y": 150})
-    page.get_by_role("button", name="Play", exact=True).click()
+    root.get_by_role("button", name="Play", exact=True).click()
     _wait(lambda: page.locator(".skreg-audio").get_attribute("data-region") == str(resized.id), "the region's audio")
     assert abs(float(page.locator(".skreg-audio").get_attribute("data-seconds")) - resized.seconds) < 0.01
 
