@@ -112,7 +112,6 @@ def regions_section(store: Any) -> None:
     if not recs:
         st.info(f"No recording of {MIN_RECORDING_SECONDS:g} s or more yet: upload a long recording on "
                 "**Add clips**, or import a folder of recordings with a regions.tsv from the CLI.")
-        annotations_row(store)
         return
     names = {r.id: f"{r.name} ({r.seconds:.1f} s)" for r in recs}
     rec_id = st.selectbox("Recording", list(names), format_func=names.get, key="label_regions_recording")
