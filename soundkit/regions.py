@@ -30,7 +30,8 @@ API (on :class:`soundkit.store.Store`, through :class:`RegionsMixin`)
 
 ``suggested_by`` says who proposed a region: ``"user"`` (drawn or accepted in the editor), ``"import"``
 (a DCASE file), ``"model:<name>"`` (an event detector's suggestion, see :func:`suggest_regions`,
-pending until the user accepts it; moving or relabelling it accepts it too), None (the API, unsaid).
+pending until the user accepts it; moving or relabelling it accepts it too; until then it is no
+training clip, :meth:`RegionsMixin.region_clips`, and no exported annotation), None (the API, unsaid).
 
 Rules: ``0 <= start < end <= the recording's duration``, at least ``MIN_REGION_SECONDS`` long,
 labels as for clips (:func:`soundkit.store.normalize_label`). Bad ranges raise
@@ -339,8 +340,8 @@ class RegionsMixin:
         return [self._region(r) for r in rows]
 
     def region_clips(self) -> list[Any]:
-        """The labelled regions (pending model suggestions left out) as :class:`soundkit.datasets.Clip`
-        with ranged paths (ids ``region-<id>``). A recording with a source of its own (given at import, or parsed from an
+        """The labelled regions as :class:`soundkit.datasets.Clip` with ranged paths (ids
+        ``region-<id>``). A recording with a source of its own (given at import, or parsed from an
         ESC-style name) gives it to all its regions, so folds never split it; a recording whose only
         source is its content hash makes each region its own source, so one long recording can still
         be split into train and test folds."""
