@@ -472,6 +472,10 @@ def render_markdown(results: dict) -> str:
     from bench.listening import render as listening_section
 
     lines += listening_section(results, targets)
+    if "region_editor" in results:
+        from bench.region_editor import render as region_editor_section
+
+        lines += region_editor_section(results["region_editor"])
     if targets:
         lines = lines[:lines.index("## Machine")] + ["## Targets", "", "| target | measured | |", "|---|---|---|", *targets, ""] + lines[lines.index("## Machine"):]
     return "\n".join(lines) + "\n"

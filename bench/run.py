@@ -534,6 +534,14 @@ SECTIONS.update(_LISTENING)
 
 
 @section
+def region_editor() -> dict:
+    """Overview and zoom-detail time and bytes of the region editor for 1-30 min recordings (bench/region_editor.py)."""
+    from bench import region_editor as rg
+
+    return rg.measure(WORK / "region_editor")
+
+
+@section
 def datamap() -> dict:
     """Mislabel flag precision/recall on ESC-10 with 5% swapped labels; 2,000-clip map time (bench/datamap.py)."""
     from bench import datamap as dm

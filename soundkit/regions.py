@@ -22,8 +22,16 @@ API (on :class:`soundkit.store.Store`, through :class:`RegionsMixin`)
 ``move_region(region_id, start, end) -> Region``
 ``relabel_region(region_id, label) -> Region``
 ``delete_region(region_id) -> None``
+``accept_region(region_id, *, by="user") -> Region`` (a model's suggestion becomes the user's)
+``add_regions(clip_id, items, *, suggested_by) -> list[Region]`` (all or nothing)
+``import_annotations(text, *, where) -> ImportResult`` (a DCASE file against stored recordings' names)
 ``regions(clip_id=None) -> list[Region]`` (ordered by recording, then start)
 ``get_region(region_id) -> Region``
+
+``suggested_by`` says who proposed a region: ``"user"`` (drawn or accepted in the editor), ``"import"``
+(a DCASE file), ``"model:<name>"`` (an event detector's suggestion, see :func:`suggest_regions`,
+pending until the user accepts it; moving or relabelling it accepts it too; until then it is no
+training clip, :meth:`RegionsMixin.region_clips`, and no exported annotation), None (the API, unsaid).
 
 Rules: ``0 <= start < end <= the recording's duration``, at least ``MIN_REGION_SECONDS`` long,
 labels as for clips (:func:`soundkit.store.normalize_label`). Bad ranges raise
@@ -60,6 +68,8 @@ __all__ = [
     "find_annotations",
     "ANNOTATIONS_NAME",
     "MIN_REGION_SECONDS",
+    "suggest_regions",
+    "is_suggestion",
 ]
 
 #: Shortest region (the store's shortest clip).
@@ -258,6 +268,8 @@ class RegionsMixin:
             rec = self._recording(con, row["clip_id"])
             s, e = check_range(start, end, rec["seconds"], name=f"recording {rec['name']!r}")
             con.execute('UPDATE regions SET start = ?, "end" = ? WHERE id = ?', (s, e, row["id"]))
+            if is_suggestion(row["suggested_by"]):  # a corrected suggestion is the user's
+                con.execute("UPDATE regions SET suggested_by = 'user' WHERE id = ?", (row["id"],))
             return self._region(self._region_row(con, row["id"]))
 
     def relabel_region(self, region_id: int, label: str) -> Region:
@@ -269,7 +281,39 @@ class RegionsMixin:
             row = self._region_row(con, region_id)
             label_id = self._label_id(con, label, create=True)  # type: ignore[attr-defined]
             con.execute("UPDATE regions SET label_id = ? WHERE id = ?", (label_id, row["id"]))
+            if is_suggestion(row["suggested_by"]):
+                con.execute("UPDATE regions SET suggested_by = 'user' WHERE id = ?", (row["id"],))
             return self._region(self._region_row(con, row["id"]))
+
+    def accept_region(self, region_id: int, *, by: str = "user") -> Region:
+        """Make a region (a model's suggestion) the user's: ``suggested_by`` becomes ``by``."""
+        with self._write() as con:  # type: ignore[attr-defined]
+            row = self._region_row(con, region_id)
+            con.execute("UPDATE regions SET suggested_by = ? WHERE id = ?", (str(by)[:200], row["id"]))
+            return self._region(self._region_row(con, row["id"]))
+
+    def add_regions(self, clip_id: int, items: list[tuple[float, float, str]], *, suggested_by: str | None = None) -> list[Region]:
+        """Add several (start, end, label) regions to one recording in one transaction: all of them,
+        or (on the first bad one) none."""
+        with self._write():  # type: ignore[attr-defined]
+            return [self.add_region(clip_id, s, e, label=lab, suggested_by=suggested_by) for s, e, lab in items]
+
+    def import_annotations(self, text: str, *, where: str = ANNOTATIONS_NAME) -> Any:
+        """Add the regions of a DCASE annotation file to the stored recordings its ``filename``
+        column names (a recording's name; names stored twice are ambiguous and reported). Regions
+        stored already are skipped; problems go to the returned ImportResult's ``errors``."""
+        from soundkit.store import ImportResult
+
+        by_name: dict[str, int] = {}
+        twice: set[str] = set()
+        for rec in self.clips():  # type: ignore[attr-defined]
+            if rec.name in by_name:
+                twice.add(rec.name)
+            by_name[rec.name] = rec.id
+        result = ImportResult()
+        rows_by = {k: v for k, v in by_name.items() if k not in twice}
+        self._add_annotations(text, rows_by, result, where=where)  # type: ignore[attr-defined]
+        return result
 
     def delete_region(self, region_id: int) -> None:
         """Remove a region for good."""
@@ -312,11 +356,60 @@ class RegionsMixin:
             sources = {r["id"]: r["source"] for r in con.execute("SELECT id, source FROM clips WHERE deleted IS NULL")}
         for row in rows:
             reg = self._region(row)
+            if is_suggestion(reg.suggested_by):  # a model's guess trains nothing until the user accepts it
+                continue
             src = sources.get(reg.clip_id)
             if not src or src == row["hash"]:  # no source of its own beyond the content hash
                 src = f"{row['hash']}#t={reg.start:.3f},{reg.end:.3f}"
             out.append(Clip(path=Path(reg.path), label=reg.label, source=src, id=f"region-{reg.id}"))  # type: ignore[arg-type]
         return out
+
+
+def is_suggestion(suggested_by: str | None) -> bool:
+    """True for a model's pending suggestion (``suggested_by`` ``"model:..."``)."""
+    return bool(suggested_by) and str(suggested_by).startswith("model")
+
+
+def suggest_regions(store: Any, clip_id: int, model: Any, *, by: str = "model", smooth: int = 3,
+                    on: float = 0.5, off: float | None = None, min_duration: float = 0.25) -> tuple[list[Region], list[str]]:
+    """Run the event detector (:func:`soundkit.listen.timeline_events`) of ``model`` (a Predictor: a
+    trained run or YAMNet zero-shot) over a stored recording and store its events as suggested regions
+    (``suggested_by="model:<by>"``), all in one transaction.
+
+    Events that overlap a stored region of the same label by more than half are left out (suggesting
+    twice adds nothing), as are events shorter than ``MIN_REGION_SECONDS`` or whose label is not a
+    valid label.
+
+    Returns
+    -------
+    regions : list of Region, the suggestions stored
+    skipped : list of str, one line per event left out for a reason other than being stored already
+    """
+    from soundkit.listen import timeline_events
+    from soundkit.store import normalize_label
+
+    rec = store.get(clip_id)
+    sr = int(getattr(model, "sample_rate", None) or getattr(getattr(model, "features", None), "sr", 16000))
+    y, sr = load_ranged(rec.path, sr=sr, max_seconds=None)
+    pred = model.predict(y, sr, top_k=1)
+    duration = len(y) / sr
+    events = timeline_events(pred, smooth=smooth, duration=duration, on=on, off=off, min_duration=min_duration)
+    existing = store.regions(clip_id)
+    items, skipped = [], []
+    for ev in events:
+        try:
+            label = normalize_label(ev.label)
+        except ParameterError as exc:
+            skipped.append(f"{ev.start:.2f}-{ev.end:.2f} s {ev.label!r}: {exc}")
+            continue
+        s, e = round(max(0.0, ev.start), 3), round(min(duration, rec.seconds, ev.end), 3)
+        if e - s < MIN_REGION_SECONDS:
+            skipped.append(f"{s:.2f}-{e:.2f} s {label!r}: shorter than {MIN_REGION_SECONDS:g} s")
+            continue
+        if any(g.label == label and min(e, g.end) - max(s, g.start) > 0.5 * min(e - s, g.seconds) for g in existing):
+            continue
+        items.append((s, e, label))
+    return store.add_regions(clip_id, items, suggested_by=f"model:{by}"[:200]), skipped
 
 
 # -- DCASE annotation files --------------------------------------------------------------------------

@@ -103,7 +103,7 @@ from typing import Any, BinaryIO
 
 from soundkit.errors import AudioError, DatasetError, ParameterError, QuotaError, StoreError
 from soundkit.fileio import STALE_TMP_SECONDS, remove_stale_tmp, write_atomic
-from soundkit.regions import ANNOTATIONS_NAME, RegionsMixin, read_annotations, write_annotations
+from soundkit.regions import ANNOTATIONS_NAME, RegionsMixin, is_suggestion, read_annotations, write_annotations
 from soundkit.regions import SCHEMA as _REGIONS_SCHEMA
 
 __all__ = [
@@ -1270,7 +1270,8 @@ class Store(RegionsMixin):
                 zf.writestr("metadata.csv", buf.getvalue())
                 if regions:  # DCASE layout: filename, onset, offset, event_label (tab-separated)
                     zf.writestr(ANNOTATIONS_NAME, write_annotations(
-                        [(arcs[g.clip_id], g.start, g.end, g.label) for g in regions if g.label and g.clip_id in arcs]
+                        [(arcs[g.clip_id], g.start, g.end, g.label) for g in regions
+                         if g.label and g.clip_id in arcs and not is_suggestion(g.suggested_by)]
                     ))
             os.replace(tmp, dest)
         except BaseException:

@@ -1,0 +1,171 @@
+"""The region editor end to end: real Chromium drives the Label page's Regions tab of `streamlit run`
+by mouse and keyboard. It creates a region by dragging over the spectrogram, moves it by its body,
+resizes it by an edge, sees every change stored (SQLite, read here) and still drawn after a reload,
+gets a one-line error for a too-short drag (nothing stored), accepts a model suggestion with Enter,
+downloads the regions as a DCASE TSV, deletes the region with the Delete key and imports the TSV back."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e]
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from synth import noise, tone, write_wav  # noqa: E402
+
+SR = 16000
+SECONDS = 10.0
+
+
+@pytest.fixture(scope="module")
+def regions_server(tmp_path_factory):
+    """Its own server and data directory (one 10 s recording), so other browser tests see theirs."""
+    from conftest import CHROMIUM, serve
+
+    from soundkit.store import Store
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM}")
+    home = tmp_path_factory.mktemp("regions_home")
+    y = noise(SECONDS, SR, 0.01, seed=3)
+    y[2 * SR : 3 * SR] += tone(800, 1.0, SR, 0.5)
+    store = Store(home)
+    rec = store.add(write_wav(home.parent / "field-e2e.wav", y, SR), name="field-e2e.wav")
+    store.create_label("bark")
+    store.add_regions(rec.id, [(7.0, 8.0, "bark")], suggested_by="model:yamnet")  # a pending suggestion
+    with serve(home, log_name="streamlit-regions.log") as (url, _):
+        yield url, home, rec.id
+
+
+def _wait(cond, what: str, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = cond()
+        if got:
+            return got
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _open(page, url: str):
+    page.goto(f"{url}/label")
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+    page.get_by_role("tab", name="Regions").click()
+    canvas = page.locator(".skreg-canvas")
+    canvas.wait_for()
+    page.wait_for_timeout(300)  # the spectrogram image decodes
+    return canvas
+
+
+def _drag(page, canvas, x0: float, x1: float, y: float = 150, steps: int = 8) -> None:
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + x0, box["y"] + y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + x1, box["y"] + y, steps=steps)
+    page.mouse.up()
+
+
+def _idle(page) -> None:
+    page.wait_for_timeout(400)
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+
+
+def test_region_editor_create_move_delete_reload_export_import(regions_server, page, tmp_path):
+    from soundkit.store import Store
+
+    url, home, rec_id = regions_server
+    store = Store(home)
+    canvas = _open(page, url)
+    w = canvas.bounding_box()["width"]
+    px = w / SECONDS  # the editor opens on the whole recording
+    root = page.locator(".skreg")
+
+    # the model's suggestion: select it by click, accept it with Enter, delete it with the button
+    (sug,) = store.regions(rec_id)
+    canvas.click(position={"x": 7.5 * px, "y": 150})
+    assert root.get_attribute("data-selected") == str(sug.id)
+    page.keyboard.press("Enter")
+    _wait(lambda: store.get_region(sug.id).suggested_by == "user", "the suggestion accepted")
+    _idle(page)
+    root.get_by_role("button", name="Delete", exact=True).click()
+    _wait(lambda: not store.regions(rec_id), "the accepted suggestion deleted")
+    _idle(page)
+
+    page.locator(".skreg-label").fill("bark")
+
+    # create: drag from 2 s to 3.5 s
+    _drag(page, canvas, 2.0 * px, 3.5 * px)
+    (g,) = _wait(lambda: store.regions(rec_id), "the new region in the store")
+    assert g.label == "bark" and g.suggested_by == "user"
+    assert abs(g.start - 2.0) < 0.05 and abs(g.end - 3.5) < 0.05, (g.start, g.end)
+    _idle(page)
+
+    # move: drag its body 1 s to the right
+    mid = (g.start + g.end) / 2
+    _drag(page, canvas, mid * px, (mid + 1.0) * px)
+    moved = _wait(lambda: [r for r in store.regions(rec_id) if abs(r.start - g.start) > 0.5], "the moved region")[0]
+    assert moved.id == g.id and abs(moved.start - (g.start + 1.0)) < 0.05 and abs(moved.seconds - g.seconds) < 0.01
+    _idle(page)
+
+    # resize: its right edge 0.5 s further
+    _drag(page, canvas, moved.end * px, (moved.end + 0.5) * px)
+    resized = _wait(lambda: [r for r in store.regions(rec_id) if r.end - moved.end > 0.3], "the resized region")[0]
+    assert abs(resized.end - (moved.end + 0.5)) < 0.05 and resized.start == moved.start
+    _idle(page)
+
+    # a drag of a few pixels (well under 0.1 s): one error line, nothing stored
+    _drag(page, canvas, 8.0 * px, 8.0 * px + 4, steps=2)
+    page.get_by_text("shorter than 0.1 s").wait_for()
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 1
+    assert [(r.id, r.start, r.end) for r in store.regions(rec_id)] == [(resized.id, resized.start, resized.end)]
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+    # zoom in and out around the middle, scroll with the slider
+    root.get_by_role("button", name="Zoom in", exact=True).click()
+    assert root.get_attribute("data-view") == "2.500,7.500"
+    page.locator(".skreg-scroll").fill("1000")  # scrolled to the end
+    assert root.get_attribute("data-view") == "5.000,10.000"
+    root.get_by_role("button", name="Fit", exact=True).click()
+    assert root.get_attribute("data-view") == "0.000,10.000"
+    _idle(page)
+
+    # play exactly the region: Python sends that stretch of audio only
+    canvas.click(position={"x": (resized.start + 0.2) * px, "y": 150})
+    root.get_by_role("button", name="Play", exact=True).click()
+    _wait(lambda: page.locator(".skreg-audio").get_attribute("data-region") == str(resized.id), "the region's audio")
+    assert abs(float(page.locator(".skreg-audio").get_attribute("data-seconds")) - resized.seconds) < 0.01
+
+    # reload: drawn from the store
+    canvas = _open(page, url)
+    assert root.get_attribute("data-regions") == "1"
+    assert root.get_attribute("data-summary") == f"bark@{resized.start:.3f}-{resized.end:.3f}"
+
+    # export the regions as a DCASE TSV
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Download regions (DCASE TSV)").click()
+    tsv = tmp_path / "regions.tsv"
+    dl.value.save_as(tsv)
+    lines = tsv.read_text().splitlines()
+    assert lines[0].split("\t") == ["filename", "onset", "offset", "event_label"]
+    assert lines[1].split("\t") == ["field-e2e.wav", f"{resized.start:.3f}", f"{resized.end:.3f}", "bark"]
+
+    # delete: select by click, Delete key
+    canvas.click(position={"x": (resized.start + resized.end) / 2 * px, "y": 150})
+    assert root.get_attribute("data-selected") == str(resized.id)
+    page.keyboard.press("Delete")
+    _wait(lambda: not store.regions(rec_id), "the region gone from the store")
+    _wait(lambda: root.get_attribute("data-regions") == "0", "the region gone from the editor")
+    _idle(page)
+
+    # import the TSV back: the same region again
+    uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="Import regions")
+    uploader.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(tsv))
+    page.get_by_role("button", name="Import regions", exact=True).click()
+    page.get_by_text("Imported 1 region(s).").wait_for()
+    (back,) = store.regions(rec_id)
+    assert (back.start, back.end, back.label) == (resized.start, resized.end, "bark")
+    _wait(lambda: page.locator(".skreg").get_attribute("data-regions") == "1", "the imported region drawn")
