@@ -117,7 +117,7 @@ class CVResult:
         return _pool_reports(self.reports)
 
     def clips(self) -> list[dict[str, Any]]:
-        """Every tested clip with its fold: ``{"fold", "id", "path", "true", "predicted", "probability"}``."""
+        """Every tested clip with its fold: ``{"fold", "id", "path", "true", "predicted", "probability", "probabilities"}``."""
         return [{"fold": f, **c} for f, r in sorted(self.reports.items()) for c in r.clips]
 
     def to_dict(self) -> dict[str, Any]:
