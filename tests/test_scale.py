@@ -47,6 +47,11 @@ def shard_hashes(d: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((d / "shards").glob("shard-*.parquet"))}
 
 
+def clip_probabilities(saved: Path) -> dict[tuple[int, str], dict[str, float]]:
+    """``cv --save`` output: (fold, clip id) -> {label: probability} of every tested clip."""
+    return {(c["fold"], c["id"]): c["probabilities"] for c in json.loads(saved.read_text())["clips"]}
+
+
 def manifest(d: Path) -> list[dict]:
     from soundkit.scale import read_manifest
 
@@ -238,14 +243,20 @@ def test_ray_cv_folds_equal_the_serial_run(cluster, work, home, local_dir, sourc
     """Each fold a Ray task (in a child process): the audio path and the streaming path alike."""
     data = make_dataset(work / "cv-data", per_label=4, seconds=1.0) if source == "audio" else local_dir
     args = ("cv", data, "--epochs", "2", "--filters", "4,8", "--json")
-    serial = run_cli(*args, home=home)
+    serial = run_cli(*args, "--save", work / f"cv-{source}-serial.json", home=home)
     assert serial.returncode == 0, serial.stderr
-    fanned = run_cli(*args, "--engine", "ray", "--address", cluster.address, home=home)
+    fanned = run_cli(*args, "--engine", "ray", "--address", cluster.address, "--save", work / f"cv-{source}-ray.json",
+                     home=home)
     assert fanned.returncode == 0, fanned.stderr
     s, r = json.loads(serial.stdout), json.loads(fanned.stdout)
     assert set(s["fold_accuracy"]) == {"1", "2"}
     assert r["fold_accuracy"] == s["fold_accuracy"] and r["mean_accuracy"] == s["mean_accuracy"]
     assert set(r["nodes"]) == {cluster.node_id(0), cluster.node_id(1)}
+    # the saved predictions: every clip of every fold, every label's probability, equal to a tight tolerance
+    ps, pr = (clip_probabilities(work / f"cv-{source}-{e}.json") for e in ("serial", "ray"))
+    assert len(ps) == (8 if source == "audio" else 12) and set(pr) == set(ps)
+    for key, want in ps.items():
+        assert pr[key] == pytest.approx(want, abs=1e-5), key
 
 
 @pytest.mark.slow
