@@ -260,19 +260,37 @@ def test_ray_cv_folds_equal_the_serial_run(cluster, work, home, local_dir, sourc
 
 
 @pytest.mark.slow
-def test_ray_augment_study_sets_equal_the_serial_run(cluster, work, home):
+def test_ray_augment_study_with_its_class_conditional_policy_equals_the_serial_run(cluster, work, home):
+    """The sets' folds, then the class-conditional policy's folds (each trained with the per-class
+    choice made on the other fold), every one a Ray task: the same study as the serial run."""
     data = make_dataset(work / "study-data", per_label=4, seconds=1.0)
-    args = ("augment-study", data, "--sets", "none,gain", "--copies", "1", "--epochs", "1", "--no-conditional", "--json")
+    # gain first: a tie goes to it, so the class-conditional models train on augmented copies too
+    args = ("augment-study", data, "--sets", "gain,none", "--copies", "1", "--epochs", "1", "--json")
     serial = run_cli(*args, "--out", work / "study-serial", home=home)
     assert serial.returncode == 0, serial.stderr
     fanned = run_cli(*args, "--out", work / "study-ray", "--engine", "ray", "--address", cluster.address, home=home)
     assert fanned.returncode == 0, fanned.stderr
     s, r = json.loads(serial.stdout), json.loads(fanned.stdout)
+    keys = ("fold_accuracy", "per_class_accuracy", "fold_per_class_accuracy", "mean_accuracy")
     for name in ("none", "gain"):
         assert set(s["sets"][name]["fold_accuracy"]) == {"1", "2"}
-        for key in ("fold_accuracy", "per_class_accuracy", "mean_accuracy"):
+        for key in keys:
             assert r["sets"][name][key] == s["sets"][name][key]
-    assert r["policy"] == s["policy"]
+    sc, rc = s["class_conditional"], r["class_conditional"]
+    assert set(sc["choices"]) == {"1", "2"} and set(sc["fold_accuracy"]) == {"1", "2"}
+    assert all(set(c) == {"low", "high"} and set(c.values()) <= {"none", "gain"} for c in sc["choices"].values())
+    assert rc["choices"] == sc["choices"] and rc["policy"] == sc["policy"]
+    for key in keys:
+        assert rc[key] == sc[key]
+    # clip for clip: every label's probability of every tested clip, each set and the class-conditional policy
+    for want, got in [(s["sets"][n], r["sets"][n]) for n in ("none", "gain")] + [(sc, rc)]:
+        assert len(want["clips"]) == 8 and [(c["fold"], c["id"]) for c in got["clips"]] == \
+            [(c["fold"], c["id"]) for c in want["clips"]]
+        for a, b in zip(want["clips"], got["clips"], strict=True):
+            assert b["probabilities"] == pytest.approx(a["probabilities"], abs=1e-5), a["id"]
+    assert r["policy"] == s["policy"] and r["table"] == s["table"]
+    saved = json.loads((work / "study-ray" / "study.json").read_text())
+    assert saved["class_conditional"]["choices"] == sc["choices"]
 
 
 def _running_task(cluster, k: int, name: str) -> bool:
