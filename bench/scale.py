@@ -374,15 +374,17 @@ def render(results: dict, targets: list[str]) -> list[str]:
                 title += (" (a fraction of the 20,000 asked for: generating and featurizing 20,000 five times did not fit "
                           "this session on the shared machine; the rates per clip are what counts)")
             base = e["serial"]["clips_per_s"]
-            lines += [f"**Featurize (log-mel), {title}**; engines run round-robin so that each sees the same load", "",
-                      "| engine | clips/s | vs serial | seconds | peak RSS per worker (max) | workers | nodes |",
-                      "|---|---|---|---|---|---|---|"]
+            order = ("engines run round-robin so that each sees the same load" if len(e["serial"]["runs_s"]) > 1 else
+                     "engines run one after another, in the table's order, on a machine shared with other work")
+            lines += [f"**Featurize (log-mel), {title}**; {order}", "",
+                      "| engine | clips/s | vs serial | seconds | peak RSS per worker (max) | workers | nodes | load (1 min) after |",
+                      "|---|---|---|---|---|---|---|---|"]
             for k, name in (("serial", "serial (one process, no pool)"), ("local_1", "local, 1 process"), ("local_2", "local, 2 processes"),
                             ("ray_1", "Ray, 1 node"), ("ray_2", "Ray, 2 nodes")):
                 x = e[k]
                 extra = f" (incl. {x['connect_s']:.1f} s to connect)" if "connect_s" in x else ""
                 lines.append(f"| {name} | {x['clips_per_s']:.0f} | {x['clips_per_s'] / base:.2f}x | {x['seconds']:.1f}{extra} | "
-                             f"{x['peak_rss_mb_max']:.0f} MB | {x['workers']} | {x['nodes']} |")
+                             f"{x['peak_rss_mb_max']:.0f} MB | {x['workers']} | {x['nodes']} | {x['load_1min']:.1f} |")
             lines += ["", f"{e['shards']} shards, median {e['shard_mb']:.2f} MB; {e['bytes_per_clip'] / 1024:.0f} KB per clip.", ""]
         s = r.get("stages")
         if s:
