@@ -352,7 +352,7 @@ def render(results: dict, targets: list[str]) -> list[str]:
     if not {"scale_featurize", "scale_featurize_synthetic", "scale_train_memory"} & set(results):
         return lines
     lines += ["## Scale-out", "",
-              "`python bench/run.py scale_featurize scale_train_memory`. Ray nodes are `ray start` processes on this one "
+              "`python bench/run.py scale_featurize scale_featurize_synthetic scale_train_memory`. Ray nodes are `ray start` processes on this one "
               "machine (soundkit.scale.cluster.LocalCluster, 1 CPU each); the machine's 2 cores are shared with other "
               "work while these run, so compare the figures of one table with each other (measured side by side).", ""]
     r = dict(results.get("scale_featurize") or {})
