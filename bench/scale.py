@@ -1,13 +1,15 @@
 """Scale-out benchmarks (registered into bench/run.py's sections; rendered by :func:`render`).
 
-- ``scale_featurize``: featurize throughput (clips/s) for ESC-10 and a synthetic 20,000-clip set,
+- ``scale_featurize``: featurize throughput (clips/s) for ESC-10,
   serial / local engine with 1 and 2 processes / Ray with 1 and 2 nodes on this machine
   (soundkit.scale.cluster.LocalCluster, 1 CPU per node); peak memory of every worker; seconds per
   clip for each stage; bytes per clip of the shards; Parquet against TFRecord for one shard.
 - ``scale_train_memory``: peak RSS of ``train DIR`` (streaming from shards) at 1x, 4x and 16x
   ESC-10 (synthetic copies of its shards under new clip ids), each in a fresh process.
+- ``scale_featurize_synthetic``: the same engines on a synthetic 20,000-clip set (0.5 s clips,
+  generated at the start and deleted at the end), one run of each.
 
-    python bench/run.py scale_featurize scale_train_memory
+    python bench/run.py scale_featurize scale_featurize_synthetic scale_train_memory
 """
 
 from __future__ import annotations
@@ -231,17 +233,12 @@ def scale_featurize() -> dict:
     esc = datasets.load(ESC10)
     from soundkit.scale.cluster import LocalCluster
 
-    t = time.perf_counter()
-    n = int(os.environ.get("SCALE_BENCH_CLIPS", 20000))  # a smaller set for a dry run of the section
-    syn = datasets.load(_synthetic(WORK / f"synthetic-{n}", n))
-    res: dict = {"synthetic_generate_s": time.perf_counter() - t, "load_1min_start": os.getloadavg()[0]}
+    res: dict = {"load_1min_start": os.getloadavg()[0]}
     # both clusters up for the whole section (1 CPU per node), so every engine runs under the same conditions
     with LocalCluster("/tmp/skb1", nodes=1, num_cpus=1) as c1, LocalCluster("/tmp/skb2", nodes=2, num_cpus=1) as c2:
         clusters = {1: c1, 2: c2}
         res["esc10"] = _engines(esc, "esc10", shard_size=50, repeats=int(os.environ.get("SCALE_BENCH_REPEATS", 3)),
                                 clusters=clusters)
-        res["synthetic"] = _engines(syn, "synthetic", shard_size=500, repeats=1, clusters=clusters)
-    res["synthetic"]["clip_seconds"] = 0.5
     res["load_1min_end"] = os.getloadavg()[0]
     paths = [str(c.path) for c in esc.clips[::8]]
     res["stages"], rec = _stages(paths)
@@ -257,6 +254,33 @@ def scale_featurize() -> dict:
         shards = sorted((out / "shards").glob("shard-*.parquet"))
         res["esc10_yamnet_local_2"] = {"seconds": dt, "clips_per_s": r.n_clips / dt, **_workers(out),
                                        "bytes_per_clip": sum(p.stat().st_size for p in shards) / r.n_clips}
+    return res
+
+
+@section
+def scale_featurize_synthetic() -> dict:
+    """Featurize throughput on a synthetic set of 20,000 short clips (0.5 s WAV), one run of each engine.
+
+    The set is generated at the start of the section and deleted at its end, with every output.
+    """
+    from soundkit import datasets
+    from soundkit.scale.cluster import LocalCluster
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    n = int(os.environ.get("SCALE_BENCH_CLIPS", 20000))  # a smaller set for a dry run of the section
+    root = WORK / f"synthetic-{n}"
+    try:
+        t = time.perf_counter()
+        syn = datasets.load(_synthetic(root, n))
+        res: dict = {"generate_s": time.perf_counter() - t, "load_1min_start": os.getloadavg()[0]}
+        with LocalCluster("/tmp/skb1", nodes=1, num_cpus=1) as c1, LocalCluster("/tmp/skb2", nodes=2, num_cpus=1) as c2:
+            res["synthetic"] = _engines(syn, "synthetic", shard_size=500, repeats=1, clusters={1: c1, 2: c2})
+        res["synthetic"]["clip_seconds"] = 0.5
+        res["load_1min_end"] = os.getloadavg()[0]
+        res["set_mb"] = sum(p.stat().st_size for p in root.rglob("*.wav")) / 2**20
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(WORK / "out-synthetic", ignore_errors=True)
     return res
 
 
@@ -325,13 +349,16 @@ def scale_train_memory() -> dict:
 def render(results: dict, targets: list[str]) -> list[str]:
     """The "Scale-out" section of BENCHMARKS.md."""
     lines: list[str] = []
-    if "scale_featurize" not in results and "scale_train_memory" not in results:
+    if not {"scale_featurize", "scale_featurize_synthetic", "scale_train_memory"} & set(results):
         return lines
     lines += ["## Scale-out", "",
-              "`python bench/run.py scale_featurize scale_train_memory`. Ray nodes are `ray start` processes on this one "
+              "`python bench/run.py scale_featurize scale_featurize_synthetic scale_train_memory`. Ray nodes are `ray start` processes on this one "
               "machine (soundkit.scale.cluster.LocalCluster, 1 CPU each); the machine's 2 cores are shared with other "
               "work while these run, so compare the figures of one table with each other (measured side by side).", ""]
-    r = results.get("scale_featurize")
+    r = dict(results.get("scale_featurize") or {})
+    syn = results.get("scale_featurize_synthetic")
+    if syn:  # its own section (newer than a synthetic set measured inside scale_featurize)
+        r["synthetic"] = syn["synthetic"]
     if r:
         for key, title in (("esc10", "ESC-10 (400 clips of 5 s, Ogg Vorbis 44.1 kHz), shards of 50 clips, median of 3 runs"),
                            ("synthetic", "synthetic {n:,} clips of 0.5 s (WAV 16 kHz), shards of 500 clips, one run of each engine")):
@@ -339,19 +366,25 @@ def render(results: dict, targets: list[str]) -> list[str]:
             if not e:
                 continue
             title = title.format(n=e["serial"]["clips"])
+            if key == "synthetic" and syn:
+                title += (f" (measured {syn['machine']['date']}, load average {syn['load_1min_start']:.1f} at the start "
+                          f"and {syn['load_1min_end']:.1f} at the end; the set, {syn['set_mb']:.0f} MB, was generated in "
+                          f"{syn['generate_s']:.0f} s and deleted afterwards)")
             if key == "synthetic" and e["serial"]["clips"] < 20000:
                 title += (" (a fraction of the 20,000 asked for: generating and featurizing 20,000 five times did not fit "
                           "this session on the shared machine; the rates per clip are what counts)")
             base = e["serial"]["clips_per_s"]
-            lines += [f"**Featurize (log-mel), {title}**; engines run round-robin so that each sees the same load", "",
-                      "| engine | clips/s | vs serial | seconds | peak RSS per worker (max) | workers | nodes |",
-                      "|---|---|---|---|---|---|---|"]
+            order = ("engines run round-robin so that each sees the same load" if len(e["serial"]["runs_s"]) > 1 else
+                     "engines run one after another, in the table's order, on a machine shared with other work")
+            lines += [f"**Featurize (log-mel), {title}**; {order}", "",
+                      "| engine | clips/s | vs serial | seconds | peak RSS per worker (max) | workers | nodes | load (1 min) after |",
+                      "|---|---|---|---|---|---|---|---|"]
             for k, name in (("serial", "serial (one process, no pool)"), ("local_1", "local, 1 process"), ("local_2", "local, 2 processes"),
                             ("ray_1", "Ray, 1 node"), ("ray_2", "Ray, 2 nodes")):
                 x = e[k]
                 extra = f" (incl. {x['connect_s']:.1f} s to connect)" if "connect_s" in x else ""
                 lines.append(f"| {name} | {x['clips_per_s']:.0f} | {x['clips_per_s'] / base:.2f}x | {x['seconds']:.1f}{extra} | "
-                             f"{x['peak_rss_mb_max']:.0f} MB | {x['workers']} | {x['nodes']} |")
+                             f"{x['peak_rss_mb_max']:.0f} MB | {x['workers']} | {x['nodes']} | {x['load_1min']:.1f} |")
             lines += ["", f"{e['shards']} shards, median {e['shard_mb']:.2f} MB; {e['bytes_per_clip'] / 1024:.0f} KB per clip.", ""]
         s = r.get("stages")
         if s:

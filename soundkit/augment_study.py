@@ -77,6 +77,8 @@ def _summary(reports: dict[int, Any], labels: Sequence[str], seconds: float) -> 
         "fold_accuracy": {str(f): a for f, a in accs.items()},
         "per_class_accuracy": {label: _pooled(counts, label, reports) for label in labels},
         "fold_per_class_accuracy": {str(f): {label: _pooled(counts, label, [f]) for label in labels} for f in reports},
+        "clips": [{"fold": f, "id": c["id"], "predicted": c["predicted"], "probabilities": c.get("probabilities")}
+                  for f, r in sorted(reports.items()) for c in r.clips],
         "seconds": round(seconds, 2),
     }
 
@@ -129,10 +131,11 @@ def study(
     -------
     dict
         {"engine", "method", "labels", "folds", "copies", "sets": {set: {"mean_accuracy",
-        "std_accuracy", "fold_accuracy", "per_class_accuracy", "fold_per_class_accuracy", "seconds"}},
-        "class_conditional":
+        "std_accuracy", "fold_accuracy", "per_class_accuracy", "fold_per_class_accuracy", "clips",
+        "seconds"}}, "class_conditional":
         {"choices": {fold: {label: set}}, "mean_accuracy", "std_accuracy", "fold_accuracy",
-        "per_class_accuracy", "fold_per_class_accuracy", "policy"} or None, "policy" (the
+        "per_class_accuracy", "fold_per_class_accuracy", "clips", "policy"} or None, where "clips" holds
+        every tested clip as {"fold", "id", "predicted", "probabilities" {label: p}}; "policy" (the
         class-conditional policy chosen on all folds, to train with), "table": [{"label", <set>: acc, ...,
         "class_conditional", "chosen"}]}; per-class accuracies are pooled over the test folds.
     """

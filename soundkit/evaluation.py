@@ -52,8 +52,8 @@ class Report:
     misclassified : list[dict]
         ``{"id", "path", "true", "predicted", "top": [{"label", "probability"}, ...]}`` per wrong clip.
     clips : list[dict]
-        Every clip tested: ``{"id", "path", "true", "predicted", "probability"}`` (the predicted
-        label's probability), in the order given.
+        Every clip tested: ``{"id", "path", "true", "predicted", "probability", "probabilities"}``
+        (the predicted label's probability, and every label's as ``{label: p}``), in the order given.
     notes : list[str]
         What the evaluation could not do (e.g. test clips left out because their label had no
         training clips).
@@ -162,6 +162,7 @@ class Report:
                 "true": labels[y[i]],
                 "predicted": labels[pred[i]],
                 "probability": round(float(P[i, pred[i]]), 6),
+                "probabilities": {lab: round(float(P[i, j]), 6) for j, lab in enumerate(labels)},
             }
             for i in range(P.shape[0])
         ]

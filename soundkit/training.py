@@ -117,7 +117,7 @@ class CVResult:
         return _pool_reports(self.reports)
 
     def clips(self) -> list[dict[str, Any]]:
-        """Every tested clip with its fold: ``{"fold", "id", "path", "true", "predicted", "probability"}``."""
+        """Every tested clip with its fold: ``{"fold", "id", "path", "true", "predicted", "probability", "probabilities"}``."""
         return [{"fold": f, **c} for f, r in sorted(self.reports.items()) for c in r.clips]
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,12 +179,8 @@ def train(
     -------
     soundkit.runs.Run
     """
-    from soundkit.runs import Run, save_run
-
     t0 = time.monotonic()
-    out = Path(out)
-    if Run(out).model_path.exists():
-        raise ModelError(f"{out}: already holds a trained model; choose another run name")
+    out = _new_run_dir(out)
     if report is not None:
         config = config.replace(test_fold=None, validation_fraction=0.0)
     fam = _check(dataset, features, config)
@@ -201,15 +197,47 @@ def train(
         model, report, history, meta = _fit_and_save(*job, emit=emit, should_stop=should_stop)
         emit(stage="export", message="exporting LiteRT model")
         meta.update(_export(model, out))
-    meta["seconds"] = round(time.monotonic() - t0, 2)
-    # model.keras and model.tflite are in place; config and labels come last, so the run is complete only now
-    run = save_run(
-        out, model=None, config=RunConfig(features=features, train=config), labels=dataset.labels,
-        report=report, history=history, meta=meta,
-    )
+    run = _complete_run(out, features=features, config=config, labels=dataset.labels, report=report, history=history,
+                        meta=meta, started=t0)
     _calibrate_open_set(out, dataset, cache_dir, emit)
     emit(stage="done", message=f"accuracy {report.accuracy:.3f} on {report.n_test} clips", accuracy=report.accuracy)
     return run
+
+
+# -- the run directory: shared with soundkit.scale.train (training from shards) --------------------
+
+def _new_run_dir(out: str | os.PathLike) -> Path:
+    """``out`` as a Path; a ModelError when it already holds a trained model."""
+    from soundkit.runs import Run
+
+    out = Path(out)
+    if Run(out).model_path.exists():
+        raise ModelError(f"{out}: already holds a trained model; choose another run name")
+    return out
+
+
+def _run_meta(*, dataset: Any, layout: str, config: TrainConfig, n_train: int, n_augmented: int, n_val: int, n_test: int,
+              evaluated_on: str, augment_engine: str | None, info: dict[str, Any]) -> dict[str, Any]:
+    """meta.json's common keys (docs/ARCHITECTURE.md), then the fit's ``info``."""
+    from soundkit import __version__
+
+    return {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"), "dataset": str(dataset), "layout": layout,
+        "model": config.model, "n_train": n_train, "n_augmented": n_augmented, "n_val": n_val, "n_test": n_test,
+        "test_fold": config.test_fold, "evaluated_on": evaluated_on, "augment_engine": augment_engine,
+        "soundkit_version": __version__, **info,
+    }
+
+
+def _complete_run(out: Path, *, features: FeatureConfig, config: TrainConfig, labels: list[str], report: Report,
+                  history: list[dict[str, float]], meta: dict[str, Any], started: float):
+    """Write config, labels, report, history and meta (with the seconds since ``started``) beside the
+    model files already in ``out``: the run is complete only now. Returns the Run."""
+    from soundkit.runs import save_run
+
+    meta["seconds"] = round(time.monotonic() - started, 2)
+    return save_run(out, model=None, config=RunConfig(features=features, train=config), labels=labels,
+                    report=report, history=history, meta=meta)
 
 
 def _pool_reports(reports: dict[int, Report]) -> Report:
@@ -259,7 +287,6 @@ def _fit_and_save(dataset: Dataset, out: Path, features: FeatureConfig, config: 
 
     Returns (model, report, history rows, meta dict).
     """
-    from soundkit import __version__
     from soundkit.models import family
     from soundkit.runs import save_model
 
@@ -284,21 +311,11 @@ def _fit_and_save(dataset: Dataset, out: Path, features: FeatureConfig, config: 
     )
     if estimate is not None:
         report = estimate
-    meta: dict[str, Any] = {
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "dataset": str(dataset.root),
-        "layout": dataset.layout,
-        "model": config.model,
-        "n_train": len(fit_clips),
-        "n_augmented": len(aug_clips),
-        "n_val": len(val_clips),
-        "n_test": len(test_clips),
-        "test_fold": config.test_fold,
-        "evaluated_on": "cross-validation" if estimate is not None else "test" if config.test_fold is not None else "validation",
-        "augment_engine": engine,
-        "soundkit_version": __version__,
-        **info,
-    }
+    meta = _run_meta(
+        dataset=dataset.root, layout=dataset.layout, config=config, n_train=len(fit_clips), n_augmented=len(aug_clips),
+        n_val=len(val_clips), n_test=len(test_clips), augment_engine=engine, info=info,
+        evaluated_on="cross-validation" if estimate is not None else "test" if config.test_fold is not None else "validation",
+    )
     Path(out).mkdir(parents=True, exist_ok=True)
     save_model(out, model)
     return model, report, history, meta

@@ -52,6 +52,13 @@ def test_misclassified_clips_with_top_predictions(report):
     assert probs == sorted(probs, reverse=True)
 
 
+def test_every_tested_clip_carries_all_class_probabilities(report):
+    c = report.clips[1]
+    assert c["id"] == "c1" and c["predicted"] == "cat"
+    assert c["probabilities"] == pytest.approx({"cat": 0.8, "dog": 0.1, "owl": 0.1})
+    assert [max(c["probabilities"].values()) for c in report.clips] == [c["probability"] for c in report.clips]
+
+
 def test_json_round_trip_matches_schema(report):
     d = json.loads(report.to_json())
     assert set(d) == {"accuracy", "per_class_accuracy", "precision", "recall", "f1", "support",

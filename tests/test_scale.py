@@ -47,6 +47,11 @@ def shard_hashes(d: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((d / "shards").glob("shard-*.parquet"))}
 
 
+def clip_probabilities(saved: Path) -> dict[tuple[int, str], dict[str, float]]:
+    """``cv --save`` output: (fold, clip id) -> {label: probability} of every tested clip."""
+    return {(c["fold"], c["id"]): c["probabilities"] for c in json.loads(saved.read_text())["clips"]}
+
+
 def manifest(d: Path) -> list[dict]:
     from soundkit.scale import read_manifest
 
@@ -238,30 +243,54 @@ def test_ray_cv_folds_equal_the_serial_run(cluster, work, home, local_dir, sourc
     """Each fold a Ray task (in a child process): the audio path and the streaming path alike."""
     data = make_dataset(work / "cv-data", per_label=4, seconds=1.0) if source == "audio" else local_dir
     args = ("cv", data, "--epochs", "2", "--filters", "4,8", "--json")
-    serial = run_cli(*args, home=home)
+    serial = run_cli(*args, "--save", work / f"cv-{source}-serial.json", home=home)
     assert serial.returncode == 0, serial.stderr
-    fanned = run_cli(*args, "--engine", "ray", "--address", cluster.address, home=home)
+    fanned = run_cli(*args, "--engine", "ray", "--address", cluster.address, "--save", work / f"cv-{source}-ray.json",
+                     home=home)
     assert fanned.returncode == 0, fanned.stderr
     s, r = json.loads(serial.stdout), json.loads(fanned.stdout)
     assert set(s["fold_accuracy"]) == {"1", "2"}
     assert r["fold_accuracy"] == s["fold_accuracy"] and r["mean_accuracy"] == s["mean_accuracy"]
     assert set(r["nodes"]) == {cluster.node_id(0), cluster.node_id(1)}
+    # the saved predictions: every clip of every fold, every label's probability, equal to a tight tolerance
+    ps, pr = (clip_probabilities(work / f"cv-{source}-{e}.json") for e in ("serial", "ray"))
+    assert len(ps) == (8 if source == "audio" else 12) and set(pr) == set(ps)
+    for key, want in ps.items():
+        assert pr[key] == pytest.approx(want, abs=1e-5), key
 
 
 @pytest.mark.slow
-def test_ray_augment_study_sets_equal_the_serial_run(cluster, work, home):
+def test_ray_augment_study_with_its_class_conditional_policy_equals_the_serial_run(cluster, work, home):
+    """The sets' folds, then the class-conditional policy's folds (each trained with the per-class
+    choice made on the other fold), every one a Ray task: the same study as the serial run."""
     data = make_dataset(work / "study-data", per_label=4, seconds=1.0)
-    args = ("augment-study", data, "--sets", "none,gain", "--copies", "1", "--epochs", "1", "--no-conditional", "--json")
+    # gain first: a tie goes to it, so the class-conditional models train on augmented copies too
+    args = ("augment-study", data, "--sets", "gain,none", "--copies", "1", "--epochs", "1", "--json")
     serial = run_cli(*args, "--out", work / "study-serial", home=home)
     assert serial.returncode == 0, serial.stderr
     fanned = run_cli(*args, "--out", work / "study-ray", "--engine", "ray", "--address", cluster.address, home=home)
     assert fanned.returncode == 0, fanned.stderr
     s, r = json.loads(serial.stdout), json.loads(fanned.stdout)
+    keys = ("fold_accuracy", "per_class_accuracy", "fold_per_class_accuracy", "mean_accuracy")
     for name in ("none", "gain"):
         assert set(s["sets"][name]["fold_accuracy"]) == {"1", "2"}
-        for key in ("fold_accuracy", "per_class_accuracy", "mean_accuracy"):
+        for key in keys:
             assert r["sets"][name][key] == s["sets"][name][key]
-    assert r["policy"] == s["policy"]
+    sc, rc = s["class_conditional"], r["class_conditional"]
+    assert set(sc["choices"]) == {"1", "2"} and set(sc["fold_accuracy"]) == {"1", "2"}
+    assert all(set(c) == {"low", "high"} and set(c.values()) <= {"none", "gain"} for c in sc["choices"].values())
+    assert rc["choices"] == sc["choices"] and rc["policy"] == sc["policy"]
+    for key in keys:
+        assert rc[key] == sc[key]
+    # clip for clip: every label's probability of every tested clip, each set and the class-conditional policy
+    for want, got in [(s["sets"][n], r["sets"][n]) for n in ("none", "gain")] + [(sc, rc)]:
+        assert len(want["clips"]) == 8 and [(c["fold"], c["id"]) for c in got["clips"]] == \
+            [(c["fold"], c["id"]) for c in want["clips"]]
+        for a, b in zip(want["clips"], got["clips"], strict=True):
+            assert b["probabilities"] == pytest.approx(a["probabilities"], abs=1e-5), a["id"]
+    assert r["policy"] == s["policy"] and r["table"] == s["table"]
+    saved = json.loads((work / "study-ray" / "study.json").read_text())
+    assert saved["class_conditional"]["choices"] == sc["choices"]
 
 
 def _running_task(cluster, k: int, name: str) -> bool:

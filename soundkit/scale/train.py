@@ -20,13 +20,10 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from soundkit.errors import DatasetError, ModelError, ParameterError
+from soundkit.errors import DatasetError, ParameterError
 from soundkit.scale.shards import Featurized
 
 __all__ = ["train", "cross_validate", "SHUFFLE_BUFFER"]
@@ -268,14 +265,11 @@ def train(featurized, *, out: str | os.PathLike, config, progress: Callable[[dic
     -------
     soundkit.runs.Run
     """
-    from soundkit import __version__, training
-    from soundkit.config import RunConfig
-    from soundkit.runs import Run, save_model, save_run
+    from soundkit import training
+    from soundkit.runs import save_model
 
     t0 = time.monotonic()
-    out = Path(out)
-    if Run(out).model_path.exists():
-        raise ModelError(f"{out}: already holds a trained model; choose another run name")
+    out = training._new_run_dir(out)
     fz = _open(featurized)
     fam = _family(fz, config)
     features = _features(fz)
@@ -283,20 +277,17 @@ def train(featurized, *, out: str | os.PathLike, config, progress: Callable[[dic
     fit_clips, val_clips, test_clips = _splits(fz, config, config.test_fold)
     model, report, history, info = _fit_evaluate(fz, fam, fz.labels, fit_clips, val_clips, test_clips,
                                                  features=features, config=config, emit=emit, should_stop=should_stop)
-    meta: dict[str, Any] = {
-        "created": datetime.now(UTC).isoformat(timespec="seconds"), "dataset": str(fz.plan.get("dataset")),
-        "layout": "featurized", "model": config.model, "n_train": len(fit_clips), "n_augmented": 0,
-        "n_val": len(val_clips), "n_test": len(test_clips), "test_fold": config.test_fold,
-        "evaluated_on": "test" if config.test_fold is not None else "validation", "augment_engine": None,
-        "soundkit_version": __version__, **info,
-    }
+    meta = training._run_meta(
+        dataset=fz.plan.get("dataset"), layout="featurized", config=config, n_train=len(fit_clips), n_augmented=0,
+        n_val=len(val_clips), n_test=len(test_clips), augment_engine=None, info=info,
+        evaluated_on="test" if config.test_fold is not None else "validation",
+    )
     out.mkdir(parents=True, exist_ok=True)
     save_model(out, model)
     emit(stage="export", message="exporting LiteRT model")
     meta.update(training._export(model, out))
-    meta["seconds"] = round(time.monotonic() - t0, 2)
-    run = save_run(out, model=None, config=RunConfig(features=features, train=config), labels=fz.labels,
-                   report=report, history=history, meta=meta)
+    run = training._complete_run(out, features=features, config=config, labels=fz.labels, report=report, history=history,
+                                 meta=meta, started=t0)
     emit(stage="done", message=f"accuracy {report.accuracy:.3f} on {report.n_test} clips", accuracy=report.accuracy)
     return run
 
