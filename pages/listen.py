@@ -78,8 +78,9 @@ with st.expander("Alerts"):
     else:
         url = st.text_input("Webhook URL (optional, POSTs each alert as JSON)", key="listen_webhook",
                             placeholder="http://localhost:8080/alert")
-        if url and not ui.valid_webhook(url):
-            st.error("The webhook must be an http:// or https:// URL.", icon=":material/error:")
+        problem = ui.webhook_error(url) if url else None
+        if problem:
+            st.error(problem[0].upper() + problem[1:] + ".", icon=":material/error:")
         elif url:
             webhook = url
 
@@ -100,6 +101,8 @@ def live() -> None:
     for msg in ui.check_alerts(sess, rules, new_frames, webhook=webhook):
         sess.chimes += 1
         st.toast(msg, icon=":material/notifications_active:")
+    while sess.webhook_errors:  # a delivery that failed since the last rerun: said once
+        st.error(sess.webhook_errors.pop(0), icon=":material/link_off:")
     if state and state.get("error"):
         st.error(f"Microphone: {state['error']}", icon=":material/mic_off:")
     lis = sess.listener

@@ -75,7 +75,7 @@ limit = c5.number_input(
     help="0 uses every clip. A smaller number gives a quick first model on a big dataset.",
 )  # fmt: skip
 run_name = c6.text_input("Run name", key="train_run_name", placeholder=f"{family}-<time>")
-c7, c8 = st.columns(2)
+c7, c8, c9 = st.columns(3)
 random_shift = c7.toggle(
     "Random time shift", True, key="train_shift", disabled=not ui.trains_on_spectrograms(family),
     help="Spectrogram models train on a random 3 s window of each clip every epoch, itself an augmentation. "
@@ -85,6 +85,12 @@ wide = c8.toggle(
     "Wider CNN", False, key="train_wide", disabled=family != "cnn",
     help="Twice the filters in every convolutional block: about twice the training time. With augmentation it "
     "scores 92% on ESC-10, 5.5 points above the same network without (BENCHMARKS.md).",
+)  # fmt: skip
+
+background = c9.toggle(
+    "Background class", False, key="train_background",
+    help="Adds a _background_ class of 20 silence and noise clips soundkit makes, so that the Listen page "
+    "answers background instead of one of your classes when none of them is heard.",
 )  # fmt: skip
 
 if st.button(
@@ -103,6 +109,7 @@ if st.button(
             random_shift=random_shift,
             wide=wide,
             cv_first=estimate_cv,
+            background=background,
         )
     st.session_state["train_run"] = str(run_dir)
     st.toast(f"Training {run_dir.name} started", icon=":material/play_arrow:")

@@ -259,6 +259,9 @@ def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", type=_label_list, default=None, metavar="a,b,c", help="train on these labels only")
     p.add_argument("--limit-per-class", type=_positive_int, default=None, metavar="N",
                    help="use at most N clips of each label, drawn across folds and sources (seeded by --seed)")
+    p.add_argument("--background", type=_positive_int, nargs="?", const=20, default=None, metavar="N",
+                   help="add a _background_ class of N (default 20) silence/noise clips soundkit makes, so that a "
+                        "listener answers background rather than a class when nothing it knows is heard")
     p.add_argument("--cv-first", action="store_true",
                    help="small data: estimate accuracy by k-fold cross-validation grouped by source (saved as "
                         "RUN_DIR/cv.json), then train the final model on all clips (no held-out fold)")
@@ -289,6 +292,12 @@ def _train_setup(args: argparse.Namespace):
     from soundkit import config as cfg
 
     dataset = _load_dataset(args.dataset, args.labels, args.limit_per_class, seed=args.seed)
+    if getattr(args, "background", None):
+        from soundkit.openset import with_background
+
+        if dataset.layout == "featurized":
+            raise ParameterError("--background needs audio clips, not a featurized dataset (add the class before featurizing)")
+        dataset = with_background(dataset, folder=cfg.cache_dir() / "background", n=args.background, seed=args.seed)
     if len(dataset.labels) < 2:
         raise ParameterError(f"{args.dataset}: training needs at least 2 labels, found {len(dataset.labels)}")
     test_fold = None if getattr(args, "cv_first", False) else _resolve_test_fold(dataset, args.test_fold, args.seed)

@@ -43,6 +43,7 @@ __all__ = [
     "Listener",
     "listen_array",
     "event_f1",
+    "energy_onset",
 ]
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,9 @@ class EventDetector:
         Per-label thresholds overriding ``on`` / ``off``.
     ignore : sequence of str
         Labels that never make events (default :data:`NON_EVENT_LABELS`).
+    refine_onset : callable(label_index, start) -> float, optional
+        Called when an event opens with its label's column and the opening window's start; returns
+        the event's start (the :class:`Listener` moves it back to where the sound began).
 
     Feed :meth:`update` with each window's span and probabilities in time order; it returns the
     events that ended. :meth:`flush` ends the open ones (end of the stream). :attr:`active` maps
@@ -114,7 +118,8 @@ class EventDetector:
 
     def __init__(self, labels: Sequence[str], *, on: float = 0.5, off: float | None = None, min_duration: float = 0.25,
                  merge_gap: float = 0.5, thresholds: dict[str, tuple[float, float]] | None = None,
-                 ignore: Sequence[str] = NON_EVENT_LABELS) -> None:
+                 ignore: Sequence[str] = NON_EVENT_LABELS,
+                 refine_onset: Callable[[int, float], float] | None = None) -> None:
         off = 0.6 * on if off is None else off
         _check_thresholds(on, off)
         if min_duration < 0 or merge_gap < 0:
@@ -133,6 +138,7 @@ class EventDetector:
         self._event_cols = np.array([lab not in skip for lab in self.labels])
         self._open: dict[int, _Open] = {}
         self._last_end = 0.0
+        self.refine_onset = refine_onset
 
     @property
     def active(self) -> dict[str, tuple[float, float]]:
@@ -160,7 +166,8 @@ class EventDetector:
                     closed.extend(self._close(k))
         for k in np.flatnonzero(self._event_cols & (p >= self._on)):
             if int(k) not in self._open:
-                self._open[int(k)] = _Open(float(start), float(end), [float(p[k])])
+                t0 = float(start) if self.refine_onset is None else min(float(self.refine_onset(int(k), float(start))), float(end))
+                self._open[int(k)] = _Open(t0, float(end), [float(p[k])])
         return closed
 
     def _close(self, k: int) -> list[Event]:
@@ -179,6 +186,60 @@ class EventDetector:
 
     def reset(self) -> None:
         self._open.clear()
+
+
+def energy_onset(y: np.ndarray, *, sr: int, at: float | None = None, rise_db: float = 10.0, frame: float = 0.02,
+                 gap: float = 0.25) -> float | None:
+    """Where a sound begins in a stretch of audio: the first point at which its short-time energy
+    rises clearly above the stretch's floor.
+
+    The floor is the 10th percentile of the energy (in dB, ``frame``-second moving average); the
+    onset is where the energy crosses ``floor + max(rise_db, a quarter of the peak's rise)`` upwards:
+    the last such crossing at or before ``at`` (the sound heard there), else the first one; dips
+    shorter than ``gap`` seconds (between the ticks of a clock, the syllables of a cry) are no onset. Used to
+    place an event's start within the windows that detected it (a window is 0.5-1 s long, and
+    smoothing adds a hop or two of delay), as the onset detectors of sound event detection do.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n,)
+    sr : int
+    at : float, optional
+        Seconds into ``y`` where the sound is known to be (None: the first rise is the onset).
+    rise_db : float
+        The least rise above the floor (dB) that counts as an onset.
+    frame : float
+        Seconds of the energy's moving average.
+    gap : float
+        The shortest quiet stretch (seconds) that separates two onsets.
+
+    Returns
+    -------
+    float or None
+        Seconds from the start of ``y``; None when nothing rises ``rise_db`` above the floor
+        (a stretch of steady noise, or too short a stretch).
+    """
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    f = max(1, int(round(frame * sr)))
+    if y.size < 2 * f:
+        return None
+    e = 10 * np.log10(np.convolve(y * y, np.ones(f) / f, mode="valid") + 1e-12)
+    floor, peak = float(np.percentile(e, 10)), float(e.max())
+    if peak - floor < rise_db:
+        return None
+    loud = e >= floor + max(rise_db, 0.25 * (peak - floor))
+    ups = np.flatnonzero(loud & ~np.concatenate([[False], loud[:-1]]))  # starts of loud runs
+    if len(ups) > 1:  # ... after a quiet stretch of at least ``gap``
+        downs = np.flatnonzero(~loud & np.concatenate([[True], loud[:-1]]))  # starts of quiet runs
+        prev_down = np.searchsorted(downs, ups) - 1
+        first = downs[np.maximum(prev_down, 0)]
+        quiet = np.where((prev_down >= 0) & (first > 0), ups - first, len(e))  # the stretch began quiet: enough
+        ups = ups[quiet >= max(1, int(round(gap * sr)))]
+    i = int(ups[0])
+    if at is not None:
+        before = ups[ups <= max(0, int(round(at * sr)) - f // 2)]
+        i = int(before[-1]) if len(before) else i
+    return (i + f // 2) / sr
 
 
 def _check_thresholds(on: float, off: float) -> None:
@@ -438,6 +499,13 @@ class Listener:
         Called for every event as it ends.
     context_seconds : float
         Audio a log-mel model sees for each window (its decibels are relative to that stretch's peak).
+    onset : {"energy", "window"}
+        Where an event starts. "window": at the start of the first window whose smoothed
+        probability reached ``on``. "energy" (default): moved back over the preceding windows still
+        within the smoothing whose own probability was at or above ``off`` (smoothing delays the
+        rise), then placed by :func:`energy_onset` in the audio from a second before that to a second
+        after (or now) - a window is longer than its hop, so the windows alone place an onset only
+        to within about half a second.
 
     Feed audio with :meth:`feed` (returns events that ended), end with :meth:`flush`.
     """
@@ -445,11 +513,15 @@ class Listener:
     def __init__(self, model: Any, *, hop: float = 0.5, smooth: int = 3, on: float = 0.5, off: float | None = None,
                  min_duration: float = 0.25, merge_gap: float = 0.5, thresholds: dict | None = None,
                  open_set: Any | None = None, history: float = 60.0,
-                 on_event: Callable[[Event], None] | None = None, context_seconds: float = 5.0) -> None:
+                 on_event: Callable[[Event], None] | None = None, context_seconds: float = 5.0,
+                 onset: str = "energy") -> None:
         if not (isinstance(smooth, (int, np.integer)) and smooth >= 1):
             raise ParameterError(f"smooth must be a positive integer, got {smooth!r}")
         if not 0.05 <= hop <= 10:
             raise ParameterError(f"hop must be within 0.05..10 seconds, got {hop}")
+        if onset not in ("energy", "window"):
+            raise ParameterError(f"onset must be 'energy' or 'window', got {onset!r}")
+        self.onset = onset
         self.scorer = scorer_for(model, context_seconds=context_seconds)
         self.labels = self.scorer.labels
         self.sample_rate = self.scorer.sample_rate
@@ -457,13 +529,14 @@ class Listener:
         self.hop_samples = max(1, int(round(hop * self.sample_rate)))
         self.smooth = int(smooth)
         self.detector = EventDetector(self.labels, on=on, off=off, min_duration=min_duration, merge_gap=merge_gap,
-                                      thresholds=thresholds)
+                                      thresholds=thresholds, refine_onset=self._refine_onset if onset == "energy" else None)
         self.open_set = open_set
         self.on_event = on_event
         self.buffer = RingBuffer(self.scorer.context + 4 * self.hop_samples + self.sample_rate)
         self.frames: deque[Frame] = deque(maxlen=max(1, int(np.ceil(history / self.hop))))
         self.events: list[Event] = []
         self._recent: deque[np.ndarray] = deque(maxlen=self.smooth)
+        self._raw: deque[tuple[float, np.ndarray]] = deque(maxlen=self.smooth)  # (slice start, raw p) of the last windows
         self._next_end = self.hop_samples
         self._in_sr: int | None = None
         self._resampler: Any = None
@@ -557,8 +630,25 @@ class Listener:
         k = int(ps.argmax())
         label = "unknown" if unknown else (self.labels[k] if sounding else "")
         self.frames.append(Frame(t0, t1, ps.astype(np.float32), label, float(ps[k]), unknown, sounding))
+        self._raw.append((t0, p))
         events = self.detector.update(t0, t1, np.zeros_like(ps) if unknown else ps)
         return self._emit(events)
+
+    def _refine_onset(self, k: int, start: float) -> float:
+        """The start of an event of column ``k`` opening at ``start`` (see ``onset``)."""
+        off = float(self.detector._off[k])
+        earlier = list(self._raw)[:-1]  # the windows before the one that opened it, newest last
+        for t, p in reversed(earlier):
+            if p[k] < off:
+                break
+            start = min(start, t)
+        sr = self.sample_rate
+        lo = max(0, int((start - 1.0) * sr), self.buffer.written - self.buffer.capacity)
+        hi = min(self.buffer.written, int((start + 1.0) * sr))
+        if hi - lo < int(0.1 * sr):
+            return start
+        t = energy_onset(self.buffer.read(lo, hi), sr=sr, at=max(0.0, start + self.hop - lo / sr))
+        return start if t is None else lo / sr + t
 
     def _emit(self, events: Iterable[Event]) -> list[Event]:
         events = sorted(events, key=lambda e: e.start)

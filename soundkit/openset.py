@@ -49,6 +49,7 @@ __all__ = [
     "METHODS",
     "DEFAULT_METHOD",
     "BACKGROUND_LABEL",
+    "with_background",
     "OpenSet",
     "scores",
     "calibrate_run",
@@ -650,3 +651,47 @@ def write_background(dataset_dir: str | os.PathLike, *, n: int = 20, seconds: fl
     folder = Path(dataset_dir) / BACKGROUND_LABEL
     folder.mkdir(parents=True, exist_ok=True)
     return [save_wav(folder / f"{name}.wav", y, sr) for name, y in background_clips(n, seconds=seconds, sr=sr, seed=seed)]
+
+
+def with_background(dataset: Any, *, folder: str | os.PathLike, n: int = 20, seconds: float = 5.0, sr: int = 22050,
+                    seed: int = 0) -> Any:
+    """``dataset`` with a ``_background_`` class of :func:`background_clips` (``train --background``).
+
+    The clips are written once into ``folder`` (WAV files named by their kind and number; kept for
+    the features cache and later runs) and dealt round-robin over the dataset's folds when its clips
+    have folds (so every test fold holds some), else left for fold assignment like any clip.
+
+    Parameters
+    ----------
+    dataset : soundkit.datasets.Dataset
+        Without a ``_background_`` class of its own.
+    folder : path
+    n : int
+        Clips to make (>= 2).
+    seconds, sr, seed :
+        As :func:`background_clips`.
+
+    Returns
+    -------
+    soundkit.datasets.Dataset
+    """
+    from soundkit.audio import save_wav
+    from soundkit.datasets import Clip, Dataset
+
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise ParameterError(f"the background class needs at least 2 clips, got {n!r}")
+    if BACKGROUND_LABEL in dataset.labels:
+        raise ParameterError(f"{dataset.root}: already has a {BACKGROUND_LABEL} class (drop --background, or its folder)")
+    folder = Path(folder) / f"n{n}-s{seconds:g}-sr{sr}-seed{seed}"
+    paths = []
+    for name, y in background_clips(int(n), seconds=seconds, sr=sr, seed=seed):
+        path = folder / f"{name}.wav"
+        if not path.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            save_wav(path, y, sr)  # atomic
+        paths.append(path)
+    folds = dataset.folds if all(c.fold is not None for c in dataset.clips) else []
+    extra = [Clip(path, BACKGROUND_LABEL, folds[i % len(folds)] if folds else None, source=f"background-{path.stem}",
+                  id=f"{BACKGROUND_LABEL}/{path.stem}") for i, path in enumerate(paths)]
+    return Dataset(dataset.root, list(dataset.clips) + extra, dataset.layout, dataset.official_folds,
+                   {**dataset.meta, "background_clips": len(extra)})

@@ -74,6 +74,7 @@ class Session:
         self.alerts: list[dict[str, Any]] = []
         self.chimes = 0
         self.received = 0
+        self.webhook_errors: list[str] = []  # delivery failures, one line each, shown once by the page
 
     def feed(self, state: dict[str, Any] | None) -> list[Any]:
         """Feed the chunks not fed yet; returns the events that ended."""
@@ -163,23 +164,73 @@ def check_alerts(sess: Session, rules: list[dict[str, Any]], frames: list[Any], 
                 sess.alerts.append({"time": time.strftime("%H:%M:%S"), "message": msg})
                 fired.append(msg)
                 if webhook:
-                    _post_webhook(webhook, {"label": rule["label"], "p": rule["p"], "d": rule["d"], "message": msg})
+                    event = {"label": rule["label"], "start": round(float(since), 3), "end": round(float(f.end), 3),
+                             "duration": round(float(f.end - since), 3), "confidence": round(float(f.probabilities[k]), 4)}
+                    post_webhook(webhook, {"event": event, "rule": dict(rule), "message": msg, "time": time.time(),
+                                           "model": sess.model_key}, on_error=sess.webhook_errors.append)
     return fired
 
 
-def _post_webhook(url: str, payload: dict[str, Any]) -> None:
-    """POST the alert as JSON in a background thread (3 s timeout; failures are logged)."""
-    import urllib.request
+def webhook_error(url: str) -> str | None:
+    """Why ``url`` cannot take alerts (one line), or None when it can: an http(s) URL with a host,
+    a valid port, no spaces, under 2000 characters; never in a hosted workspace (the server would
+    post wherever a visitor asks)."""
+    from urllib.parse import urlsplit
 
-    def post() -> None:
-        try:
-            req = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
-            urllib.request.urlopen(req, timeout=3).close()  # noqa: S310 - a URL the local user typed
-        except Exception as exc:  # noqa: BLE001
-            log.warning("alert webhook %s failed: %s", url, exc)
+    from soundkit_app import workspace
 
-    threading.Thread(target=post, daemon=True).start()
+    if workspace.hosted():
+        return "webhooks are not available in a hosted workspace (run soundkit on your own machine to use them)"
+    if len(url) >= 2000 or any(c.isspace() for c in url):
+        return "the webhook URL must be one http:// or https:// URL without spaces (under 2000 characters)"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"the webhook URL is not valid: {exc}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "the webhook must be an http:// or https:// URL with a host, e.g. http://localhost:8080/alert"
+    if port == 0:
+        return "the webhook URL's port must be within 1..65535"
+    return None
 
 
 def valid_webhook(url: str) -> bool:
-    return url.startswith(("http://", "https://")) and len(url) < 2000 and " " not in url
+    return webhook_error(url) is None
+
+
+def post_webhook(url: str, payload: dict[str, Any], *, on_error: Any = None, timeout: float = 3.0) -> threading.Thread:
+    """POST ``payload`` as JSON to ``url`` in a background thread (so the page never waits on it).
+
+    A URL :func:`webhook_error` refuses raises ParameterError at once; a failed delivery (refused,
+    timed out, an HTTP error status) is logged and passed to ``on_error`` as one line. Returns the
+    thread (started).
+    """
+    import urllib.error
+    import urllib.request
+
+    from soundkit.errors import ParameterError
+
+    problem = webhook_error(url)
+    if problem:
+        raise ParameterError(problem)
+
+    def post() -> None:
+        try:
+            req = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                         headers={"Content-Type": "application/json", "User-Agent": "soundkit"})
+            urllib.request.urlopen(req, timeout=timeout).close()  # noqa: S310 - a URL the local user typed
+        except urllib.error.HTTPError as exc:
+            _failed(f"the alert webhook {url} answered HTTP {exc.code} {exc.reason}")
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            _failed(f"the alert webhook {url} could not be reached: {reason}")
+
+    def _failed(message: str) -> None:
+        log.warning("%s", message)
+        if on_error is not None:
+            on_error(message)
+
+    thread = threading.Thread(target=post, daemon=True, name="soundkit-webhook")
+    thread.start()
+    return thread

@@ -125,6 +125,7 @@ def launch_training(
     random_shift: bool = True,
     wide: bool = False,
     cv_first: bool = False,
+    background: bool = False,
 ) -> Path:
     """Start ``python -m soundkit train`` in the background; the run directory it will write.
 
@@ -150,6 +151,8 @@ def launch_training(
         args += ["--augment", augment]
     if limit_per_class:
         args += ["--limit-per-class", str(limit_per_class)]
+    if background:  # a _background_ class of silence/noise clips soundkit makes
+        args += ["--background"]
     if not random_shift and trains_on_spectrograms(model):
         args += ["--crops", "fixed"]
     if wide and model == "cnn":

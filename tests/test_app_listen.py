@@ -133,3 +133,90 @@ def test_classify_timeline_covers_the_clip_with_its_events(home_with_run):
     spec = json.loads(charts[-1].proto.spec)
     assert spec["encoding"]["x"]["scale"]["domain"] == [0.0, pytest.approx(len(y) / SR)]  # the clip, not beyond
     assert spec["height"] == {"step": 26}  # a 26-px row per label, never a 15-px strip
+
+
+# -- the alert webhook (local mode) ---------------------------------------------------------------------
+
+@pytest.fixture
+def receiver():
+    """A live HTTP server on 127.0.0.1 recording every POST: (url, [(path, headers, json body)])."""
+    import http.server
+    import json
+    import threading
+
+    got: list[tuple[str, dict, dict]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append((self.path, dict(self.headers), json.loads(body)))
+            self.send_response(500 if self.path == "/broken" else 204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", got
+    server.shutdown()
+    server.server_close()
+
+
+def test_alert_webhook_posts_the_event_json_to_a_live_server(home_with_run, receiver):
+    import time
+
+    from soundkit_app import listen as ui
+
+    url, got = receiver
+    _, run = home_with_run
+    sess = ui.Session(str(run), {"hop": 0.5, "smooth": 2, "on": 0.7, "off": 0.55, "min_duration": 0.25}, None)
+    gap = np.zeros(2 * 16000, np.float32)
+    sess.feed(_chunk_state(np.concatenate([gap, tone(300, 2.0, 16000, 0.5), gap]), 16000, session="s1"))
+    fired = ui.check_alerts(sess, [{"label": "low", "p": 0.7, "d": 1.0}], list(sess.listener.frames), webhook=url + "/alert")
+    assert len(fired) == 1
+    t0 = time.monotonic()
+    while not got and time.monotonic() - t0 < 10:
+        time.sleep(0.05)
+    (path, headers, body), = got
+    assert path == "/alert" and headers["Content-Type"] == "application/json"
+    assert body["message"] == fired[0] and body["rule"] == {"label": "low", "p": 0.7, "d": 1.0}
+    ev = body["event"]
+    assert ev["label"] == "low" and ev["duration"] >= 1.0 and ev["confidence"] >= 0.7
+    assert 1.0 <= ev["start"] <= 2.75 and ev["end"] == pytest.approx(ev["start"] + ev["duration"], abs=1e-3)
+    assert sess.webhook_errors == []
+    # a server answering an error status: one line for the page, nothing raised in the session
+    ui.post_webhook(url + "/broken", {"x": 1}, on_error=sess.webhook_errors.append).join(10)
+    assert sess.webhook_errors == [f"the alert webhook {url}/broken answered HTTP 500 Internal Server Error"]
+
+
+def test_alert_webhook_bad_urls_are_one_clear_error(home_with_run, receiver, monkeypatch):
+    import socket
+
+    from soundkit.errors import ParameterError
+    from soundkit_app import listen as ui
+
+    url, got = receiver
+    for bad in ("ftp://127.0.0.1/x", "localhost:8080", "http://", "http://127.0.0.1:99999/x", "http://a b/"):
+        problem = ui.webhook_error(bad)
+        assert problem and "\n" not in problem, bad
+        with pytest.raises(ParameterError, match="webhook"):
+            ui.post_webhook(bad, {})
+    assert ui.webhook_error(url + "/alert") is None
+    with socket.socket() as s:  # a port nobody listens on: refused, said once
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/alert"
+    errors: list[str] = []
+    ui.post_webhook(closed, {"x": 1}, on_error=errors.append).join(10)
+    assert len(errors) == 1 and errors[0].startswith(f"the alert webhook {closed} could not be reached"), errors
+    # the page shows the problem of a bad URL as one error
+    at = open_listen()
+    at.text_input(key="listen_webhook").input("ftp://example.org/alert").run()
+    assert [e.value for e in at.error] == ["The webhook must be an http:// or https:// URL with a host, e.g. http://localhost:8080/alert."]
+    # a hosted workspace cannot use webhooks: not offered, and refused if called anyway
+    monkeypatch.setenv("SOUNDKIT_HOSTED", "1")
+    assert "hosted workspace" in ui.webhook_error(url + "/alert")
+    with pytest.raises(ParameterError, match="hosted workspace"):
+        ui.post_webhook(url + "/alert", {"x": 1})
+    assert got == []

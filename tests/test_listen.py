@@ -173,3 +173,52 @@ def test_event_f1_counts_onsets_within_the_collar():
     assert m["per_label"]["dog"] == {"tp": 1, "fp": 1, "fn": 1, "f1": 0.5}
     assert sorted(m["onset_errors"]) == pytest.approx([0.1, 0.4])
     assert event_f1(ref, ref)["f1"] == 1.0
+
+
+def test_event_f1_is_a_maximum_matching_not_a_greedy_one():
+    # greedy by estimate would give the estimate at 1.3 the reference at 1.0 (0.3 s) and leave the
+    # reference at 1.6 unmatched by the estimate at 0.9 (0.7 s): 1 hit; the best matching has 2
+    ref = [("dog", 1.0, 1.5), ("dog", 1.6, 2.0)]
+    est = [("dog", 1.3, 1.5), ("dog", 0.9, 1.2)]
+    m = event_f1(ref, est, collar=0.5)
+    assert (m["tp"], m["fp"], m["fn"]) == (2, 0, 0)
+    assert sorted(m["onset_errors"]) == pytest.approx([-0.3, -0.1])
+
+
+# -- onsets --------------------------------------------------------------------------------------------
+
+def test_energy_onset_finds_where_a_sound_begins():
+    from soundkit.listen import energy_onset
+
+    sr = 16000
+    rng = np.random.default_rng(0)
+    floor = (1e-3 * rng.standard_normal(2 * sr)).astype(np.float32)
+    y = floor.copy()
+    y[int(0.7 * sr):] += tone(500, 1.3, sr, 0.3)
+    assert energy_onset(y, sr=sr) == pytest.approx(0.7, abs=0.02)
+    assert energy_onset(floor, sr=sr) is None  # steady noise: no onset
+    assert energy_onset(y[:10], sr=sr) is None
+    # two sounds 0.5 s apart: `at` picks the one heard there; clicks 0.1 s apart are one sound
+    z = floor.copy()
+    z[int(0.2 * sr) : int(0.6 * sr)] += tone(500, 0.4, sr, 0.3)
+    z[int(1.1 * sr) : int(1.6 * sr)] += tone(500, 0.5, sr, 0.3)
+    assert energy_onset(z, sr=sr) == pytest.approx(0.2, abs=0.02)
+    assert energy_onset(z, sr=sr, at=1.4) == pytest.approx(1.1, abs=0.02)
+    assert energy_onset(z, sr=sr, at=0.4) == pytest.approx(0.2, abs=0.02)
+    clicks = floor.copy()
+    for t in (0.5, 0.6, 0.7, 0.8):
+        clicks[int(t * sr) : int((t + 0.05) * sr)] += 0.3
+    assert energy_onset(clicks, sr=sr, at=0.85) == pytest.approx(0.5, abs=0.02)
+
+
+def test_listener_places_onsets_from_the_audio(tiny_predictor):
+    y = _scene(44100)
+    coarse, _ = listen_array(tiny_predictor, y, 44100, block=4096, onset="window", **LISTEN)
+    fine, _ = listen_array(tiny_predictor, y, 44100, block=4096, **LISTEN)  # onset="energy" by default
+    assert [e.label for e in fine] == [e.label for e in coarse] == ["low", "high"]
+    err = [abs(e.start - t) for e, t in zip(fine, (2.0, 5.5), strict=True)]
+    assert max(err) <= 0.05, fine
+    assert max(abs(e.start - t) for e, t in zip(coarse, (2.0, 5.5), strict=True)) > 0.1, coarse  # what it improves on
+    assert [e.end for e in fine] == [e.end for e in coarse]
+    with pytest.raises(ParameterError):
+        Listener(tiny_predictor, onset="peak")
