@@ -176,6 +176,28 @@ def _small_data_lines(sixshot: dict) -> list[str]:
     return lines
 
 
+_DEFAULT = "lr-frames-l2-C3"  # the default head's recipe measured outside the pipeline (same figures as pipeline-logistic-C3 on full)
+
+
+def _finetune_lines(r: dict) -> list[str]:
+    f = r.get("blocks_fidelity")
+    if not f:
+        return []
+    rb, bx = f["rebuilt_vs_xnnpack"], f["builtin_vs_xnnpack"]
+    return ["### Fine-tuning YAMNet's last blocks", "",
+            "bench/yamnet_blocks.py reads layer13 and layer14 (depthwise 3x3 + bias + ReLU, pointwise 1x1 + bias + "
+            "ReLU, batch norm folded in; int8 weights with per-tensor / per-channel scales) from the TFLite file through "
+            "LiteRT, dequantises them and rebuilds them in Keras on top of layer13's input, which is cached per sounding "
+            "frame (read as an extra output of the model, patched in memory the way soundkit's embedder exposes the "
+            "embedding, under LiteRT's default XNNPACK kernels). Fidelity against the cached embeddings soundkit trains on, "
+            f"cosine similarity over {f['frames']} frames of {f['clips']} clips: the Keras rebuild mean {rb['mean']:.5f} "
+            f"(min {rb['min']:.5f}). A first attempt read layer13's input with `experimental_preserve_all_tensors`, which "
+            "needs LiteRT's builtin kernels (a delegated graph leaves its intermediate tensors unfilled); those compute "
+            f"with int8 activations and land at cosine {bx['mean']:.3f} (min {bx['min']:.3f}) from the XNNPACK embeddings, "
+            "which cost the rebuilt model about 4 points on 6-shot, so it was dropped. `ft-rebuilt` (the rebuilt blocks, "
+            "not fine-tuned) is the control the fine-tuned candidates are read against.", ""]
+
+
 def _fewshot_section(r: dict, targets: list[str]) -> list[str]:
     from soundkit.stats import wilson_interval
 
@@ -187,24 +209,35 @@ def _fewshot_section(r: dict, targets: list[str]) -> list[str]:
              "Deterministic candidates give the same figure for both seeds (counted twice, so medians compare "
              "alike). Accuracy is per clip; each run tests 80 clips, so one run's 95% interval is about +/- 5 "
              "points at 95% (Wilson: 76 of 80 -> 88-98%); compare medians and spreads over the 10 runs.", "",
-             "| candidate | 6-shot median | mean | min-max | full median | mean | min-max | what it is |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"The last columns compare each candidate with the default (`{_DEFAULT}`) run by run on the same "
+             "6-shot draws and seeds: the mean paired difference in points, its range, and on how many of the 10 "
+             "runs it was better / equal / worse.", "",
+             "| candidate | 6-shot median | mean | min-max | full median | mean | min-max | 6-shot vs default: mean, range | better/equal/worse | what it is |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     order = sorted(cands, key=lambda k: -(cands[k].get("6-shot", {}).get("mean", 0)))
+    ref = {(x["split"], x["seed"]): x["accuracy"] for x in cands.get(_DEFAULT, {}).get("6-shot", {}).get("runs", [])}
     for name in order:
         c = cands[name]
         cells = []
         for proto in ("6-shot", "full"):
             m = c.get(proto)
             cells += ([_pct(m["median"]), _pct(m["mean"]), f"{_pct(m['min'])}-{_pct(m['max'])}"] if m else ["-", "-", "-"])
+        d = [100 * (x["accuracy"] - ref[(x["split"], x["seed"])]) for x in c.get("6-shot", {}).get("runs", [])
+             if (x["split"], x["seed"]) in ref]
+        if d and name != _DEFAULT:
+            cells += [f"{statistics.mean(d):+.1f} ({min(d):+.1f} to {max(d):+.1f})",
+                      f"{sum(v > 1e-9 for v in d)}/{sum(abs(v) <= 1e-9 for v in d)}/{sum(v < -1e-9 for v in d)}"]
+        else:
+            cells += ["-", "-"]
         lines.append(f"| `{name}` | " + " | ".join(cells) + f" | {c.get('description', '')} |")
     lines.append("")
-    missing = [n for n in ("head-all", "head-l2norm", "head-l2norm-shift", "head-l2norm-x5", "ens-head-lr") if n not in cands]
+    missing = [n for n in ("head-all", "head-l2norm", "head-l2norm-shift", "head-l2norm-x5", "ens-head-lr", "ens-lr-head",
+                           "fuse-lr-cnn", "ft-layer14") if n not in cands]
     if missing:
-        lines += [f"Not measured this session (each Keras-head run took minutes on the shared 2 cores): "
+        lines += [f"Not measured (each Keras fit takes minutes on the shared 2 cores): "
                   f"{', '.join(f'`{n}`' for n in missing)} (bench/fewshot.py has them: "
-                  "`FEWSHOT_CANDIDATES=... python bench/run.py fewshot`). Shift augmentation helps the linear head a "
-                  "little on 6-shot (`lr-frames-l2-shift`) but is not in the training path yet; test-time averaging "
-                  "over shifted framings hurts. Fine-tuning YAMNet's own blocks was not tried.", ""]
+                  "`FEWSHOT_CANDIDATES=... python bench/run.py fewshot`).", ""]
+    lines += _finetune_lines(r)
     lines += ["Per run (accuracy on the 80 test clips; draws are test folds 1-5 with their own 6 training clips per class):", ""]
     for name in order:
         c = cands[name]

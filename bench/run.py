@@ -145,6 +145,7 @@ def fewshot() -> dict:
 
     names = os.environ.get("FEWSHOT_CANDIDATES")  # a comma list: measure only these, keep the others
     protocols = os.environ.get("FEWSHOT_PROTOCOLS")  # "6-shot", "full" or both
+    seeds = os.environ.get("FEWSHOT_SEEDS")  # a comma list (default 0,1): fewer seeds for the slow candidates
     out = RESULTS / "fewshot.json"
     previous = json.loads(out.read_text()) if out.is_file() else None
 
@@ -153,7 +154,8 @@ def fewshot() -> dict:
         out.write_text(json.dumps({**results, "machine": machine()}, indent=2, sort_keys=True) + "\n")
 
     return fs.run(ESC10, WORK, names.split(",") if names else None, log=lambda m: print(m, file=sys.stderr, flush=True),
-                  protocols_wanted=protocols.split(",") if protocols else None, previous=previous, save=save)
+                  protocols_wanted=protocols.split(",") if protocols else None, previous=previous, save=save,
+                  seeds=tuple(int(x) for x in seeds.split(",")) if seeds else fs.SEEDS)
 
 
 def _train_run(model: str = "cnn") -> Path:
