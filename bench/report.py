@@ -310,7 +310,10 @@ def render_markdown(results: dict) -> str:
         if name not in results:
             continue
         r = results[name]
-        lines += [f"## Serving ({title}): a {r['clip_seconds']:.1f} s clip", "",
+        lines += [f"## Serving ({title}): a {r['clip_seconds']:.1f} s clip", ""]
+        if name == "predict_yamnet":
+            lines += [f"Head: {r.get('head', 'MLP, 256 hidden (the default before #16)')}.", ""]
+        lines += [
                   "| backend | warm median | warm p95 | cold process to first prediction | cold peak RSS | imports TensorFlow |",
                   "|---|---|---|---|---|---|"]
         for b in ("litert", "keras"):
@@ -327,7 +330,8 @@ def render_markdown(results: dict) -> str:
 
     if "yamnet_cv" in results:
         r = results["yamnet_cv"]
-        lines += ["## YAMNet (AudioSet) embeddings + a small head, ESC-10 official 5-fold CV", ""]
+        lines += ["## YAMNet (AudioSet) embeddings + a small head, ESC-10 official 5-fold CV", "",
+                  f"Head: {r.get('head', 'MLP, 256 hidden (the default before #16)')}.", ""]
         lines += _cv_table(r, "YAMNet head")
         lines += [f"Embedding extraction (LiteRT, decode + resample to 16 kHz included): "
                   f"{1000 * r['embedding_seconds_per_clip']:.0f} ms per 5 s clip; embeddings are cached, so only the "

@@ -253,6 +253,7 @@ def yamnet_cv() -> dict:
     per_clip = (time.perf_counter() - t) / len(paths)
     out = _cv("yamnet")
     out["embedding_seconds_per_clip"] = per_clip
+    out["head"] = _yamnet_head()
     # the seed spread (initialisation, validation split, batch order), embeddings now cached
     out["seed_mean_accuracy"] = {"0": out["mean_accuracy"]}
     for seed in (1, 2):
@@ -260,10 +261,18 @@ def yamnet_cv() -> dict:
     return out
 
 
+def _yamnet_head() -> str:
+    """The YAMNet head a default run trains, in words (BENCHMARKS.md names it beside its figures)."""
+    import soundkit.models.yamnet as ym
+
+    d = ym.HEAD_DEFAULTS
+    return f"logistic regression, C {d['C']:g}" if d["classifier"] == "logistic" else f"MLP, {d['hidden']} hidden"
+
+
 @section
 def predict_yamnet() -> dict:
     """YAMNet-head serving: warm latency, cold process, LiteRT vs Keras."""
-    return _serving(_train_run("yamnet"))
+    return {**_serving(_train_run("yamnet")), "head": _yamnet_head()}
 
 
 INCEPTION_MEMORY = r"""

@@ -78,15 +78,16 @@ def block_weights(path: str | Path) -> dict[str, list[np.ndarray]]:
     return out
 
 
-def _exposed(path: Path, prefixes: tuple[str, ...]) -> tuple[bytes, list[int]]:
-    """The model with the tensors whose (first) name starts with each prefix added to its outputs."""
+def _exposed(path: Path, wanted: tuple[str, ...]) -> tuple[bytes, list[int]]:
+    """The model with the tensors whose (first, of a fused op's ``;``-joined) name is each of ``wanted``
+    added to its outputs."""
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
     graph = model.subgraphs[0]
     names = [(t.name or b"").decode("utf-8", "replace").split(";")[0] for t in graph.tensors]
-    found = [next(i for i, n in enumerate(names) if n.startswith(p)) for p in prefixes]
+    found = [names.index(w) for w in wanted]
     graph.outputs = [int(i) for i in graph.outputs] + found
     builder = flatbuffers.Builder(len(path.read_bytes()) + 4096)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
@@ -106,7 +107,7 @@ def activations(path: str | Path, waves: list[np.ndarray], *, delegate: bool = T
 
     path = Path(path)
     if delegate:
-        content, (src, emb) = _exposed(path, ("yamnet_frames/layer12/pointwise_conv/relu", "yamnet_frames/global_average_pooling2d/Mean"))
+        content, (src, emb) = _exposed(path, ("yamnet_frames/layer12/pointwise_conv/relu/Relu", "yamnet_frames/global_average_pooling2d/Mean"))
         it = Interpreter(model_content=content)
         it.allocate_tensors()
     else:
