@@ -198,6 +198,33 @@ def _finetune_lines(r: dict) -> list[str]:
             "not fine-tuned) is the control the fine-tuned candidates are read against.", ""]
 
 
+#: The second round of #16's candidates (ensembles, test-time augmentation, CNN fusion, fine-tuning).
+_ROUND = ("lr-frames-l2-C3-tta", "lr-frames-l2-C3-crop-tta", "lr-frames-l2-C3-shift", "ens-lr-proto", "ens-lr-meanmax",
+          "ens-lr-C1-3-10", "ens-lr-head", "cnn", "fuse-lr-cnn", "fuse-lr-cnn-w0.25", "ft-rebuilt", "ft-layer14",
+          "ft-layer13-14", "ft-layer14-lr1e-3")
+
+
+def _round_lines(cands: dict, ref: dict) -> list[str]:
+    """The verdict on each second-round candidate: a clear win needs a higher paired mean, no run worse
+    than the default and at least half of the runs better."""
+    out = []
+    for name in _ROUND:
+        runs = cands.get(name, {}).get("6-shot", {}).get("runs", [])
+        d = [100 * (x["accuracy"] - ref[(x["split"], x["seed"])]) for x in runs if (x["split"], x["seed"]) in ref]
+        if not d:
+            continue
+        better, worse = sum(v > 1e-9 for v in d), sum(v < -1e-9 for v in d)
+        clear = statistics.mean(d) > 0 and worse == 0 and better >= len(d) / 2
+        verdict = "a clear win" if clear else ("no clear win" if statistics.mean(d) > 0 else "no gain")
+        if name == "ft-rebuilt":
+            verdict = "the control" + (", the default's figure on every run" if not better and not worse else "")
+        out.append(f"`{name}` {statistics.mean(d):+.1f} points ({better} better, {worse} worse of {len(d)}): {verdict}")
+    if not out:
+        return []
+    return ["### Second round: ensembles, test-time augmentation, CNN fusion, fine-tuning", "",
+            f"Paired with the default (`{_DEFAULT}`, 6-shot): " + "; ".join(out) + ".", ""]
+
+
 def _fewshot_section(r: dict, targets: list[str]) -> list[str]:
     from soundkit.stats import wilson_interval
 
@@ -238,6 +265,7 @@ def _fewshot_section(r: dict, targets: list[str]) -> list[str]:
                   f"{', '.join(f'`{n}`' for n in missing)} (bench/fewshot.py has them: "
                   "`FEWSHOT_CANDIDATES=... python bench/run.py fewshot`).", ""]
     lines += _finetune_lines(r)
+    lines += _round_lines(cands, ref)
     lines += ["Per run (accuracy on the 80 test clips; draws are test folds 1-5 with their own 6 training clips per class):", ""]
     for name in order:
         c = cands[name]
@@ -268,6 +296,22 @@ def _fewshot_section(r: dict, targets: list[str]) -> list[str]:
         targets.append(f"| YAMNet head 6-shot ESC-10 (5 draws x 2 seeds) | logistic {_pct(new['6-shot']['mean'])} vs MLP "
                        f"{_pct(base['6-shot']['mean'])} | {_ok(new['6-shot']['mean'] >= base['6-shot']['mean'])} |")
     return lines
+
+
+def _current_head_cv(results: dict, r: dict) -> list[str]:
+    """The default head's figures on the same protocol (fewshot.json, pipeline-logistic-C3 "full": ESC-10's
+    official 5 folds through soundkit's cross_validate) when this section was measured with another head."""
+    if "head" in r:
+        return []
+    full = results.get("fewshot", {}).get("candidates", {}).get("pipeline-logistic-C3", {}).get("full")
+    if not full:
+        return []
+    per = {x["split"]: x["accuracy"] for x in full["runs"] if x["seed"] == 0}
+    return ["The figures above were measured with the MLP head (the default before #16). The default head now "
+            "(logistic regression on L2-normalised frames, C 3) on the same official 5 folds, through the same "
+            "`cross_validate` (few-shot section, `pipeline-logistic-C3`, protocol \"full\"): mean "
+            f"{_pct(full['mean'])}, " + ", ".join(f"{k} {_pct(v)}" for k, v in per.items())
+            + "; it is deterministic, so every seed gives the same figure.", ""]
 
 
 def render_markdown(results: dict) -> str:
@@ -312,7 +356,11 @@ def render_markdown(results: dict) -> str:
         r = results[name]
         lines += [f"## Serving ({title}): a {r['clip_seconds']:.1f} s clip", ""]
         if name == "predict_yamnet":
-            lines += [f"Head: {r.get('head', 'MLP, 256 hidden (the default before #16)')}.", ""]
+            lines += [f"Head: {r.get('head', 'MLP, 256 hidden (the default before #16)')}."
+                      + ("" if "head" in r else " The default head is now a logistic regression (a UnitNormalization and "
+                         "one Dense layer, smaller than the MLP), not re-measured here: the figures are dominated by "
+                         "YAMNet's own pass, and the shared machine ran at a load of 14-16 on its 2 cores when this "
+                         "section was due, which would have timed the neighbours."), ""]
         lines += [
                   "| backend | warm median | warm p95 | cold process to first prediction | cold peak RSS | imports TensorFlow |",
                   "|---|---|---|---|---|---|"]
@@ -333,6 +381,7 @@ def render_markdown(results: dict) -> str:
         lines += ["## YAMNet (AudioSet) embeddings + a small head, ESC-10 official 5-fold CV", "",
                   f"Head: {r.get('head', 'MLP, 256 hidden (the default before #16)')}.", ""]
         lines += _cv_table(r, "YAMNet head")
+        lines += _current_head_cv(results, r)
         lines += [f"Embedding extraction (LiteRT, decode + resample to 16 kHz included): "
                   f"{1000 * r['embedding_seconds_per_clip']:.0f} ms per 5 s clip; embeddings are cached, so only the "
                   "first fold pays for them.", "",
