@@ -45,7 +45,10 @@ class Data:
         embedder = ym.load_embedder()
         silence = embedder.silence
         raw = ym.embed_files([c.path for c in self.clips], cache=work / "cache" / "embeddings")
-        self.frames = [E[ym.sounding_frames(E, silence)] for E in raw]
+        self.masks = [ym.sounding_frames(E, silence) for E in raw]
+        self.frames = [E[m] for E, m in zip(raw, self.masks, strict=True)]
+        self.work = work
+        self._layer13: list[np.ndarray] | None = None
         cache = work / "fewshot-shifts.npz"
         if cache.is_file():
             z = np.load(cache, allow_pickle=True)
@@ -63,6 +66,28 @@ class Data:
             arr[:] = shifted
             np.savez(cache, shifted=arr)
         self.shifted = shifted  # per clip: [frames at shift 1, frames at shift 2]
+
+    def layer13_inputs(self) -> list[np.ndarray]:
+        """Per clip: the input of YAMNet's layer13 for its sounding frames, (n, 6, 4, 512) float16
+        (read as an extra output of the patched model under XNNPACK; cached in bench/.work/fewshot-layer13.npz)."""
+        if self._layer13 is None:
+            from bench import yamnet_blocks as yb
+            from soundkit import audio
+            from soundkit.models import yamnet as ym
+
+            cache = self.work / "fewshot-layer13.npz"
+            if cache.is_file():
+                z = np.load(cache)
+                flat, counts = z["acts"], z["counts"]
+            else:
+                waves = [audio.load(c.path, sr=ym.SAMPLE_RATE)[0] for c in self.clips]
+                acts, _ = yb.activations(ym.model_path(), waves)
+                acts = [a[m].astype(np.float16) for a, m in zip(acts, self.masks, strict=True)]
+                counts = np.array([len(a) for a in acts])
+                flat = np.concatenate(acts)
+                np.savez(cache, acts=flat, counts=counts)
+            self._layer13 = np.split(flat, np.cumsum(counts)[:-1])
+        return self._layer13
 
     def draws(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """(name, train indices, test indices) of the 6-shot draws."""
@@ -200,6 +225,128 @@ def _pipeline(data: Data, tr, te, seed, **options) -> np.ndarray:
     return P
 
 
+def _lr_frames_crops(data: Data, tr, te, seed, *, C=3.0, crop=0.6) -> np.ndarray:
+    """lr-frames-l2 (C) with test-time averaging over three crops of the clip's frames (start, middle,
+    end; ``crop`` of its length each)."""
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.concatenate([_l2n(data.frames[i]) for i in tr])
+    y = np.concatenate([np.full(len(data.frames[i]), data.y[i]) for i in tr])
+    clf = LogisticRegression(C=C, max_iter=3000, random_state=seed).fit(X, y)
+    out = np.zeros((len(te), len(data.labels)))
+    for r, i in enumerate(te):
+        P = clf.predict_proba(_l2n(data.frames[i]))
+        n = len(P)
+        k = max(1, round(crop * n))
+        starts = sorted({0, (n - k) // 2, n - k})
+        out[r, clf.classes_] = np.mean([P[a:a + k].mean(0) for a in starts], axis=0)
+    return out
+
+
+_BLOCKS: list = []
+
+
+def _finetune(data: Data, tr, te, seed, *, train=("layer14",), epochs=10, lr=1e-4, C=3.0, batch=32) -> np.ndarray:
+    """YAMNet's layer13 + layer14 rebuilt in Keras from the TFLite weights (bench/yamnet_blocks.py) on the
+    cached input of layer13; the head (L2 norm -> softmax) starts as the frame-level logistic regression
+    (C) on the rebuilt embeddings; then the blocks in ``train`` and the head are fine-tuned with Adam
+    (``lr``, ``epochs`` over the training frames, cross-entropy). ``epochs=0``: the rebuilt blocks, no
+    fine-tuning (the control). A clip is the mean of its frames' probabilities."""
+    import keras
+    from sklearn.linear_model import LogisticRegression
+
+    from bench import yamnet_blocks as yb
+    from soundkit.models import yamnet as ym
+
+    if not _BLOCKS:
+        _BLOCKS.append(yb.block_weights(ym.model_path()))
+    acts = data.layer13_inputs()
+    keras.utils.set_random_seed(seed)
+    model = yb.build(_BLOCKS[0], start="layer13", n_classes=len(data.labels))
+    embed = keras.Model(model.input, model.get_layer("embedding").output)
+    Xtr = np.concatenate([acts[i] for i in tr]).astype(np.float32)
+    ytr = np.concatenate([np.full(len(acts[i]), data.y[i]) for i in tr])
+    Z = _l2n(embed.predict(Xtr, batch_size=256, verbose=0))
+    clf = LogisticRegression(C=C, max_iter=3000, random_state=seed).fit(Z, ytr)
+    kernel = np.zeros((ym.EMBEDDING_SIZE, len(data.labels)), dtype=np.float32)
+    bias = np.full(len(data.labels), -30.0, dtype=np.float32)  # a class absent from training stays improbable
+    kernel[:, clf.classes_] = clf.coef_.T
+    bias[clf.classes_] = clf.intercept_
+    model.get_layer("probabilities").set_weights([kernel, bias])
+    if epochs:
+        for layer in model.layers:
+            if layer.name.startswith("layer"):
+                layer.trainable = layer.name.split("_")[0] in train
+        model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy")
+        model.fit(Xtr, ytr, batch_size=batch, epochs=epochs, shuffle=True, verbose=0)
+    P = model.predict(np.concatenate([acts[i] for i in te]).astype(np.float32), verbose=0, batch_size=256)
+    return np.stack([p.mean(0) for p in np.split(P, np.cumsum([len(acts[i]) for i in te])[:-1])])
+
+
+def blocks_fidelity(data: Data, n: int = 40) -> dict:
+    """How close the Keras rebuild of layer13+14 (on cached layer13 inputs) comes to the cached embeddings
+    (LiteRT with XNNPACK, what soundkit trains on), beside how close LiteRT's builtin kernels (all
+    tensors preserved, no XNNPACK) come to them: cosine similarity per sounding frame, first ``n`` clips."""
+    from bench import yamnet_blocks as yb
+    from soundkit import audio
+    from soundkit.models import yamnet as ym
+
+    if not _BLOCKS:
+        _BLOCKS.append(yb.block_weights(ym.model_path()))
+    model = yb.build(_BLOCKS[0], start="layer13")
+    acts = data.layer13_inputs()[:n]
+    rebuilt = model.predict(np.concatenate(acts).astype(np.float32), verbose=0, batch_size=256)
+    xnn = np.concatenate(data.frames[:n])
+    waves = [audio.load(c.path, sr=ym.SAMPLE_RATE)[0] for c in data.clips[:n]]
+    _, builtin = yb.activations(ym.model_path(), waves, delegate=False)
+    builtin = np.concatenate([E[m] for E, m in zip(builtin, data.masks[:n], strict=True)])
+
+    def cos(a, b):
+        c = np.sum(_l2n(a) * _l2n(b), axis=1)
+        return {"mean": float(c.mean()), "min": float(c.min()), "median": float(np.median(c))}
+
+    return {"clips": n, "frames": int(len(xnn)), "rebuilt_vs_xnnpack": cos(rebuilt, xnn),
+            "builtin_vs_xnnpack": cos(builtin, xnn)}
+
+
+_CNN_PROBS: dict = {}
+
+
+def _cnn(data: Data, tr, te, seed) -> np.ndarray:
+    """The recipe's CNN (soundkit defaults: random crops, 50 epochs, 15% validation split) trained on the
+    training clips; a clip is the weighted mean of its windows' probabilities. Kept in memory per split
+    and seed so the fusions below reuse it."""
+    key = (tuple(tr), tuple(te), seed)
+    if key in _CNN_PROBS:
+        return _CNN_PROBS[key]
+    from soundkit import models
+    from soundkit.config import FeatureConfig, TrainConfig
+    from soundkit.evaluation import pool_windows
+    from soundkit.training import _eval_windows, _fit_evaluate, _Inputs, validation_split
+
+    features, cfg = FeatureConfig(), TrainConfig(model="cnn", seed=seed)
+    fam = models.family("cnn")
+    inputs = _Inputs(fam, features, _WORK[0] / "cache")
+    clips = [data.clips[i] for i in np.r_[tr, te]]
+    inputs.compute(clips, emit=lambda **_: None)
+    fit_clips, val_clips = validation_split([data.clips[i] for i in tr], fraction=cfg.validation_fraction, seed=seed)
+    model, _, _, _ = _fit_evaluate(fam, data.labels, fit_clips, val_clips, [], inputs, features=features,
+                                   config=cfg, emit=lambda **_: None, should_stop=None)
+    parts = [_eval_windows(inputs[data.clips[i]], fam, features) for i in te]
+    P = model.predict(np.concatenate([W for W, _ in parts]), verbose=0, batch_size=256)
+    P = np.split(P, np.cumsum([len(W) for W, _ in parts])[:-1])
+    out = np.stack([pool_windows(p, w) for p, (_, w) in zip(P, parts, strict=True)])
+    _CNN_PROBS[key] = out
+    return out
+
+
+def _weighted(parts: list[tuple[float, Callable]]) -> Callable:
+    def run(data, tr, te, seed):
+        return sum(w * p(data, tr, te, seed) for w, p in parts) / sum(w for w, _ in parts)
+
+    return run
+
+
 def _ensemble(*parts: Callable) -> Callable:
     def run(data, tr, te, seed):
         return np.mean([p(data, tr, te, seed) for p in parts], axis=0)
@@ -239,11 +386,25 @@ CANDIDATES: dict[str, tuple[str, Callable, bool]] = {
     "head-l2norm-shift-tta": ("head-l2norm-shift + test-time averaging over the shifted framings", _p(_keras_head, normalize=True, shifts=True, tta=True), False),
     "head-l2norm-x5": ("head-l2norm with 5 heads averaged", _p(_keras_head, normalize=True, heads=5), False),
     "ens-head-lr": ("mean of head-l2norm and lr-frames-l2 probabilities", _ensemble(_p(_keras_head, normalize=True), _p(_sk_logreg_frames)), False),
+    "lr-frames-l2-C3-tta": ("lr-frames-l2-C3 + test-time averaging over the clip's framings shifted by 0 / 0.16 / 0.32 s", _p(_sk_logreg_frames, C=3.0, tta=True), True),
+    "lr-frames-l2-C3-shift": ("lr-frames-l2-C3 + frames of the clip shifted by 0.16/0.32 s as training examples", _p(_sk_logreg_frames, C=3.0, shifts=True), True),
+    "lr-frames-l2-C3-crop-tta": ("lr-frames-l2-C3 + test-time averaging over 3 crops (start, middle, end) of 60% of the clip's frames", _p(_lr_frames_crops), True),
+    "ens-lr-proto": ("mean of lr-frames-l2-C3 and proto-frames probabilities (logistic + prototype)", _ensemble(_p(_sk_logreg_frames, C=3.0), _p(_prototypes, level="frames")), True),
+    "ens-lr-meanmax": ("mean of lr-frames-l2-C3 and lr-meanmax-std probabilities (frame-level + clip-level logistic)", _ensemble(_p(_sk_logreg_frames, C=3.0), _p(_sk_logreg, pool="meanmax", norm="standard")), True),
+    "ens-lr-C1-3-10": ("mean of lr-frames-l2 at C 1, 3 and 10 (a regularisation ensemble; logistic heads are deterministic, so seeds give no ensemble)", _ensemble(*(_p(_sk_logreg_frames, C=c) for c in (1.0, 3.0, 10.0))), True),
+    "ens-lr-head": ("mean of lr-frames-l2-C3 and head-l2norm (the MLP head on L2-normalised frames, seeded)", _ensemble(_p(_sk_logreg_frames, C=3.0), _p(_keras_head, normalize=True)), False),
+    "cnn": ("the recipe's CNN (log-mel, random crops, 50 epochs, 15% validation) alone", _cnn, False),
+    "fuse-lr-cnn": ("mean of lr-frames-l2-C3 and cnn probabilities", _ensemble(_p(_sk_logreg_frames, C=3.0), _cnn), False),
+    "fuse-lr-cnn-w0.25": ("0.75 lr-frames-l2-C3 + 0.25 cnn probabilities", _weighted([(0.75, _p(_sk_logreg_frames, C=3.0)), (0.25, _cnn)]), False),
+    "ft-rebuilt": ("control for the fine-tuning: layer13+14 rebuilt in Keras from the TFLite weights on cached layer13 inputs, frame-level logistic (C 3) on its embeddings, no fine-tuning", _p(_finetune, epochs=0), True),
+    "ft-layer14": ("ft-rebuilt, then layer14 + head fine-tuned on the few shots (Adam 1e-4, 10 epochs, batch 32 frames)", _p(_finetune, train=("layer14",)), False),
+    "ft-layer13-14": ("ft-rebuilt, then layer13 + layer14 + head fine-tuned (Adam 1e-4, 10 epochs, batch 32 frames)", _p(_finetune, train=("layer13", "layer14")), False),
+    "ft-layer14-lr1e-3": ("as ft-layer14 with Adam 1e-3", _p(_finetune, train=("layer14",), lr=1e-3), False),
 }
 
 
 def run(esc10: Path, work: Path, names: list[str] | None = None, log=print, *, protocols_wanted=None,
-        previous: dict | None = None, save=None) -> dict:
+        previous: dict | None = None, save=None, seeds: tuple[int, ...] = SEEDS) -> dict:
     """Measure ``names`` (default all) under ``protocols_wanted`` (default both); results of other
     candidates and protocols in ``previous`` are kept; ``save(results)`` after each one."""
     _WORK[:] = [work]
@@ -256,6 +417,11 @@ def run(esc10: Path, work: Path, names: list[str] | None = None, log=print, *, p
         "6-shot": f"{DRAWS} draws x seeds {list(SEEDS)}: {SHOTS} clips of distinct sources per class from 4 folds, tested on the 5th (80 clips)",
         "full": f"ESC-10 official 5 folds x seeds {list(SEEDS)} (320 training clips, 80 test clips)",
     }, "candidates": dict((previous or {}).get("candidates", {}))}
+    if any(n.startswith("ft-") for n in names or list(CANDIDATES)):
+        results["blocks_fidelity"] = blocks_fidelity(data)
+        log(f"blocks fidelity: {results['blocks_fidelity']}")
+    elif (previous or {}).get("blocks_fidelity"):
+        results["blocks_fidelity"] = previous["blocks_fidelity"]
     for name in names or list(CANDIDATES):
         desc, fn, deterministic = CANDIDATES[name]
         entry = {**results["candidates"].get(name, {}), "description": desc, "deterministic": deterministic}
@@ -263,8 +429,8 @@ def run(esc10: Path, work: Path, names: list[str] | None = None, log=print, *, p
             runs = []
             t = time.perf_counter()
             for split_name, tr, te in splits:
-                for seed in SEEDS:
-                    if deterministic and seed != SEEDS[0]:
+                for seed in seeds:
+                    if deterministic and seed != seeds[0]:
                         runs.append({**runs[-1], "seed": seed})
                         continue
                     P = fn(data, tr, te, seed)

@@ -145,6 +145,7 @@ def fewshot() -> dict:
 
     names = os.environ.get("FEWSHOT_CANDIDATES")  # a comma list: measure only these, keep the others
     protocols = os.environ.get("FEWSHOT_PROTOCOLS")  # "6-shot", "full" or both
+    seeds = os.environ.get("FEWSHOT_SEEDS")  # a comma list (default 0,1): fewer seeds for the slow candidates
     out = RESULTS / "fewshot.json"
     previous = json.loads(out.read_text()) if out.is_file() else None
 
@@ -153,7 +154,8 @@ def fewshot() -> dict:
         out.write_text(json.dumps({**results, "machine": machine()}, indent=2, sort_keys=True) + "\n")
 
     return fs.run(ESC10, WORK, names.split(",") if names else None, log=lambda m: print(m, file=sys.stderr, flush=True),
-                  protocols_wanted=protocols.split(",") if protocols else None, previous=previous, save=save)
+                  protocols_wanted=protocols.split(",") if protocols else None, previous=previous, save=save,
+                  seeds=tuple(int(x) for x in seeds.split(",")) if seeds else fs.SEEDS)
 
 
 def _train_run(model: str = "cnn") -> Path:
@@ -251,6 +253,7 @@ def yamnet_cv() -> dict:
     per_clip = (time.perf_counter() - t) / len(paths)
     out = _cv("yamnet")
     out["embedding_seconds_per_clip"] = per_clip
+    out["head"] = _yamnet_head()
     # the seed spread (initialisation, validation split, batch order), embeddings now cached
     out["seed_mean_accuracy"] = {"0": out["mean_accuracy"]}
     for seed in (1, 2):
@@ -258,10 +261,18 @@ def yamnet_cv() -> dict:
     return out
 
 
+def _yamnet_head() -> str:
+    """The YAMNet head a default run trains, in words (BENCHMARKS.md names it beside its figures)."""
+    import soundkit.models.yamnet as ym
+
+    d = ym.HEAD_DEFAULTS
+    return f"logistic regression, C {d['C']:g}" if d["classifier"] == "logistic" else f"MLP, {d['hidden']} hidden"
+
+
 @section
 def predict_yamnet() -> dict:
     """YAMNet-head serving: warm latency, cold process, LiteRT vs Keras."""
-    return _serving(_train_run("yamnet"))
+    return {**_serving(_train_run("yamnet")), "head": _yamnet_head()}
 
 
 INCEPTION_MEMORY = r"""
