@@ -120,13 +120,34 @@ def _component() -> Any:
     return st.components.v2.component("soundkit_keys", js=KEYS_JS.read_text(encoding="utf-8"), isolate_styles=False)
 
 
+def _pressed(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    try:
+        return value["pressed"]
+    except (KeyError, TypeError):
+        return getattr(value, "pressed", None)
+
+
+def _on_keys(key: str) -> None:
+    """Apply the new keys before the page runs (so its counts above the flow are already current)."""
+    from soundkit_app import resources
+
+    flow = st.session_state.get(_STATE)
+    if flow is None:
+        return
+    store = resources.store()
+    said = feed(store, flow, _pressed(st.session_state.get(key)), list(store.labels()))
+    st.session_state.setdefault("label_quick_said", []).extend(said)
+
+
 def keys(*, key: str, flow: Flow) -> dict[str, Any] | None:
     """Mount the keyboard component; its state ({"session", "keys"}) or None."""
     result = _component()(
         key=key, data={"ack": flow.ack, "session": flow.session, "player": f".st-key-{PLAYER_KEY}"},
-        on_pressed_change=lambda: None, height="content",
+        on_pressed_change=lambda: _on_keys(key), height="content",
     )
-    return getattr(result, "pressed", None)
+    return _pressed(result)
 
 
 def quick_section(store: Any, query: dict[str, Any], order: str) -> None:
@@ -138,7 +159,9 @@ def quick_section(store: Any, query: dict[str, Any], order: str) -> None:
     restart = st.button("Start over", key="label_quick_restart", icon=":material/restart_alt:")
     flow = flow_for(store, query, order, restart=restart)
     with show_errors(stop=False):
-        for msg in feed(store, flow, keys(key="label_quick_keys", flow=flow), classes):
+        said = st.session_state.pop("label_quick_said", [])
+        said += feed(store, flow, keys(key="label_quick_keys", flow=flow), classes)  # what the callback left
+        for msg in said[-3:]:
             st.toast(msg, icon=":material/keyboard:")
     st.markdown(LEGEND)
     if not classes:
