@@ -141,6 +141,12 @@ def _on_keys(key: str) -> None:
     st.session_state.setdefault("label_quick_said", []).extend(said)
 
 
+def _press_button(store: Any, flow: Flow, key: str, classes: list[str]) -> None:
+    msg = press(store, flow, key, classes)
+    if msg:
+        st.session_state.setdefault("label_quick_said", []).append(msg)
+
+
 def keys(*, key: str, flow: Flow) -> dict[str, Any] | None:
     """Mount the keyboard component; its state ({"session", "keys"}) or None."""
     result = _component()(
@@ -151,7 +157,13 @@ def keys(*, key: str, flow: Flow) -> dict[str, Any] | None:
 
 
 def quick_section(store: Any, query: dict[str, Any], order: str) -> None:
-    """The clip-by-clip flow (the Clips tab with "Label one by one" on)."""
+    """The clip-by-clip flow (the Clips tab with "Label one by one" on), a fragment: a key reruns the
+    flow alone, not the whole Label page (its counts at the top catch up on the next full run)."""
+    _flow_fragment(store, query, order)
+
+
+@st.fragment
+def _flow_fragment(store: Any, query: dict[str, Any], order: str) -> None:
     from soundkit_app import label as ui
     from soundkit_app import rendering, show_errors
 
@@ -192,14 +204,12 @@ def quick_section(store: Any, query: dict[str, Any], order: str) -> None:
                 st.image(ui.spectrogram_thumb(str(r.path), r.hash, large=True), width="stretch")
     b = st.columns(min(len(classes), 9) + 3)
     for i, c in enumerate(classes[:9]):
-        if b[i].button(f"{i + 1} · {c}", key=f"label_quick_pick_{i}", disabled=flow.done, width="stretch"):
-            press(store, flow, str(i + 1), classes)
-            st.rerun()
+        b[i].button(f"{i + 1} · {c}", key=f"label_quick_pick_{i}", disabled=flow.done, width="stretch",
+                    on_click=_press_button, args=(store, flow, str(i + 1), classes))
     for j, (what, icon) in enumerate([("prev", "arrow_back"), ("next", "arrow_forward"), ("undo", "undo")]):
-        if b[-3 + j].button(what.capitalize(), key=f"label_quick_{what}", icon=f":material/{icon}:", width="stretch"):
-            msg = press(store, flow, what, classes)
-            if msg:
-                st.toast(msg, icon=":material/keyboard:")
-            st.rerun()
+        b[-3 + j].button(what.capitalize(), key=f"label_quick_{what}", icon=f":material/{icon}:", width="stretch",
+                         on_click=_press_button, args=(store, flow, what, classes))
     st.toggle("Play each clip when it opens", key="label_quick_autoplay")
-    st.caption(f"{flow.labelled} labelled in this walk.")
+    counts = store.stats()
+    st.caption(f"{flow.labelled} labelled in this walk · the dataset: {counts['labelled']} labelled, "
+               f"{counts['unlabelled']} unlabelled.")
