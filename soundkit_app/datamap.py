@@ -102,6 +102,14 @@ def play(m: Any, index: int) -> None:
         st.audio(y, sample_rate=sr)
 
 
+def why(flags: Any, i: int) -> str:
+    """Why point ``i`` is flagged, in words."""
+    if getattr(flags, "method", "knn") == "cv":
+        return (f"a classifier trained without it says {flags.suggested[i]!r} ({flags.share[i]:.0%}), "
+                f"its label {flags.given[i]:.0%}")
+    return f"{flags.share[i]:.0%} of its neighbours say {flags.suggested[i]!r}"
+
+
 def map_section(store: Any) -> None:
     """The Map tab."""
     from soundkit_app.label import label_picker
@@ -132,8 +140,7 @@ def map_section(store: Any) -> None:
     st.subheader(f"Probably mislabelled ({len(flagged)})")
     for i in flagged[:25]:
         c1, c2 = st.columns([4, 2], vertical_alignment="center")
-        c1.write(f"**{m.names[i]}**: labelled {m.labels[i]!r}; {m.flags.share[i]:.0%} of its neighbours say "
-                 f"{m.flags.suggested[i]!r}")
+        c1.write(f"**{m.names[i]}**: labelled {m.labels[i]!r}; " + why(m.flags, i))
         if c2.button(f"Relabel as {m.flags.suggested[i]}", key=f"label_map_fix_{m.ids[i]}", width="stretch"):
             with show_errors(stop=False):
                 relabel(store, m, [i], m.flags.suggested[i])
