@@ -93,13 +93,14 @@ def relabel(store: Any, m: Any, indices: list[int], label: str) -> int:
     return n
 
 
-def play(m: Any, index: int) -> None:
-    """An audio player for one point (a region plays exactly its range)."""
+def play(m: Any, index: int, *, autoplay: bool = False) -> None:
+    """An audio player for one point (a region plays exactly its range); ``autoplay``: it starts at
+    once (a clicked point)."""
     from soundkit.regions import load_ranged
 
     with show_errors(stop=False):
         y, sr = load_ranged(m.paths[index], sr=None)
-        st.audio(y, sample_rate=sr)
+        st.audio(y, sample_rate=sr, autoplay=autoplay)
 
 
 def why(flags: Any, i: int) -> str:
@@ -128,7 +129,7 @@ def map_section(store: Any) -> None:
     picked = selected(m, event)
     if picked:
         st.write(f"{len(picked)} selected: " + ", ".join(m.names[i] for i in picked[:8]) + (" ..." if len(picked) > 8 else ""))
-        play(m, picked[0])
+        play(m, picked[0], autoplay=len(picked) == 1)  # a click plays the clip
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
         with c1:
             label = label_picker("Label the selection", store.labels(), key="label_map_group_label", allow_none=False)
