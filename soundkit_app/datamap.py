@@ -47,7 +47,9 @@ def chart(m: Any) -> Any:
         alt.Chart(df)
         .mark_circle(size=60)
         .encode(
-            x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None), color=colour,
+            # the layout is scaled into [-1, 1]: a margin keeps the outermost points off the edges
+            x=alt.X("x:Q", axis=None, scale=alt.Scale(domain=[-1.08, 1.08])),
+            y=alt.Y("y:Q", axis=None, scale=alt.Scale(domain=[-1.08, 1.08])), color=colour,
             shape=alt.Shape("flagged:N", scale=alt.Scale(domain=[False, True], range=["circle", "triangle"])),
             tooltip=["name:N", "label:N", "suggested:N", "flagged:N"],
         )
