@@ -564,6 +564,10 @@ def render_markdown(results: dict) -> str:
         from bench.datamap import render as datamap_section
 
         lines += datamap_section(results["datamap"])
+    if "keyboard" in results:
+        from bench.keyboard import render as keyboard_section
+
+        lines += keyboard_section(results["keyboard"])
 
     from bench.scale import render as render_scale
 

@@ -560,6 +560,14 @@ def datamap() -> dict:
     return dm.measure(ESC10, SHARED / "weights", WORK / "cache-datamap")
 
 
+@section
+def keyboard() -> dict:
+    """Clips labelled per minute in the Label page's clip-by-clip flow, keyboard only, in Chromium (bench/keyboard.py)."""
+    from bench import keyboard as kb
+
+    return kb.measure()
+
+
 def render() -> str:
     results = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
     from bench.report import render_markdown

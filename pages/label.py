@@ -5,6 +5,7 @@ import streamlit as st
 import soundkit_app as app
 from soundkit_app import datamap as map_ui
 from soundkit_app import label as ui
+from soundkit_app import quicklabel as quick
 from soundkit_app import regions as region_ui
 from soundkit_app import rendering, resources
 
@@ -172,6 +173,10 @@ with tab_clips:
     orders = {"Oldest first": "created", "Name": "name", "Label": "label", "Least confident suggestion": "uncertainty"}
     order = f4.selectbox("Sort by", list(orders), key="label_order", help="Suggestions come from the model below.")
     query = ui.clip_query(shown, search=search, source=sources.strip() or None)
+    if st.toggle("Label one by one, at keyboard speed", key="label_quick_on",
+                 help="One clip at a time: number keys pick a class, Space plays, arrows move, U undoes."):
+        quick.quick_section(store, query, orders[order])
+        st.stop()
     total = store.count(**query)
     page_size = 25
     n_pages = max(1, -(-total // page_size))

@@ -47,7 +47,9 @@ def chart(m: Any) -> Any:
         alt.Chart(df)
         .mark_circle(size=60)
         .encode(
-            x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None), color=colour,
+            # the layout is scaled into [-1, 1]: a margin keeps the outermost points off the edges
+            x=alt.X("x:Q", axis=None, scale=alt.Scale(domain=[-1.08, 1.08])),
+            y=alt.Y("y:Q", axis=None, scale=alt.Scale(domain=[-1.08, 1.08])), color=colour,
             shape=alt.Shape("flagged:N", scale=alt.Scale(domain=[False, True], range=["circle", "triangle"])),
             tooltip=["name:N", "label:N", "suggested:N", "flagged:N"],
         )
@@ -93,13 +95,22 @@ def relabel(store: Any, m: Any, indices: list[int], label: str) -> int:
     return n
 
 
-def play(m: Any, index: int) -> None:
-    """An audio player for one point (a region plays exactly its range)."""
+def play(m: Any, index: int, *, autoplay: bool = False) -> None:
+    """An audio player for one point (a region plays exactly its range); ``autoplay``: it starts at
+    once (a clicked point)."""
     from soundkit.regions import load_ranged
 
     with show_errors(stop=False):
         y, sr = load_ranged(m.paths[index], sr=None)
-        st.audio(y, sample_rate=sr)
+        st.audio(y, sample_rate=sr, autoplay=autoplay)
+
+
+def why(flags: Any, i: int) -> str:
+    """Why point ``i`` is flagged, in words."""
+    if getattr(flags, "method", "knn") == "cv":
+        return (f"a classifier trained without it says {flags.suggested[i]!r} ({flags.share[i]:.0%}), "
+                f"its label {flags.given[i]:.0%}")
+    return f"{flags.share[i]:.0%} of its neighbours say {flags.suggested[i]!r}"
 
 
 def map_section(store: Any) -> None:
@@ -120,7 +131,7 @@ def map_section(store: Any) -> None:
     picked = selected(m, event)
     if picked:
         st.write(f"{len(picked)} selected: " + ", ".join(m.names[i] for i in picked[:8]) + (" ..." if len(picked) > 8 else ""))
-        play(m, picked[0])
+        play(m, picked[0], autoplay=len(picked) == 1)  # a click plays the clip
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
         with c1:
             label = label_picker("Label the selection", store.labels(), key="label_map_group_label", allow_none=False)
@@ -132,8 +143,7 @@ def map_section(store: Any) -> None:
     st.subheader(f"Probably mislabelled ({len(flagged)})")
     for i in flagged[:25]:
         c1, c2 = st.columns([4, 2], vertical_alignment="center")
-        c1.write(f"**{m.names[i]}**: labelled {m.labels[i]!r}; {m.flags.share[i]:.0%} of its neighbours say "
-                 f"{m.flags.suggested[i]!r}")
+        c1.write(f"**{m.names[i]}**: labelled {m.labels[i]!r}; " + why(m.flags, i))
         if c2.button(f"Relabel as {m.flags.suggested[i]}", key=f"label_map_fix_{m.ids[i]}", width="stretch"):
             with show_errors(stop=False):
                 relabel(store, m, [i], m.flags.suggested[i])

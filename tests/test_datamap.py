@@ -38,6 +38,25 @@ def test_flag_finds_the_deliberately_mislabelled_clips():
     assert not clean.flagged.any()  # nothing flagged when every label is right
 
 
+def test_cross_validated_flag_finds_the_deliberately_mislabelled_clips():
+    X, truth = clusters()
+    labels = list(truth)
+    swapped = {3: "b", 25: "c", 47: "a"}
+    for i, lab in swapped.items():
+        labels[i] = lab
+    labels[10] = None
+    flags = datamap.mislabel_flags_cv(X, labels)
+    assert flags.method == "cv" and sorted(flags.indices()) == sorted(swapped)
+    for i in swapped:
+        assert flags.suggested[i] == truth[i] and flags.given[i] < 0.1
+    assert not flags.flagged[10] and flags.suggested[10] == "a" and np.isnan(flags.given[10])
+    assert not datamap.mislabel_flags_cv(X, truth).flagged.any()
+    with pytest.raises(ParameterError, match="two or more classes"):
+        datamap.mislabel_flags_cv(X, ["a"] * 59 + ["b"])
+    with pytest.raises(ParameterError, match="threshold"):
+        datamap.mislabel_flags_cv(X, truth, threshold=1.0)
+
+
 @pytest.mark.parametrize("method", ["pca", "tsne"])
 def test_layout_keeps_clusters_apart(method):
     X, labels = clusters()
