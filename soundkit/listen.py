@@ -54,7 +54,7 @@ NON_EVENT_LABELS = ("_background_", "unknown", "Silence")
 #: How an event gets its label (:class:`EventDetector`'s ``labeling``).
 LABELINGS = ("window", "event")
 #: The :class:`Listener`'s default labeling.
-DEFAULT_LABELING = "window"
+DEFAULT_LABELING = "event"
 
 
 # -- events ------------------------------------------------------------------------------------------

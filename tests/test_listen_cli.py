@@ -104,6 +104,18 @@ def test_listen_reads_a_wav_stream_on_stdin_incrementally(run, work):
     assert [e["label"] for e in rest] == ["high"]
 
 
+def test_listen_labels_each_sound_once_by_default(run, work):
+    """A sound that begins high and goes on low: one JSON line (labeling="event"), two with --labeling window."""
+    gap = np.zeros(2 * SR, np.float32)
+    path = write_wav(work / "turn.wav", np.concatenate([gap, tone(6000, 0.75, SR, 0.5), tone(300, 2.5, SR, 0.5), gap]), SR)
+    opts = [*LISTEN[:2], "--off", "0.4", *LISTEN[4:]]
+    whole = run_cli("listen", run, path, *opts, home=work / "home")
+    split = run_cli("listen", run, path, *opts, "--labeling", "window", home=work / "home")
+    assert whole.returncode == 0 and split.returncode == 0, whole.stderr.decode() + split.stderr.decode()
+    assert [e["label"] for e in _events(whole.stdout)] == ["low"]
+    assert sorted(e["label"] for e in _events(split.stdout)) == ["high", "low"]
+
+
 def test_listen_realtime_paces_a_file(run, work):
     path = write_wav(work / "short.wav", tone(300, 1.0, SR, 0.5), SR)
     t = time.monotonic()
@@ -120,6 +132,7 @@ def test_listen_realtime_paces_a_file(run, work):
     (["listen", "{run}", "{work}/scene.wav", "--hop", "0"], None, "--hop"),
     (["listen", "{run}", "{work}/scene.wav", "--unknown", "maybe"], None, "--unknown"),
     (["listen", "{run}", "{work}/scene.wav", "--on", "0.3", "--off", "0.5"], None, "--off"),
+    (["listen", "{run}", "{work}/scene.wav", "--labeling", "vote"], None, "--labeling"),
     (["listen", "{run}", "{work}/notaudio.wav"], None, "notaudio.wav"),
     (["predict", "yamnet", "{work}/missing.wav"], None, "no such file"),
     (["predict", "{run}", "{work}/scene.wav", "--events", "--smooth", "0"], None, "--smooth"),
