@@ -11,6 +11,9 @@ probability timeline into :class:`Event` objects with hysteresis per label: an e
 label's probability reaches ``on``, stays open while it stays at or above ``off``, is merged with
 the next one of the same label when the gap is under ``merge_gap`` seconds and is kept only when it
 lasts at least ``min_duration`` seconds - so one bark is one event, not a flicker of windows.
+With ``labeling="event"`` (the :class:`Listener`'s default) it segments, then classifies: one event
+is open while any label is above the thresholds, and it takes the label of the mean of its windows,
+so a sound whose first window is heard as another class is still one event with its own label.
 
 Times are seconds of audio since the stream began. Each window stands for the ``hop``-long slice
 around its centre (``centre +- hop / 2``), so consecutive windows tile the time axis.

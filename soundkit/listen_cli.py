@@ -232,9 +232,10 @@ def add_event_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--smooth", type=int, default=3, metavar="N", help="average probabilities over the last N windows (default 3)")
     from soundkit.listen import DEFAULT_LABELING, LABELINGS
 
-    p.add_argument("--labeling", choices=LABELINGS, default=DEFAULT_LABELING,
+    p.add_argument("--labeling", choices=LABELINGS, default=None,
                    help="event: one event per sound, labelled by the mean of its windows (segment, then classify); "
-                        f"window: each label's windows make its own events (default {DEFAULT_LABELING})")
+                        f"window: each label's windows make its own events (default: {DEFAULT_LABELING} for listen, "
+                        "window for predict --events, as on the Classify page)")
     p.add_argument("--unknown", type=_unknown_arg, default="auto", metavar="auto|off|P",
                    help="'none of these': the run's calibrated threshold (auto), off, or a top-probability threshold P")
 
@@ -245,7 +246,7 @@ def _event_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if args.smooth < 1:
         raise ParameterError(f"--smooth must be >= 1, got {args.smooth}")
     return {"on": args.on, "off": args.off, "min_duration": args.min_duration, "merge_gap": args.merge_gap,
-            "labeling": args.labeling}
+            **({"labeling": args.labeling} if args.labeling else {})}
 
 
 # -- listen ------------------------------------------------------------------------------------------
