@@ -11,7 +11,7 @@ probability timeline into :class:`Event` objects with hysteresis per label: an e
 label's probability reaches ``on``, stays open while it stays at or above ``off``, is merged with
 the next one of the same label when the gap is under ``merge_gap`` seconds and is kept only when it
 lasts at least ``min_duration`` seconds - so one bark is one event, not a flicker of windows.
-With ``labeling="event"`` (the :class:`Listener`'s default) it segments, then classifies: one event
+With ``labeling="event"`` (the :class:`Listener`'s default for a YAMNet-head run) it segments, then classifies: one event
 is open while any label is above the thresholds, and it takes the label of the mean of its windows,
 so a sound whose first window is heard as another class is still one event with its own label.
 
@@ -56,8 +56,10 @@ NON_EVENT_LABELS = ("_background_", "unknown", "Silence")
 
 #: How an event gets its label (:class:`EventDetector`'s ``labeling``).
 LABELINGS = ("window", "event")
-#: The :class:`Listener`'s default labeling.
-DEFAULT_LABELING = "event"
+#: The :class:`Listener`'s default labeling: "auto" is "event" for a YAMNet-head run, "window" for the
+#: others (chosen on the synthetic scenes of bench/listening.py ``sed``: segment-then-classify raised
+#: the YAMNet head's F1 and lowered the CNN's, whose noisy windows keep some class above ``off``).
+DEFAULT_LABELING = "auto"
 
 
 # -- events ------------------------------------------------------------------------------------------
@@ -594,8 +596,9 @@ class Listener:
     labeling : {"window", "event"}
         How an event gets its label (:class:`EventDetector`): "window", per-label hysteresis (each
         label's windows make its events); "event", segment then classify (one event per sound, the
-        label of the mean of its windows; the open event's label can change until it ends).
-        Default: :data:`DEFAULT_LABELING`.
+        label of the mean of its windows; the open event's label can change until it ends). "auto"
+        (default, :data:`DEFAULT_LABELING`): "event" for a YAMNet-head run, "window" for a log-mel run
+        and YAMNet zero-shot (measured in bench/listening.py ``sed``; see BENCHMARKS.md).
 
     Feed audio with :meth:`feed` (returns events that ended), end with :meth:`flush`.
     """
@@ -611,8 +614,12 @@ class Listener:
             raise ParameterError(f"hop must be within 0.05..10 seconds, got {hop}")
         if onset not in ("energy", "window"):
             raise ParameterError(f"onset must be 'energy' or 'window', got {onset!r}")
+        if labeling not in ("auto", *LABELINGS):
+            raise ParameterError(f"labeling must be one of {('auto', *LABELINGS)}, got {labeling!r}")
         self.onset = onset
         self.scorer = scorer_for(model, context_seconds=context_seconds)
+        if labeling == "auto":
+            labeling = "event" if isinstance(self.scorer, _YamnetScorer) and self.scorer.head else "window"
         self.labels = self.scorer.labels
         self.sample_rate = self.scorer.sample_rate
         self.hop = float(hop)

@@ -283,10 +283,15 @@ def test_listener_event_labeling_on_a_stream(tiny_predictor):
     # off 0.4: the smoothed window across the change of label, about (0.5, 0.5), stays above it
     settings = {**LISTEN, "off": 0.4}
     per_window, _ = listen_array(tiny_predictor, y, sr, block=997, **settings, labeling="window")
-    whole, lis = listen_array(tiny_predictor, y, sr, block=997, **settings)  # labeling="event" by default
+    whole, lis = listen_array(tiny_predictor, y, sr, block=997, **settings, labeling="event")
     assert [e.label for e in whole] == ["low", "low"], whole
     assert abs(whole[0].start - 2.0) <= 0.25 and whole[0].end >= 4.5 and abs(whole[1].start - 7.0) <= 0.25, whole
     assert len(per_window) > len(whole), per_window  # the high start made an event of its own
     assert lis.detector.labeling == "event" and not lis.detector.active
+    # "auto" (the default): per-label hysteresis for a log-mel run, as measured in bench/listening.py sed
+    default, lis = listen_array(tiny_predictor, y, sr, block=997, **settings)
+    assert lis.labeling == "window" and default == per_window
+    with pytest.raises(ParameterError):
+        Listener(tiny_predictor, labeling="vote")
     same, _ = listen_array(tiny_predictor, y, sr, block=30011, **settings, labeling="event")
     assert [(e.label, round(e.start, 3), round(e.end, 3)) for e in same] == [(e.label, round(e.start, 3), round(e.end, 3)) for e in whole]

@@ -104,13 +104,14 @@ def test_listen_reads_a_wav_stream_on_stdin_incrementally(run, work):
     assert [e["label"] for e in rest] == ["high"]
 
 
-def test_listen_labels_each_sound_once_by_default(run, work):
-    """A sound that begins high and goes on low: one JSON line (labeling="event"), two with --labeling window."""
+def test_listen_labeling_event_labels_each_sound_once(run, work):
+    """A sound that begins high and goes on low: one JSON line with --labeling event, two with window
+    (the default, "auto", for a log-mel run)."""
     gap = np.zeros(2 * SR, np.float32)
     path = write_wav(work / "turn.wav", np.concatenate([gap, tone(6000, 0.75, SR, 0.5), tone(300, 2.5, SR, 0.5), gap]), SR)
     opts = [*LISTEN[:2], "--off", "0.4", *LISTEN[4:]]
-    whole = run_cli("listen", run, path, *opts, home=work / "home")
-    split = run_cli("listen", run, path, *opts, "--labeling", "window", home=work / "home")
+    whole = run_cli("listen", run, path, *opts, "--labeling", "event", home=work / "home")
+    split = run_cli("listen", run, path, *opts, home=work / "home")
     assert whole.returncode == 0 and split.returncode == 0, whole.stderr.decode() + split.stderr.decode()
     assert [e["label"] for e in _events(whole.stdout)] == ["low"]
     assert sorted(e["label"] for e in _events(split.stdout)) == ["high", "low"]
