@@ -80,10 +80,11 @@ def test_listen_a_file_prints_one_json_event_per_line(run, work):
     assert all(0.7 <= e["peak"] <= 1 and e["end"] > e["start"] for e in events)
 
 
-def test_listen_reads_a_wav_stream_on_stdin_incrementally(run, work):
-    """The first event is printed while the stream is still open (a live pipe from ffmpeg)."""
+@pytest.mark.parametrize("labeling", ["auto", "event"])
+def test_listen_reads_a_wav_stream_on_stdin_incrementally(run, work, labeling):
+    """The first event is printed while the stream is still open (a live pipe from ffmpeg), when it ends."""
     data = _stream_wav(np.concatenate([_scene()[: int(5.5 * SR)], np.zeros(SR, np.float32)]), SR)
-    proc = subprocess.Popen([sys.executable, "-m", "soundkit", "listen", str(run), "-", *LISTEN],
+    proc = subprocess.Popen([sys.executable, "-m", "soundkit", "listen", str(run), "-", *LISTEN, "--labeling", labeling],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=_env(work / "home"), cwd=ROOT)
     try:
