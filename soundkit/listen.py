@@ -11,6 +11,9 @@ probability timeline into :class:`Event` objects with hysteresis per label: an e
 label's probability reaches ``on``, stays open while it stays at or above ``off``, is merged with
 the next one of the same label when the gap is under ``merge_gap`` seconds and is kept only when it
 lasts at least ``min_duration`` seconds - so one bark is one event, not a flicker of windows.
+With ``labeling="event"`` (the :class:`Listener`'s default for a YAMNet-head run) it segments, then classifies: one event
+is open while any label is above the thresholds, and it takes the label of the mean of its windows,
+so a sound whose first window is heard as another class is still one event with its own label.
 
 Times are seconds of audio since the stream began. Each window stands for the ``hop``-long slice
 around its centre (``centre +- hop / 2``), so consecutive windows tile the time axis.
@@ -51,6 +54,13 @@ log = logging.getLogger(__name__)
 #: Labels that never make an event (the optional background class, the open-set answer, AudioSet's silence).
 NON_EVENT_LABELS = ("_background_", "unknown", "Silence")
 
+#: How an event gets its label (:class:`EventDetector`'s ``labeling``).
+LABELINGS = ("window", "event")
+#: The :class:`Listener`'s default labeling: "auto" is "event" for a YAMNet-head run, "window" for the
+#: others (chosen on the synthetic scenes of bench/listening.py ``sed``: segment-then-classify raised
+#: the YAMNet head's F1 and lowered the CNN's, whose noisy windows keep some class above ``off``).
+DEFAULT_LABELING = "auto"
+
 
 # -- events ------------------------------------------------------------------------------------------
 
@@ -88,6 +98,16 @@ class _Open:
     below_since: float | None = None  # end of the last window at or above ``off`` once it dropped
 
 
+@dataclass
+class _OpenSound:
+    """The open event of ``labeling="event"``: every window's probabilities while it sounded."""
+
+    start: float
+    end: float
+    rows: list[np.ndarray] = field(default_factory=list)
+    below_since: float | None = None
+
+
 class EventDetector:
     """Hysteresis per label on a probability timeline, fed one window at a time.
 
@@ -110,16 +130,28 @@ class EventDetector:
     refine_onset : callable(label_index, start) -> float, optional
         Called when an event opens with its label's column and the opening window's start; returns
         the event's start (the :class:`Listener` moves it back to where the sound began).
+    labeling : {"window", "event"}
+        "window" (default here): hysteresis per label, each label's windows make its own events (a
+        sound whose windows are heard as two classes makes two events). "event": segment, then
+        classify - an event is open while any event label is above its thresholds (hysteresis on
+        the activity, the same ``on``/``off``/``min_duration``/``merge_gap``), and its label is the
+        argmax of the mean probabilities over all its windows, updated while it is open and final
+        when it ends; a change of the leading label inside one sound does not split it. After a dip
+        shorter than ``merge_gap`` the event goes on only if the window that comes back leads with
+        the event's label; otherwise a new event begins.
 
     Feed :meth:`update` with each window's span and probabilities in time order; it returns the
     events that ended. :meth:`flush` ends the open ones (end of the stream). :attr:`active` maps
-    each label whose event is open to (start, current peak).
+    each label whose event is open to (start, current peak) ("event": the open event's current label).
     """
 
     def __init__(self, labels: Sequence[str], *, on: float = 0.5, off: float | None = None, min_duration: float = 0.25,
                  merge_gap: float = 0.5, thresholds: dict[str, tuple[float, float]] | None = None,
                  ignore: Sequence[str] = NON_EVENT_LABELS,
-                 refine_onset: Callable[[int, float], float] | None = None) -> None:
+                 refine_onset: Callable[[int, float], float] | None = None, labeling: str = "window") -> None:
+        if labeling not in LABELINGS:
+            raise ParameterError(f"labeling must be one of {LABELINGS}, got {labeling!r}")
+        self.labeling = labeling
         off = 0.6 * on if off is None else off
         _check_thresholds(on, off)
         if min_duration < 0 or merge_gap < 0:
@@ -137,12 +169,64 @@ class EventDetector:
         skip = set(ignore)
         self._event_cols = np.array([lab not in skip for lab in self.labels])
         self._open: dict[int, _Open] = {}
+        self._sound: _OpenSound | None = None
         self._last_end = 0.0
         self.refine_onset = refine_onset
 
     @property
     def active(self) -> dict[str, tuple[float, float]]:
+        if self.labeling == "event":
+            o = self._sound
+            if o is None or o.below_since is not None:
+                return {}
+            k = self._sound_label(o)
+            return {self.labels[k]: (o.start, float(np.max(np.asarray(o.rows)[:, k])))}
         return {self.labels[k]: (o.start, max(o.values)) for k, o in self._open.items() if o.below_since is None}
+
+    def _sound_label(self, o: _OpenSound) -> int:
+        """The column of the open sound's label: argmax of its windows' mean, over event labels."""
+        m = np.mean(o.rows, axis=0)
+        return int(np.argmax(np.where(self._event_cols, m, -np.inf)))
+
+    def _lead(self, p: np.ndarray, mask: np.ndarray) -> int:
+        return int(np.argmax(np.where(mask, p, -np.inf)))
+
+    def _update_sound(self, start: float, end: float, p: np.ndarray) -> list[Event]:
+        closed: list[Event] = []
+        over_on = self._event_cols & (p >= self._on)
+        over_off = self._event_cols & (p >= self._off)
+        o = self._sound
+        if o is not None:
+            if o.below_since is None and start - o.end > self.merge_gap + 1e-9:
+                o.below_since = o.end  # a gap in the timeline ends it
+            if o.below_since is not None and start - o.below_since > self.merge_gap + 1e-9:
+                closed += self._close_sound()
+            elif o.below_since is None and over_off.any():
+                o.end = end
+                o.rows.append(p)
+            elif o.below_since is not None and over_on.any():
+                if self._lead(p, over_on) == self._sound_label(o):  # the same sound after a dip
+                    o.end, o.below_since = end, None
+                    o.rows.append(p)
+                else:  # another sound: this one ended at the dip
+                    closed += self._close_sound()
+            elif o.below_since is None:
+                o.below_since = o.end
+                if self.merge_gap == 0:
+                    closed += self._close_sound()
+        if self._sound is None and over_on.any():
+            k = self._lead(p, over_on)
+            t0 = start if self.refine_onset is None else min(float(self.refine_onset(k, start)), end)
+            self._sound = _OpenSound(t0, end, [p])
+        return closed
+
+    def _close_sound(self) -> list[Event]:
+        o, self._sound = self._sound, None
+        if o is None or o.end - o.start < self.min_duration - 1e-9:
+            return []
+        k = self._sound_label(o)
+        col = np.asarray(o.rows)[:, k]
+        return [Event(self.labels[k], o.start, o.end, float(col.max()), float(col.mean()))]
 
     def update(self, start: float, end: float, probabilities: np.ndarray) -> list[Event]:
         """Add one window (its span in seconds and probabilities, shape (n_labels,)); return closed events."""
@@ -150,6 +234,8 @@ class EventDetector:
         if p.shape[0] != len(self.labels):
             raise ParameterError(f"expected {len(self.labels)} probabilities, got {p.shape[0]}")
         self._last_end = float(end)
+        if self.labeling == "event":
+            return self._update_sound(float(start), float(end), p)
         closed: list[Event] = []
         for k in list(self._open):
             o = self._open[k]
@@ -179,13 +265,14 @@ class EventDetector:
 
     def flush(self) -> list[Event]:
         """Close every open event (end of stream); return them in start order."""
-        out: list[Event] = []
+        out: list[Event] = self._close_sound()
         for k in list(self._open):
             out.extend(self._close(k))
         return sorted(out, key=lambda e: e.start)
 
     def reset(self) -> None:
         self._open.clear()
+        self._sound = None
 
 
 def energy_onset(y: np.ndarray, *, sr: int, at: float | None = None, rise_db: float = 10.0, frame: float = 0.02,
@@ -506,6 +593,12 @@ class Listener:
         rise), then placed by :func:`energy_onset` in the audio from a second before that to a second
         after (or now) - a window is longer than its hop, so the windows alone place an onset only
         to within about half a second.
+    labeling : {"window", "event"}
+        How an event gets its label (:class:`EventDetector`): "window", per-label hysteresis (each
+        label's windows make its events); "event", segment then classify (one event per sound, the
+        label of the mean of its windows; the open event's label can change until it ends). "auto"
+        (default, :data:`DEFAULT_LABELING`): "event" for a YAMNet-head run, "window" for a log-mel run
+        and YAMNet zero-shot (measured in bench/listening.py ``sed``; see BENCHMARKS.md).
 
     Feed audio with :meth:`feed` (returns events that ended), end with :meth:`flush`.
     """
@@ -514,22 +607,28 @@ class Listener:
                  min_duration: float = 0.25, merge_gap: float = 0.5, thresholds: dict | None = None,
                  open_set: Any | None = None, history: float = 60.0,
                  on_event: Callable[[Event], None] | None = None, context_seconds: float = 5.0,
-                 onset: str = "energy") -> None:
+                 onset: str = "energy", labeling: str = DEFAULT_LABELING) -> None:
         if not (isinstance(smooth, (int, np.integer)) and smooth >= 1):
             raise ParameterError(f"smooth must be a positive integer, got {smooth!r}")
         if not 0.05 <= hop <= 10:
             raise ParameterError(f"hop must be within 0.05..10 seconds, got {hop}")
         if onset not in ("energy", "window"):
             raise ParameterError(f"onset must be 'energy' or 'window', got {onset!r}")
+        if labeling not in ("auto", *LABELINGS):
+            raise ParameterError(f"labeling must be one of {('auto', *LABELINGS)}, got {labeling!r}")
         self.onset = onset
         self.scorer = scorer_for(model, context_seconds=context_seconds)
+        if labeling == "auto":
+            labeling = "event" if isinstance(self.scorer, _YamnetScorer) and self.scorer.head else "window"
         self.labels = self.scorer.labels
         self.sample_rate = self.scorer.sample_rate
         self.hop = float(hop)
         self.hop_samples = max(1, int(round(hop * self.sample_rate)))
         self.smooth = int(smooth)
         self.detector = EventDetector(self.labels, on=on, off=off, min_duration=min_duration, merge_gap=merge_gap,
-                                      thresholds=thresholds, refine_onset=self._refine_onset if onset == "energy" else None)
+                                      thresholds=thresholds, refine_onset=self._refine_onset if onset == "energy" else None,
+                                      labeling=labeling)
+        self.labeling = labeling
         self.open_set = open_set
         self.on_event = on_event
         self.buffer = RingBuffer(self.scorer.context + 4 * self.hop_samples + self.sample_rate)

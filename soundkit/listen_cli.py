@@ -230,6 +230,12 @@ def add_event_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--merge-gap", type=_seconds, default=0.5, metavar="S",
                    help="events of one label at most this far apart are one event (default 0.5 s)")
     p.add_argument("--smooth", type=int, default=3, metavar="N", help="average probabilities over the last N windows (default 3)")
+    from soundkit.listen import DEFAULT_LABELING, LABELINGS
+
+    p.add_argument("--labeling", choices=("auto", *LABELINGS), default=None,
+                   help="event: one event per sound, labelled by the mean of its windows (segment, then classify); "
+                        f"window: each label's windows make its own events (default: {DEFAULT_LABELING} for listen - "
+                        "event for a YAMNet-head run, window otherwise -, window for predict --events)")
     p.add_argument("--unknown", type=_unknown_arg, default="auto", metavar="auto|off|P",
                    help="'none of these': the run's calibrated threshold (auto), off, or a top-probability threshold P")
 
@@ -239,7 +245,13 @@ def _event_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         raise ParameterError(f"--off {args.off} must not exceed --on {args.on}")
     if args.smooth < 1:
         raise ParameterError(f"--smooth must be >= 1, got {args.smooth}")
-    return {"on": args.on, "off": args.off, "min_duration": args.min_duration, "merge_gap": args.merge_gap}
+    return {"on": args.on, "off": args.off, "min_duration": args.min_duration, "merge_gap": args.merge_gap,
+            **({"labeling": args.labeling} if args.labeling else {})}
+
+
+def _offline_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """predict --events: "auto" is the offline detector's own default (window)."""
+    return {k: v for k, v in kwargs.items() if not (k == "labeling" and v == "auto")}
 
 
 # -- listen ------------------------------------------------------------------------------------------
@@ -341,7 +353,7 @@ def predict_plus(args: argparse.Namespace) -> int:
         if args.timeline:
             row["timeline"] = d["timeline"]
         if events_on:
-            evs = timeline_events(pred, smooth=args.smooth, duration=len(y) / sr, **kwargs)
+            evs = timeline_events(pred, smooth=args.smooth, duration=len(y) / sr, **_offline_kwargs(kwargs))
             row["events"] = [e.to_dict() for e in evs]
         rows.append(row)
     if args.json:

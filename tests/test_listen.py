@@ -222,3 +222,76 @@ def test_listener_places_onsets_from_the_audio(tiny_predictor):
     assert [e.end for e in fine] == [e.end for e in coarse]
     with pytest.raises(ParameterError):
         Listener(tiny_predictor, onset="peak")
+
+
+# -- segment, then classify (labeling="event") ---------------------------------------------------------
+
+def test_event_labeling_keeps_a_sound_whose_first_window_is_confused_whole():
+    # a baby cry whose first windows sound like a rooster, then silence
+    p_cry = np.array([0.0, 0.2, 0.35, 0.8, 0.9, 0.85, 0.8, 0.0, 0.0])
+    p_rooster = np.array([0.0, 0.7, 0.6, 0.15, 0.05, 0.1, 0.1, 0.0, 0.0])
+    P = np.stack([p_cry, p_rooster, 1 - p_cry - p_rooster], axis=1)
+    s, e = _spans(len(P))
+    labels = ["cry", "rooster", "_background_"]
+    per_window = detect_events(P, s, e, labels, on=0.5, off=0.3, labeling="window")
+    assert [ev.label for ev in per_window] == ["rooster", "cry"]  # what it improves on: two events, one false
+    (ev,) = detect_events(P, s, e, labels, on=0.5, off=0.3, labeling="event")
+    assert (ev.label, ev.start, ev.end) == ("cry", 0.5, 3.5)
+    assert ev.mean == pytest.approx(p_cry[1:7].mean()) and ev.peak == pytest.approx(0.9)
+
+
+def test_event_labeling_keeps_two_sounds_apart():
+    P = np.zeros((14, 3))
+    P[1:5, 0] = 0.9  # a bark
+    P[7:12, 1] = 0.8  # rain after 1 s of silence
+    P[:, 2] = 1 - P[:, 0] - P[:, 1]
+    s, e = _spans(len(P))
+    events = detect_events(P, s, e, ["bark", "rain", "_background_"], on=0.5, off=0.3, merge_gap=0.5, labeling="event")
+    assert [(ev.label, ev.start, ev.end) for ev in events] == [("bark", 0.5, 2.5), ("rain", 3.5, 6.0)]
+    # a short dip: the same sound goes on; another label after the dip begins another event
+    P2 = np.zeros((8, 2))
+    P2[1:3, 0], P2[3, 0], P2[4:6, 0] = 0.9, 0.1, 0.9
+    (one,) = detect_events(P2, *_spans(8), ["bark", "rain"], on=0.5, merge_gap=0.5, labeling="event")
+    assert (one.start, one.end) == (0.5, 3.0)
+    P2[4:6] = [0.0, 0.9]
+    two = detect_events(P2, *_spans(8), ["bark", "rain"], on=0.5, merge_gap=0.5, labeling="event")
+    assert [(ev.label, ev.start, ev.end) for ev in two] == [("bark", 0.5, 1.5), ("rain", 2.0, 3.0)]
+    with pytest.raises(ParameterError):
+        EventDetector(["a"], labeling="vote")
+
+
+def test_event_labeling_streams_its_current_label_and_ends_it_once():
+    P = np.array([[0.0, 0.0], [0.2, 0.7], [0.9, 0.1], [0.9, 0.1], [0.0, 0.0], [0.0, 0.0]])
+    det = EventDetector(["cry", "rooster"], on=0.5, off=0.3, merge_gap=0, labeling="event")
+    seen, closed = [], []
+    for (a, b), p in zip(zip(*_spans(len(P)), strict=True), P, strict=True):
+        closed += det.update(a, b, p)
+        seen.append(dict(det.active))
+    closed += det.flush()
+    assert seen[1] == {"rooster": (0.5, 0.7)}  # the open event's label so far
+    assert seen[2] == {"cry": (0.5, 0.9)}  # ... changes as the sound goes on, without a new event
+    assert seen[4] == {} and len(closed) == 1 and closed[0].label == "cry"
+    assert [ev.to_dict() for ev in closed] == [ev.to_dict() for ev in detect_events(
+        P, *_spans(len(P)), ["cry", "rooster"], on=0.5, off=0.3, merge_gap=0, labeling="event")]
+
+
+def test_listener_event_labeling_on_a_stream(tiny_predictor):
+    sr = 44100
+    gap = np.zeros(2 * sr, np.float32)
+    # a sound that begins high and goes on low, then silence, then a low tone
+    y = np.concatenate([gap, tone(8000, 0.5, sr, 0.5), tone(300, 2.5, sr, 0.5), gap, tone(300, 1.5, sr, 0.5), gap])
+    # off 0.4: the smoothed window across the change of label, about (0.5, 0.5), stays above it
+    settings = {**LISTEN, "off": 0.4}
+    per_window, _ = listen_array(tiny_predictor, y, sr, block=997, **settings, labeling="window")
+    whole, lis = listen_array(tiny_predictor, y, sr, block=997, **settings, labeling="event")
+    assert [e.label for e in whole] == ["low", "low"], whole
+    assert abs(whole[0].start - 2.0) <= 0.25 and whole[0].end >= 4.5 and abs(whole[1].start - 7.0) <= 0.25, whole
+    assert len(per_window) > len(whole), per_window  # the high start made an event of its own
+    assert lis.detector.labeling == "event" and not lis.detector.active
+    # "auto" (the default): per-label hysteresis for a log-mel run, as measured in bench/listening.py sed
+    default, lis = listen_array(tiny_predictor, y, sr, block=997, **settings)
+    assert lis.labeling == "window" and default == per_window
+    with pytest.raises(ParameterError):
+        Listener(tiny_predictor, labeling="vote")
+    same, _ = listen_array(tiny_predictor, y, sr, block=30011, **settings, labeling="event")
+    assert [(e.label, round(e.start, 3), round(e.end, 3)) for e in same] == [(e.label, round(e.start, 3), round(e.end, 3)) for e in whole]

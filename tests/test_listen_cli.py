@@ -80,10 +80,11 @@ def test_listen_a_file_prints_one_json_event_per_line(run, work):
     assert all(0.7 <= e["peak"] <= 1 and e["end"] > e["start"] for e in events)
 
 
-def test_listen_reads_a_wav_stream_on_stdin_incrementally(run, work):
-    """The first event is printed while the stream is still open (a live pipe from ffmpeg)."""
+@pytest.mark.parametrize("labeling", ["auto", "event"])
+def test_listen_reads_a_wav_stream_on_stdin_incrementally(run, work, labeling):
+    """The first event is printed while the stream is still open (a live pipe from ffmpeg), when it ends."""
     data = _stream_wav(np.concatenate([_scene()[: int(5.5 * SR)], np.zeros(SR, np.float32)]), SR)
-    proc = subprocess.Popen([sys.executable, "-m", "soundkit", "listen", str(run), "-", *LISTEN],
+    proc = subprocess.Popen([sys.executable, "-m", "soundkit", "listen", str(run), "-", *LISTEN, "--labeling", labeling],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=_env(work / "home"), cwd=ROOT)
     try:
@@ -104,6 +105,19 @@ def test_listen_reads_a_wav_stream_on_stdin_incrementally(run, work):
     assert [e["label"] for e in rest] == ["high"]
 
 
+def test_listen_labeling_event_labels_each_sound_once(run, work):
+    """A sound that begins high and goes on low: one JSON line with --labeling event, two with window
+    (the default, "auto", for a log-mel run)."""
+    gap = np.zeros(2 * SR, np.float32)
+    path = write_wav(work / "turn.wav", np.concatenate([gap, tone(6000, 0.75, SR, 0.5), tone(300, 2.5, SR, 0.5), gap]), SR)
+    opts = [*LISTEN[:2], "--off", "0.4", *LISTEN[4:]]
+    whole = run_cli("listen", run, path, *opts, "--labeling", "event", home=work / "home")
+    split = run_cli("listen", run, path, *opts, home=work / "home")
+    assert whole.returncode == 0 and split.returncode == 0, whole.stderr.decode() + split.stderr.decode()
+    assert [e["label"] for e in _events(whole.stdout)] == ["low"]
+    assert sorted(e["label"] for e in _events(split.stdout)) == ["high", "low"]
+
+
 def test_listen_realtime_paces_a_file(run, work):
     path = write_wav(work / "short.wav", tone(300, 1.0, SR, 0.5), SR)
     t = time.monotonic()
@@ -120,6 +134,7 @@ def test_listen_realtime_paces_a_file(run, work):
     (["listen", "{run}", "{work}/scene.wav", "--hop", "0"], None, "--hop"),
     (["listen", "{run}", "{work}/scene.wav", "--unknown", "maybe"], None, "--unknown"),
     (["listen", "{run}", "{work}/scene.wav", "--on", "0.3", "--off", "0.5"], None, "--off"),
+    (["listen", "{run}", "{work}/scene.wav", "--labeling", "vote"], None, "--labeling"),
     (["listen", "{run}", "{work}/notaudio.wav"], None, "notaudio.wav"),
     (["predict", "yamnet", "{work}/missing.wav"], None, "no such file"),
     (["predict", "{run}", "{work}/scene.wav", "--events", "--smooth", "0"], None, "--smooth"),
