@@ -636,7 +636,9 @@ class Listener:
         self.events: list[Event] = []
         self._recent: deque[np.ndarray] = deque(maxlen=self.smooth)
         self._raw: deque[tuple[float, np.ndarray]] = deque(maxlen=self.smooth)  # (slice start, raw p) of the last windows
-        self._next_end = self.hop_samples
+        # the first window ends once a whole window of the stream is in: a window mostly made of the
+        # zeros before the stream began heard the step from digital silence to the room as a sound
+        self._next_end = max(self.hop_samples, int(self.scorer.window))
         self._in_sr: int | None = None
         self._resampler: Any = None
         self.windows = 0
@@ -701,8 +703,9 @@ class Listener:
         while self._next_end <= self.buffer.written:
             ends.append(self._next_end)
             self._next_end += self.hop_samples
-        if final and self.buffer.written > (self._next_end - self.hop_samples) + self.hop_samples // 4:
-            ends.append(self.buffer.written)  # the last part of the stream
+        if final and (self.buffer.written > (self._next_end - self.hop_samples) + self.hop_samples // 4
+                      or (self.windows == 0 and self.buffer.written > 0 and not ends)):
+            ends.append(self.buffer.written)  # the last part of the stream (or all of a stream shorter than a window)
             self._next_end = self.buffer.written + self.hop_samples
         if not ends:
             return []

@@ -151,6 +151,24 @@ def test_silence_makes_no_event_and_silent_frames(tiny_predictor):
     assert lis.frames and all(not f.sounding and f.label == "" for f in lis.frames)
 
 
+def test_no_window_reads_before_the_stream_began(tiny_predictor):
+    """The first window waits for a whole window of audio (one made mostly of the zeros before the
+    stream heard the step from digital silence to the room as a sound); a stream shorter than one
+    window still gets a window at its end."""
+    sr = tiny_predictor.features.sr
+    window = Listener(tiny_predictor, **LISTEN).scorer.window
+    noise = (0.05 * np.random.default_rng(0).standard_normal(3 * window)).astype(np.float32)
+    lis = Listener(tiny_predictor, **LISTEN)
+    lis.feed(noise[: window - 1], sr)
+    assert lis.windows == 0
+    lis.feed(noise[window - 1 : window], sr)
+    assert lis.windows == 1
+    short = Listener(tiny_predictor, **LISTEN)
+    short.feed(noise[: window // 3], sr)
+    short.flush()
+    assert short.windows == 1
+
+
 def test_listener_rejects_bad_audio(tiny_predictor):
     from soundkit.errors import AudioError
 
