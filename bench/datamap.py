@@ -173,8 +173,8 @@ def render(r: dict) -> list[str]:
                   "optimistic for another dataset; the ordering against the kNN vote held at every threshold tried."]
     lines += ["", f"Time to lay out and flag a map on {r['threads']} threads (BLAS/OpenMP limited to 2), "
               "synthetic maps made of ESC-10's embeddings each repeated with 5% Gaussian jitter; median "
-              "of 3 runs (1 run at 4,000). The machine is shared with other jobs: t-SNE times moved by up to 3x "
-              "between two runs of this section (2,000 clips: 6.7 s and 7.9 s; 500: 1.7 s and 6.1 s):", "",
+              f"of 3 runs (1 run at 4,000); 5-minute load average {r.get('load_average', float('nan')):.1f} on "
+              f"{r['threads']} cores during the run (earlier runs on the shared machine moved t-SNE times by up to 3x):", "",
               *([f"**This run's timings are not the machine's**: the 5-minute load average was {r['load_average']:.1f} on "
                  f"{r['threads']} cores (other jobs), so every time below is several times a quiet run's (a quiet run of "
                  "this section measured t-SNE at 4.3 s for 1,000 clips and 7.9 s for 2,000, PCA 0.1 s). Rerun "
