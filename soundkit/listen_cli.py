@@ -202,24 +202,23 @@ def _unknown_arg(text: str) -> str:
     return text
 
 
-def _prob(text: str) -> float:
-    try:
-        p = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a probability, got {text!r}") from None
-    if not 0 <= p <= 1:
-        raise argparse.ArgumentTypeError(f"expected a probability within 0..1, got {text!r}")
-    return p
+def _bounded(what: str, lo: float, hi: float, unit: str = ""):
+    """An argparse type: a float within [lo, hi], else one clear message."""
+
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"expected {what} within {lo:g}..{hi:g}{unit}, got {text!r}")
+        return v
+
+    return parse
 
 
-def _seconds(text: str) -> float:
-    try:
-        s = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not 0 <= s <= 3600:
-        raise argparse.ArgumentTypeError(f"expected seconds within 0..3600, got {text!r}")
-    return s
+_prob = _bounded("a probability", 0, 1)
+_seconds = _bounded("seconds", 0, 3600)
 
 
 def add_event_args(p: argparse.ArgumentParser) -> None:
