@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from synth import silence_flac, tone, wav_bytes  # noqa: E402  (the test corpus's generators)
 
 CHILD = r"""
 import json, resource, sys, time
@@ -62,39 +64,20 @@ print(json.dumps(out))
 """
 
 
-def _silence_flac(path: Path, *, seconds: int, channels: int, sr: int) -> Path:
-    import soundfile as sf
-
-    with sf.SoundFile(path, "w", samplerate=sr, channels=channels, format="FLAC", subtype="PCM_16") as f:
-        block = np.zeros((sr, channels), np.int16)
-        for _ in range(seconds):
-            f.write(block)
-    return path
-
-
-def _tone_wav(seconds: float, sr: int = 22050, freq: float = 440.0) -> bytes:
-    import soundfile as sf
-
-    t = np.arange(int(seconds * sr)) / sr
-    buf = io.BytesIO()
-    sf.write(buf, (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32), sr, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
-
-
 def build_corpus(d: Path) -> list[tuple[str, str, Path]]:
     """[(kind, mode, path)] of the files measured."""
     import soundfile as sf
 
     rng = np.random.default_rng(0)
-    bomb = _silence_flac(d / "bomb.flac", seconds=590, channels=8, sr=96000)
-    stereo = _silence_flac(d / "stereo96k.flac", seconds=590, channels=2, sr=96000)
+    bomb = silence_flac(d / "bomb.flac", seconds=590, channels=8, sr=96000)
+    stereo = silence_flac(d / "stereo96k.flac", seconds=590, channels=2, sr=96000)
     fake_m4a = d / "fake.m4a"
     fake_m4a.write_bytes(b"\x00\x00\x00\x1cftypM4A " + rng.integers(0, 256, 300_000, dtype=np.uint8).tobytes())
     truncated = d / "truncated.flac"
     full = io.BytesIO()
     sf.write(full, (0.5 * np.sin(np.arange(44100 * 5) / 10)).astype(np.float32), 44100, format="FLAC")
     truncated.write_bytes(full.getvalue()[: len(full.getvalue()) // 2])
-    long = _silence_flac(d / "long.flac", seconds=700, channels=1, sr=8000)
+    long = silence_flac(d / "long.flac", seconds=700, channels=1, sr=8000)
     channels16 = d / "channels16.wav"
     sf.write(channels16, np.zeros((22050, 16), np.float32), 22050, subtype="PCM_16")
     junk = d / "junk.wav"
@@ -102,10 +85,10 @@ def build_corpus(d: Path) -> list[tuple[str, str, Path]]:
     if junk.read_bytes()[0] == 0xFF:  # keep the junk free of an accidental MPEG frame sync
         junk.write_bytes(b"\x00" + junk.read_bytes()[1:])
     tiny = d / "tiny.wav"
-    tiny.write_bytes(_tone_wav(0.01))
+    tiny.write_bytes(wav_bytes(tone(440, 0.01)))
     tail = d / "tail.wav"
     with open(tail, "wb") as fh:
-        fh.write(_tone_wav(1.0))
+        fh.write(wav_bytes(tone(440, 1.0)))
         for _ in range(19):
             fh.write(os.urandom(10 * 2**20))
     junk_zip = d / "junk200.zip"
@@ -115,7 +98,7 @@ def build_corpus(d: Path) -> list[tuple[str, str, Path]]:
     slip_zip = d / "paths.zip"
     with zipfile.ZipFile(slip_zip, "w") as zf:
         for k, name in enumerate(["/abs/evil.wav", "../../tmp/x.wav", "C:\\x\\y.wav", "dog/ok.wav"]):
-            zf.writestr(zipfile.ZipInfo(name), _tone_wav(0.3, freq=300 + 100 * k))
+            zf.writestr(zipfile.ZipInfo(name), wav_bytes(tone(300 + 100 * k, 0.3)))
     return [
         ("header bomb: FLAC 468 KB, 590 s x 8 ch x 96 kHz silence", "load", bomb),
         ("header bomb: FLAC 468 KB, 590 s x 8 ch x 96 kHz silence", "import", bomb),

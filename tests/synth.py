@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["tone", "noise", "chirp", "write_audio", "write_wav", "wav_bytes"]
+__all__ = ["tone", "noise", "chirp", "write_audio", "write_wav", "wav_bytes", "silence_flac"]
 
 
 def tone(freq: float = 440.0, seconds: float = 1.0, sr: int = 22050, amp: float = 0.5) -> np.ndarray:
@@ -58,3 +58,15 @@ def wav_bytes(y: np.ndarray, sr: int = 22050) -> bytes:
     buf = io.BytesIO()
     sf.write(buf, y, sr, format="WAV", subtype="PCM_16")
     return buf.getvalue()
+
+
+def silence_flac(path: str | os.PathLike, *, seconds: int, channels: int, sr: int) -> Path:
+    """Digital silence as FLAC, written one second at a time: a few hundred KB on disk whatever its
+    decoded size (the header bombs of tests/test_hostile.py and bench/hostile.py)."""
+    import soundfile as sf
+
+    with sf.SoundFile(path, "w", samplerate=sr, channels=channels, format="FLAC", subtype="PCM_16") as f:
+        block = np.zeros((sr, channels), np.int16)
+        for _ in range(seconds):
+            f.write(block)
+    return Path(path)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from synth import noise, tone, wav_bytes
+from synth import noise, silence_flac, tone, wav_bytes
 
 from soundkit import audio
 from soundkit.errors import AudioError, ModelError
@@ -37,15 +37,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 # -- the corpus -----------------------------------------------------------------------------------------
-
-
-def _silence_flac(path: Path, *, seconds: int, channels: int, sr: int) -> Path:
-    """Digital silence as FLAC, written one second at a time (a few hundred KB whatever its length)."""
-    with sf.SoundFile(path, "w", samplerate=sr, channels=channels, format="FLAC", subtype="PCM_16") as f:
-        block = np.zeros((sr, channels), np.int16)
-        for _ in range(seconds):
-            f.write(block)
-    return path
 
 
 def _encoded(fmt: str, subtype: str, y: np.ndarray, sr: int = SR) -> bytes:
@@ -80,9 +71,9 @@ EXPECTED = {
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("hostile")
-    _silence_flac(d / "bomb_8ch_96k_590s.flac", seconds=590, channels=8, sr=96000)
-    _silence_flac(d / "bomb_2ch_96k_300s.flac", seconds=300, channels=2, sr=96000)
-    _silence_flac(d / "long_8k_700s.flac", seconds=700, channels=1, sr=8000)
+    silence_flac(d / "bomb_8ch_96k_590s.flac", seconds=590, channels=8, sr=96000)
+    silence_flac(d / "bomb_2ch_96k_300s.flac", seconds=300, channels=2, sr=96000)
+    silence_flac(d / "long_8k_700s.flac", seconds=700, channels=1, sr=8000)
     sf.write(d / "channels_16.wav", np.zeros((SR // 2, 16), np.float32), SR, subtype="PCM_16")
     sf.write(d / "rate_768k.wav", tone(1000, 0.2, 768000), 768000, subtype="PCM_16")
     (d / "junk.wav").write_bytes(_junk(300_000, 2))
