@@ -275,15 +275,18 @@ class EventDetector:
         self._sound = None
 
 
-def energy_onset(y: np.ndarray, *, sr: int, at: float | None = None, rise_db: float = 10.0, frame: float = 0.02,
-                 gap: float = 0.25) -> float | None:
+def energy_onset(y: np.ndarray, *, sr: int, at: float | tuple[float, float] | None = None, rise_db: float = 10.0,
+                 frame: float = 0.02, gap: float = 0.25) -> float | None:
     """Where a sound begins in a stretch of audio: the first point at which its short-time energy
     rises clearly above the stretch's floor.
 
     The floor is the 10th percentile of the energy (in dB, ``frame``-second moving average); the
-    onset is where the energy crosses ``floor + max(rise_db, a quarter of the peak's rise)`` upwards:
-    the last such crossing at or before ``at`` (the sound heard there), else the first one; dips
-    shorter than ``gap`` seconds (between the ticks of a clock, the syllables of a cry) are no onset. Used to
+    stretch is loud where the energy is at or above ``floor + max(rise_db, a quarter of the peak's
+    rise)``, and loud runs separated by dips shorter than ``gap`` seconds (between the ticks of a
+    clock, the syllables of a cry) are one sound. The onset is the start of the sound heard at
+    ``at``: the last upward crossing at or before ``at``, or, when ``at`` is a span, the start of the
+    sound holding the first loud point within it (the span of audio a classifier window heard); else
+    the first crossing. Used to
     place an event's start within the windows that detected it (a window is 0.5-1 s long, and
     smoothing adds a hop or two of delay), as the onset detectors of sound event detection do.
 
@@ -291,8 +294,9 @@ def energy_onset(y: np.ndarray, *, sr: int, at: float | None = None, rise_db: fl
     ----------
     y : np.ndarray, shape (n,)
     sr : int
-    at : float, optional
-        Seconds into ``y`` where the sound is known to be (None: the first rise is the onset).
+    at : float or (float, float), optional
+        Seconds into ``y`` where the sound is known to be, or a span of seconds it is heard within
+        (None: the first rise is the onset).
     rise_db : float
         The least rise above the floor (dB) that counts as an onset.
     frame : float
@@ -324,7 +328,13 @@ def energy_onset(y: np.ndarray, *, sr: int, at: float | None = None, rise_db: fl
         ups = ups[quiet >= max(1, int(round(gap * sr)))]
     i = int(ups[0])
     if at is not None:
-        before = ups[ups <= max(0, int(round(at * sr)) - f // 2)]
+        if isinstance(at, tuple):  # the first loud point within the span (else its end)
+            a, b = (min(max(0, int(round(t * sr)) - f // 2), len(e)) for t in at)
+            inside = np.flatnonzero(loud[a:b])
+            at_i = a + int(inside[0]) if len(inside) else b
+        else:
+            at_i = max(0, int(round(at * sr)) - f // 2)
+        before = ups[ups <= at_i]
         i = int(before[-1]) if len(before) else i
     return (i + f // 2) / sr
 
@@ -590,9 +600,14 @@ class Listener:
         Where an event starts. "window": at the start of the first window whose smoothed
         probability reached ``on``. "energy" (default): moved back over the preceding windows still
         within the smoothing whose own probability was at or above ``off`` (smoothing delays the
-        rise), then placed by :func:`energy_onset` in the audio from a second before that to a second
-        after (or now) - a window is longer than its hop, so the windows alone place an onset only
-        to within about half a second.
+        rise), then placed by :func:`energy_onset` at the start of the sound those windows heard,
+        found in the audio from ``onset_lookback`` seconds before them to the end of the opening
+        window - a window is longer than its hop, so the windows alone place an onset only to
+        within about half a second, and a model often knows a sound only a second or two after it began.
+    onset_lookback : float
+        Seconds of audio before the opening windows searched for the sound's start (default 3:
+        on the development scenes of bench/listening.py ``sed``, 1 s placed 17 onsets of 218 more
+        than the 0.5 s collar late, 3 s none of those).
     labeling : {"window", "event"}
         How an event gets its label (:class:`EventDetector`): "window", per-label hysteresis (each
         label's windows make its events); "event", segment then classify (one event per sound, the
@@ -607,7 +622,7 @@ class Listener:
                  min_duration: float = 0.25, merge_gap: float = 0.5, thresholds: dict | None = None,
                  open_set: Any | None = None, history: float = 60.0,
                  on_event: Callable[[Event], None] | None = None, context_seconds: float = 5.0,
-                 onset: str = "energy", labeling: str = DEFAULT_LABELING) -> None:
+                 onset: str = "energy", labeling: str = DEFAULT_LABELING, onset_lookback: float = 3.0) -> None:
         if not (isinstance(smooth, (int, np.integer)) and smooth >= 1):
             raise ParameterError(f"smooth must be a positive integer, got {smooth!r}")
         if not 0.05 <= hop <= 10:
@@ -631,7 +646,11 @@ class Listener:
         self.labeling = labeling
         self.open_set = open_set
         self.on_event = on_event
-        self.buffer = RingBuffer(self.scorer.context + 4 * self.hop_samples + self.sample_rate)
+        if not 0 <= onset_lookback <= 10:
+            raise ParameterError(f"onset_lookback must be within 0..10 seconds, got {onset_lookback}")
+        self.onset_lookback = float(onset_lookback)
+        self.buffer = RingBuffer(self.scorer.context + (self.smooth + 3) * self.hop_samples
+                                 + int((self.onset_lookback + 1.0) * self.sample_rate))
         self.frames: deque[Frame] = deque(maxlen=max(1, int(np.ceil(history / self.hop))))
         self.events: list[Event] = []
         self._recent: deque[np.ndarray] = deque(maxlen=self.smooth)
@@ -737,19 +756,27 @@ class Listener:
         return self._emit(events)
 
     def _refine_onset(self, k: int, start: float) -> float:
-        """The start of an event of column ``k`` opening at ``start`` (see ``onset``)."""
+        """The start of an event of column ``k`` opening at ``start`` (see ``onset``).
+
+        The windows that opened it (the opening one and the earlier ones still in the smoothing
+        whose own probability was at or above ``off``) heard the sound somewhere in their audio;
+        :func:`energy_onset` finds the start of the sound heard there, in the audio from
+        :attr:`onset_lookback` seconds before the first of them to the end of the opening one."""
         off = float(self.detector._off[k])
+        opening = start
         earlier = list(self._raw)[:-1]  # the windows before the one that opened it, newest last
         for t, p in reversed(earlier):
             if p[k] < off:
                 break
             start = min(start, t)
         sr = self.sample_rate
-        lo = max(0, int((start - 1.0) * sr), self.buffer.written - self.buffer.capacity)
-        hi = min(self.buffer.written, int((start + 1.0) * sr))
+        half = self.scorer.window / sr / 2
+        heard = (start + self.hop / 2 - half, opening + self.hop / 2 + half)  # those windows' audio
+        lo = max(0, int((heard[0] - self.onset_lookback) * sr), self.buffer.written - self.buffer.capacity)
+        hi = min(self.buffer.written, int(heard[1] * sr))
         if hi - lo < int(0.1 * sr):
             return start
-        t = energy_onset(self.buffer.read(lo, hi), sr=sr, at=max(0.0, start + self.hop - lo / sr))
+        t = energy_onset(self.buffer.read(lo, hi), sr=sr, at=(max(0.0, heard[0] - lo / sr), heard[1] - lo / sr))
         return start if t is None else lo / sr + t
 
     def _emit(self, events: Iterable[Event]) -> list[Event]:

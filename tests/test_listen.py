@@ -7,7 +7,16 @@ import pytest
 from synth import tone
 
 from soundkit.errors import ParameterError
-from soundkit.listen import EventDetector, Listener, RingBuffer, detect_events, event_f1, listen_array, tile_spans
+from soundkit.listen import (
+    EventDetector,
+    Listener,
+    RingBuffer,
+    WindowScorer,
+    detect_events,
+    event_f1,
+    listen_array,
+    tile_spans,
+)
 
 # -- ring buffer --------------------------------------------------------------------------------------
 
@@ -203,6 +212,37 @@ def test_event_f1_is_a_maximum_matching_not_a_greedy_one():
     assert sorted(m["onset_errors"]) == pytest.approx([-0.3, -0.1])
 
 
+def test_event_f1_agrees_with_sed_eval():
+    # the DCASE reference implementation (sed_eval's event-based metrics, onsets only, optimal matching)
+    import dcase_util
+    import sed_eval
+
+    rng = np.random.default_rng(3)
+    labels = ["dog", "rain", "siren"]
+    for trial in range(20):
+        ref = [(str(rng.choice(labels)), float(t), float(t) + 1.0) for t in np.sort(rng.uniform(0, 60, 12))]
+        est = [(lab if rng.random() < 0.8 else str(rng.choice(labels)), s + float(rng.normal(0, 0.4)), e)
+               for lab, s, e in ref if rng.random() < 0.85]
+        est += [(str(rng.choice(labels)), float(t), float(t) + 0.5) for t in rng.uniform(0, 60, 3)]
+        ours = event_f1(ref, est, collar=0.5)
+        metric = sed_eval.sound_event.EventBasedMetrics(event_label_list=labels, t_collar=0.5, evaluate_onset=True,
+                                                        evaluate_offset=False)
+
+        def container(events):
+            return dcase_util.containers.MetaDataContainer(
+                [{"filename": "scene.wav", "event_label": lab, "onset": s, "offset": e} for lab, s, e in events])
+
+        metric.evaluate(container(ref), container(est))
+        theirs = metric.results_overall_metrics()["f_measure"]
+        assert ours["f1"] == pytest.approx(theirs["f_measure"]), trial
+        assert ours["precision"] == pytest.approx(theirs["precision"]), trial
+        assert ours["recall"] == pytest.approx(theirs["recall"]), trial
+        per_class = metric.results_class_wise_metrics()
+        for lab in labels:
+            if lab in ours["per_label"] and ours["per_label"][lab]["tp"] + ours["per_label"][lab]["fn"]:
+                assert ours["per_label"][lab]["f1"] == pytest.approx(per_class[lab]["f_measure"]["f_measure"]), (trial, lab)
+
+
 # -- onsets --------------------------------------------------------------------------------------------
 
 def test_energy_onset_finds_where_a_sound_begins():
@@ -227,6 +267,42 @@ def test_energy_onset_finds_where_a_sound_begins():
     for t in (0.5, 0.6, 0.7, 0.8):
         clicks[int(t * sr) : int((t + 0.05) * sr)] += 0.3
     assert energy_onset(clicks, sr=sr, at=0.85) == pytest.approx(0.5, abs=0.02)
+    # `at` as a span (what a window heard): the start of the sound holding its first loud point
+    assert energy_onset(z, sr=sr, at=(1.0, 1.3)) == pytest.approx(1.1, abs=0.02)
+    assert energy_onset(z, sr=sr, at=(0.4, 1.5)) == pytest.approx(0.2, abs=0.02)  # the sound going on into it
+    assert energy_onset(z, sr=sr, at=(0.7, 1.0)) == pytest.approx(0.2, abs=0.02)  # nothing loud in it: before its end
+    assert energy_onset(z, sr=sr, at=(1.2, 1.8)) == pytest.approx(1.1, abs=0.02)
+
+
+class _LateScorer(WindowScorer):
+    """A model that knows a sound only once it is loud: "thing" when a window's RMS is over 0.1."""
+
+    labels = ["thing", "other"]
+    sample_rate = 16000
+    window = context = 16000
+    name = "late"
+
+    def score(self, segments):
+        loud = np.sqrt(np.mean(segments.astype(np.float64) ** 2, axis=1)) > 0.1
+        P = np.stack([loud, ~loud], axis=1).astype(np.float64) * [1.0, 0.0]
+        return P, np.ones(len(segments), bool), None
+
+
+def test_listener_finds_the_start_of_a_sound_its_model_knows_late():
+    scorer = _LateScorer()
+    sr = 16000
+    rng = np.random.default_rng(1)
+    y = (1e-3 * rng.standard_normal(8 * sr)).astype(np.float32)
+    y[2 * sr : int(3.5 * sr)] += tone(300, 1.5, sr, 0.02)  # quiet at first: the model hears nothing yet
+    y[int(3.5 * sr) : 5 * sr] += tone(300, 1.5, sr, 0.3)
+    settings = {"hop": 0.5, "smooth": 1, "on": 0.5, "off": 0.3, "merge_gap": 0.5, "min_duration": 0.25}
+    found, _ = listen_array(scorer, y, sr, block=1600, **settings)
+    assert [e.label for e in found] == ["thing"]
+    assert found[0].start == pytest.approx(2.0, abs=0.05)
+    short, _ = listen_array(scorer, y, sr, block=1600, onset_lookback=0.5, **settings)  # too short a look back
+    assert short[0].start > 2.3, short
+    with pytest.raises(ParameterError):
+        Listener(scorer, onset_lookback=-1)
 
 
 def test_listener_places_onsets_from_the_audio(tiny_predictor):
