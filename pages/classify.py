@@ -67,7 +67,7 @@ for i, (data, name) in enumerate(clips[:MAX_CLIPS]):
                 duration = len(y) / sr
                 st.caption(f"Top label per {window_s:.2f} s window (each drawn over its own slice of the clip)")
                 timeline.chart(st, timeline.prediction_table(pred, duration=duration), x0=0.0, x1=duration)
-                events = ui.clip_events(pred, duration)
+                events = ui.clip_events(pred, duration, y=y, sr=sr)
                 if events:
                     st.caption(f"{len(events)} event(s): " + ", ".join(
                         f"{e.label} {e.start:.1f}-{e.end:.1f} s ({e.mean:.0%})" for e in events[:12]))

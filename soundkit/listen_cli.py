@@ -352,7 +352,7 @@ def predict_plus(args: argparse.Namespace) -> int:
         if args.timeline:
             row["timeline"] = d["timeline"]
         if events_on:
-            evs = timeline_events(pred, smooth=args.smooth, duration=len(y) / sr, **_offline_kwargs(kwargs))
+            evs = timeline_events(pred, smooth=args.smooth, duration=len(y) / sr, y=y, sr=sr, **_offline_kwargs(kwargs))
             row["events"] = [e.to_dict() for e in evs]
         rows.append(row)
     if args.json:

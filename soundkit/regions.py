@@ -393,7 +393,7 @@ def suggest_regions(store: Any, clip_id: int, model: Any, *, by: str = "model", 
     y, sr = load_ranged(rec.path, sr=sr, max_seconds=None)
     pred = model.predict(y, sr, top_k=1)
     duration = len(y) / sr
-    events = timeline_events(pred, smooth=smooth, duration=duration, on=on, off=off, min_duration=min_duration)
+    events = timeline_events(pred, smooth=smooth, duration=duration, y=y, sr=sr, on=on, off=off, min_duration=min_duration)
     existing = store.regions(clip_id)
     items, skipped = [], []
     for ev in events:

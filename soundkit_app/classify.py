@@ -100,12 +100,13 @@ TIMELINE_SPEC = {
 }
 
 
-def clip_events(prediction: Any, duration: float) -> list[Any]:
+def clip_events(prediction: Any, duration: float, *, y: Any = None, sr: int | None = None) -> list[Any]:
     """The clip's events: the listener's event detector (soundkit.listen) over its window
-    probabilities (default thresholds, smoothed over 3 windows)."""
+    probabilities (default thresholds, smoothed over 3 windows), onsets placed from the audio
+    ``y`` at ``sr`` when given."""
     from soundkit.listen import timeline_events
 
-    return timeline_events(prediction, smooth=3, duration=duration)
+    return timeline_events(prediction, smooth=3, duration=duration, y=y, sr=sr)
 
 
 def run_features(model_key: str) -> Any:

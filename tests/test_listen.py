@@ -318,6 +318,22 @@ def test_listener_places_onsets_from_the_audio(tiny_predictor):
         Listener(tiny_predictor, onset="peak")
 
 
+def test_timeline_events_place_onsets_from_the_audio(tiny_predictor):
+    from soundkit.listen import timeline_events
+
+    y = _scene(22050)
+    pred = tiny_predictor.predict(y, 22050)
+    kwargs = {"on": 0.7, "off": 0.55, "duration": len(y) / 22050}
+    coarse = timeline_events(pred, smooth=2, **kwargs)
+    fine = timeline_events(pred, smooth=2, y=y, sr=22050, **kwargs)
+    assert [e.label for e in fine] == [e.label for e in coarse] == ["low", "high"]
+    assert max(abs(e.start - t) for e, t in zip(fine, (2.0, 5.5), strict=True)) <= 0.05, fine
+    assert max(abs(e.start - t) for e, t in zip(coarse, (2.0, 5.5), strict=True)) > 0.1, coarse
+    assert [e.end for e in fine] == [e.end for e in coarse]
+    with pytest.raises(ParameterError):
+        timeline_events(pred, y=y)  # no sr
+
+
 # -- segment, then classify (labeling="event") ---------------------------------------------------------
 
 def test_event_labeling_keeps_a_sound_whose_first_window_is_confused_whole():
