@@ -84,7 +84,6 @@ Progress callbacks receive ``{"stage": "import"|"export", "done", "total", "mess
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import logging
@@ -96,15 +95,15 @@ import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from soundkit.errors import AudioError, DatasetError, ParameterError, QuotaError, StoreError
 from soundkit.fileio import STALE_TMP_SECONDS, remove_stale_tmp, write_atomic
 from soundkit.regions import ANNOTATIONS_NAME, RegionsMixin, is_suggestion, read_annotations, write_annotations
-from soundkit.regions import SCHEMA as _REGIONS_SCHEMA
+from soundkit.store.database import AUDIO_DIR, DB_NAME, DatabaseMixin, _chunks
+from soundkit.store.records import ClipRecord, ImportResult
 
 __all__ = [
     "Store",
@@ -117,12 +116,11 @@ __all__ = [
     "MAX_LABEL_LENGTH",
 ]
 
+# re-exported: callers read these from soundkit.store
+from soundkit.store.database import BUSY_TIMEOUT_S, SCHEMA_VERSION  # noqa: E402, F401
+
 log = logging.getLogger(__name__)
 
-DB_NAME = "soundkit.sqlite"
-AUDIO_DIR = "audio"
-#: 2: the ``regions`` table (soundkit.regions); a version-1 store gains it when opened.
-SCHEMA_VERSION = 2
 #: Largest accepted clip file and duration; shortest clip.
 MAX_CLIP_BYTES = 200 * 1024 * 1024
 MAX_CLIP_SECONDS = 600.0
@@ -136,7 +134,6 @@ MAX_NAME_LENGTH = 200
 MAX_ZIP_ENTRIES = 50_000
 MAX_ZIP_BYTES = 4 * 1024**3
 MAX_ZIP_RATIO = 200
-BUSY_TIMEOUT_S = 30.0
 
 Progress = Callable[[dict], None]
 Data = bytes | bytearray | memoryview | str | os.PathLike | BinaryIO
@@ -144,116 +141,6 @@ Data = bytes | bytearray | memoryview | str | os.PathLike | BinaryIO
 # soundfile's format names -> the extension a stored file gets
 _FORMAT_EXT = {"WAV": ".wav", "WAVEX": ".wav", "FLAC": ".flac", "OGG": ".ogg", "MP3": ".mp3", "AIFF": ".aiff"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS labels (
-    id      INTEGER PRIMARY KEY,
-    name    TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS clips (
-    id              INTEGER PRIMARY KEY,
-    hash            TEXT NOT NULL UNIQUE,
-    ext             TEXT NOT NULL,
-    name            TEXT NOT NULL,
-    label_id        INTEGER REFERENCES labels(id) ON DELETE SET NULL,
-    source          TEXT,
-    fold            INTEGER,
-    origin          TEXT NOT NULL,
-    seconds         REAL NOT NULL,
-    sr              INTEGER NOT NULL,
-    channels        INTEGER NOT NULL,
-    bytes           INTEGER NOT NULL,
-    created         REAL NOT NULL,
-    updated         REAL NOT NULL,
-    deleted         REAL,
-    delete_token    TEXT,
-    pred_label      TEXT,
-    pred_confidence REAL,
-    pred_run        TEXT
-);
-CREATE INDEX IF NOT EXISTS clips_label ON clips(label_id);
-CREATE INDEX IF NOT EXISTS clips_deleted ON clips(deleted);
-CREATE INDEX IF NOT EXISTS clips_token ON clips(delete_token);
-"""
-
-
-@dataclass(frozen=True)
-class ClipRecord:
-    """One stored clip. ``path`` is the audio file; ``name`` only a display name."""
-
-    id: int
-    hash: str
-    name: str
-    label: str | None
-    source: str | None
-    fold: int | None
-    origin: str
-    seconds: float
-    sr: int
-    channels: int
-    bytes: int
-    created: float
-    deleted: bool
-    path: Path
-    pred_label: str | None = None
-    pred_confidence: float | None = None
-    pred_run: str | None = None
-
-    @property
-    def ext(self) -> str:
-        return self.path.suffix
-
-
-@dataclass
-class ImportResult:
-    """What an import did: counts, the records touched, and per-item problems (never raised)."""
-
-    added: int = 0
-    duplicates: int = 0
-    errors: list[tuple[str, str]] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    records: list[ClipRecord] = field(default_factory=list)
-    #: (name, label) of each clip that was stored already; ``label`` is the one it kept (None: unlabelled).
-    existing: list[tuple[str, str | None]] = field(default_factory=list)
-    #: Regions added from a DCASE annotation file (``regions.tsv``).
-    regions: int = 0
-
-    def count(self, record: ClipRecord, new: bool, name: str) -> None:
-        """Record one imported clip (new, or stored already with the label it kept)."""
-        self.records.append(record)
-        if new:
-            self.added += 1
-        else:
-            self.duplicates += 1
-            self.existing.append((name, record.label))
-
-    def existing_labels(self) -> dict[str | None, int]:
-        """How many already-stored clips kept each label (None: unlabelled), most first."""
-        counts: dict[str | None, int] = {}
-        for _, label in self.existing:
-            counts[label] = counts.get(label, 0) + 1
-        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0] is None, str(kv[0]))))
-
-    def existing_summary(self) -> str:
-        """One line such as "3 already there (kept as dog 2, unlabelled 1)" ("" when none)."""
-        if not self.existing:
-            return f"{self.duplicates} already there" if self.duplicates else ""
-        kept = ", ".join(f"{label or 'unlabelled'} {n}" for label, n in self.existing_labels().items())
-        return f"{len(self.existing)} already there (kept as {kept})"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "added": self.added,
-            "duplicates": self.duplicates,
-            "existing": [{"name": n, "label": lab} for n, lab in self.existing],
-            "existing_labels": {("" if k is None else k): v for k, v in self.existing_labels().items()},
-            "errors": [{"name": n, "message": m} for n, m in self.errors],
-            "skipped": list(self.skipped),
-            "ids": [r.id for r in self.records],
-            "regions": self.regions,
-        }
-
 
 def normalize_label(label: Any) -> str:
     """A valid label: trimmed, inner whitespace collapsed; ParameterError naming the bad value."""
@@ -374,7 +261,7 @@ class _Purged(Exception):
     """A clip seen as stored was purged before the write transaction began."""
 
 
-class Store(RegionsMixin):
+class Store(DatabaseMixin, RegionsMixin):
     """The labelled-clip store in one data directory (see the module docstring for the API)."""
 
     def __init__(
@@ -402,97 +289,9 @@ class Store(RegionsMixin):
     def __repr__(self) -> str:
         return f"Store({str(self.home)!r})"
 
-    # -- connections -------------------------------------------------------------------------------
-
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            con = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.db_path}: cannot open the store ({exc})") from None
-        con.row_factory = sqlite3.Row
-        try:
-            con.execute("PRAGMA foreign_keys = ON")
-            con.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            con.execute("PRAGMA synchronous = NORMAL")
-        except sqlite3.DatabaseError as exc:
-            con.close()
-            raise StoreError(f"{self.db_path}: not a usable soundkit store ({exc})") from None
-        return con
-
-    def _con(self) -> sqlite3.Connection:
-        """This thread's connection (opened on first use; a forked child opens its own).
-
-        One connection per thread rather than per call: closing the last connection to a WAL
-        database checkpoints it, which would cost every call a few milliseconds. A thread's
-        connection is closed when the thread ends (its thread-local storage is released).
-        """
-        local = self._local
-        if getattr(local, "con", None) is None or local.pid != os.getpid():
-            local.con, local.pid = self._connect(), os.getpid()
-        return local.con
-
-    def close(self) -> None:
-        """Close this thread's connection (a later call opens a new one)."""
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            self._local.con = None
-            con.close()
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        try:
-            yield self._con()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.db_path}: {exc}") from None
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (BEGIN IMMEDIATE: takes the write lock up front, waits when busy)."""
-        con = self._con()
-        if con.in_transaction:  # nested: part of the enclosing transaction
-            yield con
-            return
-        try:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                yield con
-            except BaseException:
-                con.rollback()
-                raise
-            con.commit()
-        except sqlite3.DatabaseError as exc:
-            if con.in_transaction:  # a failed commit must not leave this thread's connection mid-transaction
-                con.rollback()
-            if isinstance(exc, sqlite3.OperationalError):
-                raise StoreError(f"{self.db_path}: the store is busy or unwritable ({exc})") from None
-            raise StoreError(f"{self.db_path}: {exc}") from None
-
-    def _init_schema(self) -> None:
-        con = self._connect()
-        try:
-            version = con.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"{self.db_path}: made by a newer soundkit (schema {version}); upgrade soundkit")
-            if version == SCHEMA_VERSION:
-                return
-            con.execute("PRAGMA journal_mode = WAL")
-            con.execute("BEGIN IMMEDIATE")
-            # statement by statement: executescript() would commit the open transaction
-            for stmt in filter(str.strip, (_SCHEMA + _REGIONS_SCHEMA).split(";")):
-                con.execute(stmt)
-            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            con.commit()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.db_path}: not a usable soundkit store ({exc})") from None
-        finally:
-            con.close()
-
     # -- rows --------------------------------------------------------------------------------------
 
     _SELECT = "SELECT c.*, l.name AS label FROM clips c LEFT JOIN labels l ON l.id = c.label_id"
-
-    def _path_for(self, digest: str, ext: str) -> Path:
-        return self.home / AUDIO_DIR / digest[:2] / f"{digest}{ext}"
 
     def _record(self, row: sqlite3.Row) -> ClipRecord:
         return ClipRecord(
@@ -1338,7 +1137,3 @@ def _int_or_none(value: Any) -> int | None:
         return None
     return v if v >= 1 else None
 
-
-def _chunks(seq: Sequence[int], n: int) -> Iterator[Sequence[int]]:
-    for i in range(0, len(seq), n):
-        yield seq[i : i + n]
