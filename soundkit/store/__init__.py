@@ -95,7 +95,7 @@ import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
@@ -103,9 +103,10 @@ from soundkit.errors import AudioError, DatasetError, ParameterError, QuotaError
 from soundkit.fileio import STALE_TMP_SECONDS, remove_stale_tmp, write_atomic
 from soundkit.regions import ANNOTATIONS_NAME, RegionsMixin, is_suggestion, read_annotations, write_annotations
 from soundkit.store.database import AUDIO_DIR, DB_NAME, DatabaseMixin, _chunks
-from soundkit.store.labels import _CONTROL, MAX_LABEL_LENGTH, LabelsMixin, normalize_label
+from soundkit.store.labels import MAX_LABEL_LENGTH, LabelsMixin, normalize_label
 from soundkit.store.queries import QueriesMixin
-from soundkit.store.records import ClipRecord, ImportResult
+from soundkit.store.records import ClipRecord, Data, ImportResult, Progress
+from soundkit.store.validation import MAX_CLIP_BYTES, _display_name, _read_data, _validated
 
 __all__ = [
     "Store",
@@ -120,82 +121,14 @@ __all__ = [
 
 # re-exported: callers read these from soundkit.store
 from soundkit.store.database import BUSY_TIMEOUT_S, SCHEMA_VERSION  # noqa: E402, F401
+from soundkit.store.validation import MAX_CLIP_SECONDS, MAX_NAME_LENGTH, MAX_OVERHEAD_BYTES, MIN_CLIP_SECONDS  # noqa: E402, F401
 
 log = logging.getLogger(__name__)
 
-#: Largest accepted clip file and duration; shortest clip.
-MAX_CLIP_BYTES = 200 * 1024 * 1024
-MAX_CLIP_SECONDS = 600.0
-MIN_CLIP_SECONDS = 0.1
-#: Bytes a stored file may hold beyond its audio (headers, tags, cover art) before it is re-encoded.
-MAX_OVERHEAD_BYTES = 256 * 1024
-MAX_NAME_LENGTH = 200
 #: Limits for zip imports: entries, total uncompressed bytes, compression ratio of one entry.
 MAX_ZIP_ENTRIES = 50_000
 MAX_ZIP_BYTES = 4 * 1024**3
 MAX_ZIP_RATIO = 200
-
-Progress = Callable[[dict], None]
-Data = bytes | bytearray | memoryview | str | os.PathLike | BinaryIO
-
-# soundfile's format names -> the extension a stored file gets
-_FORMAT_EXT = {"WAV": ".wav", "WAVEX": ".wav", "FLAC": ".flac", "OGG": ".ogg", "MP3": ".mp3", "AIFF": ".aiff"}
-
-def _display_name(name: Any) -> str:
-    """The last component of an uploaded name, without control characters (never used as a path)."""
-    text = str(name or "").replace("\\", "/").split("/")[-1]
-    text = _CONTROL.sub("", text).strip()
-    return text[:MAX_NAME_LENGTH] or "clip"
-
-
-def _read_data(data: Data, name: str) -> bytes:
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        out = bytes(data)
-    elif isinstance(data, (str, os.PathLike)):
-        path = Path(data)
-        if not path.is_file():
-            raise AudioError(f"{name}: no such file" if not path.exists() else f"{name}: is not a file")
-        if path.stat().st_size > MAX_CLIP_BYTES:
-            raise AudioError(f"{name}: is larger than the {MAX_CLIP_BYTES // 2**20} MB limit")
-        out = path.read_bytes()
-    else:
-        try:
-            out = data.read(MAX_CLIP_BYTES + 1)
-        except Exception as exc:  # noqa: BLE001 - a failing reader is the upload's problem
-            raise AudioError(f"{name}: cannot be read ({exc})") from None
-    if len(out) > MAX_CLIP_BYTES:
-        raise AudioError(f"{name}: is larger than the {MAX_CLIP_BYTES // 2**20} MB limit")
-    if not out:
-        raise AudioError(f"{name}: file is empty")
-    return out
-
-
-#: Bytes per sample of soundfile subtypes wider than 16 bits (everything else counts as 2).
-_SAMPLE_BYTES = {"PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
-
-
-def _validated(data: bytes, name: str) -> tuple[bytes, str, float, int, int]:
-    """(bytes to store, extension, seconds, native sr, channels) after decoding the whole clip.
-
-    The clip is decoded block by block (constant memory) with the store's limits. Formats
-    libsndfile reads are kept as they are unless the file is larger than the audio it holds (see the
-    module docstring); anything else is stored re-encoded as FLAC.
-    """
-    from soundkit import audio
-
-    info = audio.scan(data, max_seconds=MAX_CLIP_SECONDS, min_seconds=MIN_CLIP_SECONDS, name=name)
-    assert info.frames is not None
-    ext = _FORMAT_EXT.get(info.format or "") if info.decoder == "libsndfile" else None
-    width = _SAMPLE_BYTES.get(info.subtype or "", 2)
-    bound = info.frames * info.channels * width + MAX_OVERHEAD_BYTES
-    if ext is None or len(data) > bound:
-        if ext is not None:
-            log.info("%s: %d bytes for %.2f s of audio; storing it re-encoded as FLAC", name, len(data), info.seconds)
-        data = audio.encode(data, format="FLAC", subtype="PCM_24" if width > 2 else "PCM_16",
-                            max_seconds=MAX_CLIP_SECONDS, name=name)
-        ext = ".flac"
-    return data, ext, info.frames / info.samplerate, int(info.samplerate), int(info.channels)
-
 
 def _atomic_write(path: Path, data: bytes) -> bool:
     """Write ``data`` to ``path`` so that it appears complete or not at all. False when it existed.

@@ -1,13 +1,20 @@
-"""The values the store hands out: :class:`ClipRecord` (one stored clip) and :class:`ImportResult`
-(what an import did). Plain frozen/mutable dataclasses; nothing here touches the database."""
+"""The values the store hands out, :class:`ClipRecord` (one stored clip) and :class:`ImportResult`
+(what an import did), and the types its API takes: ``Data`` (a clip as bytes, a path or a binary
+file-like) and ``Progress`` (the callback of imports and exports, given ``{"stage", "done", "total",
+"message"}``). Plain dataclasses; nothing here touches the database."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-__all__ = ["ClipRecord", "ImportResult"]
+__all__ = ["ClipRecord", "ImportResult", "Data", "Progress"]
+
+Progress = Callable[[dict], None]
+Data = bytes | bytearray | memoryview | str | os.PathLike | BinaryIO
 
 
 @dataclass(frozen=True)
