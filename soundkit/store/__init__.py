@@ -90,17 +90,16 @@ import logging
 import os
 import tempfile
 import threading
-import time
-import uuid
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from soundkit.errors import DatasetError, ParameterError, StoreError
-from soundkit.fileio import STALE_TMP_SECONDS, remove_stale_tmp
+from soundkit.fileio import STALE_TMP_SECONDS, remove_stale_tmp  # noqa: F401 - STALE_TMP_SECONDS re-exported
 from soundkit.regions import ANNOTATIONS_NAME, RegionsMixin, is_suggestion, write_annotations
-from soundkit.store.database import AUDIO_DIR, DB_NAME, DatabaseMixin, _chunks
+from soundkit.store.database import AUDIO_DIR, DB_NAME, DatabaseMixin
+from soundkit.store.deletion import DeletionMixin
 from soundkit.store.imports import ImportsMixin
 from soundkit.store.ingest import IngestMixin
 from soundkit.store.labels import MAX_LABEL_LENGTH, LabelsMixin, normalize_label
@@ -126,7 +125,7 @@ from soundkit.store.validation import MAX_CLIP_SECONDS, MAX_NAME_LENGTH, MAX_OVE
 
 log = logging.getLogger(__name__)
 
-class Store(DatabaseMixin, QueriesMixin, LabelsMixin, IngestMixin, ImportsMixin, RegionsMixin):
+class Store(DatabaseMixin, QueriesMixin, LabelsMixin, IngestMixin, ImportsMixin, DeletionMixin, RegionsMixin):
     """The labelled-clip store in one data directory (see the module docstring for the API)."""
 
     def __init__(
@@ -153,51 +152,6 @@ class Store(DatabaseMixin, QueriesMixin, LabelsMixin, IngestMixin, ImportsMixin,
 
     def __repr__(self) -> str:
         return f"Store({str(self.home)!r})"
-
-    # -- deleting ----------------------------------------------------------------------------------
-
-    def delete(self, ids: int | Iterable[int]) -> str:
-        """Soft-delete clips; returns a token for :meth:`undo`. Already deleted clips are left alone."""
-        ids = self._ids(ids)
-        token = uuid.uuid4().hex
-        with self._write() as con:
-            self._check_ids(con, ids)
-            now = time.time()
-            for chunk in _chunks(ids, 500):
-                marks = ",".join("?" * len(chunk))
-                con.execute(
-                    f"UPDATE clips SET deleted = ?, delete_token = ?, updated = ? WHERE deleted IS NULL AND id IN ({marks})",
-                    (now, token, now, *chunk),
-                )
-        return token
-
-    def undo(self, token: str) -> int:
-        """Restore the clips one :meth:`delete` call removed; returns how many."""
-        with self._write() as con:
-            n = con.execute(
-                "UPDATE clips SET deleted = NULL, delete_token = NULL, updated = ? WHERE delete_token = ?",
-                (time.time(), str(token)),
-            ).rowcount
-        if n == 0:
-            raise StoreError("nothing to undo: the clips were purged or restored already")
-        return n
-
-    def purge(self) -> int:
-        """Remove deleted clips and their audio files for good, plus orphan and temporary files.
-        Returns the number of clips removed."""
-        with self._write() as con:
-            rows = con.execute("SELECT id, hash, ext FROM clips WHERE deleted IS NOT NULL").fetchall()
-            con.execute("DELETE FROM clips WHERE deleted IS NOT NULL")
-            live = {r["hash"] for r in con.execute("SELECT hash FROM clips")}
-        for r in rows:
-            self._path_for(r["hash"], r["ext"]).unlink(missing_ok=True)
-        cutoff = time.time() - STALE_TMP_SECONDS  # temporary files of a write in progress elsewhere are young
-        for p in (self.home / AUDIO_DIR).glob("*/*"):
-            orphan = p.stem not in live and not p.name.startswith(".tmp-")
-            stale_tmp = p.name.startswith(".tmp-") and p.stat().st_mtime < cutoff
-            if p.is_file() and (stale_tmp or (orphan and p.stat().st_mtime < time.time() - 60)):
-                p.unlink(missing_ok=True)
-        return len(rows)
 
     # -- predictions -------------------------------------------------------------------------------
 
