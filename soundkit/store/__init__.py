@@ -91,11 +91,10 @@ import os
 import tempfile
 import threading
 import zipfile
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from soundkit.errors import DatasetError, ParameterError, StoreError
+from soundkit.errors import DatasetError, StoreError
 from soundkit.fileio import STALE_TMP_SECONDS, remove_stale_tmp  # noqa: F401 - STALE_TMP_SECONDS re-exported
 from soundkit.regions import ANNOTATIONS_NAME, RegionsMixin, is_suggestion, write_annotations
 from soundkit.store.database import AUDIO_DIR, DB_NAME, DatabaseMixin
@@ -103,6 +102,7 @@ from soundkit.store.deletion import DeletionMixin
 from soundkit.store.imports import ImportsMixin
 from soundkit.store.ingest import IngestMixin
 from soundkit.store.labels import MAX_LABEL_LENGTH, LabelsMixin, normalize_label
+from soundkit.store.predictions import PredictionsMixin
 from soundkit.store.queries import QueriesMixin
 from soundkit.store.records import ClipRecord, ImportResult, Progress
 from soundkit.store.validation import MAX_CLIP_BYTES
@@ -125,7 +125,7 @@ from soundkit.store.validation import MAX_CLIP_SECONDS, MAX_NAME_LENGTH, MAX_OVE
 
 log = logging.getLogger(__name__)
 
-class Store(DatabaseMixin, QueriesMixin, LabelsMixin, IngestMixin, ImportsMixin, DeletionMixin, RegionsMixin):
+class Store(DatabaseMixin, QueriesMixin, LabelsMixin, IngestMixin, ImportsMixin, DeletionMixin, PredictionsMixin, RegionsMixin):
     """The labelled-clip store in one data directory (see the module docstring for the API)."""
 
     def __init__(
@@ -152,28 +152,6 @@ class Store(DatabaseMixin, QueriesMixin, LabelsMixin, IngestMixin, ImportsMixin,
 
     def __repr__(self) -> str:
         return f"Store({str(self.home)!r})"
-
-    # -- predictions -------------------------------------------------------------------------------
-
-    def set_prediction(self, id: int, label: str | None, confidence: float | None, run: str | None = None) -> None:
-        """Record the model's suggestion for one clip."""
-        self.set_predictions([(id, label, confidence)], run=run)
-
-    def set_predictions(self, items: Iterable[tuple[int, str | None, float | None]], *, run: str | None = None) -> int:
-        """Record many ``(id, label, confidence)`` suggestions in one transaction."""
-        rows = []
-        for clip_id, label, confidence in items:
-            if confidence is not None and not (0.0 <= float(confidence) <= 1.0):
-                raise ParameterError(f"confidence must be within 0..1, got {confidence}")
-            rows.append((label, None if confidence is None else float(confidence), run, int(clip_id)))
-        with self._write() as con:
-            self._check_ids(con, [r[-1] for r in rows])
-            con.executemany("UPDATE clips SET pred_label = ?, pred_confidence = ?, pred_run = ? WHERE id = ?", rows)
-        return len(rows)
-
-    def clear_predictions(self) -> None:
-        with self._write() as con:
-            con.execute("UPDATE clips SET pred_label = NULL, pred_confidence = NULL, pred_run = NULL")
 
     # -- export and datasets -----------------------------------------------------------------------
 
