@@ -84,29 +84,33 @@ Progress callbacks receive ``{"stage": "import"|"export", "done", "total", "mess
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
-import tempfile
 import threading
-import zipfile
 from pathlib import Path
-from typing import Any
 
-from soundkit.errors import DatasetError, StoreError
-from soundkit.fileio import STALE_TMP_SECONDS, remove_stale_tmp  # noqa: F401 - STALE_TMP_SECONDS re-exported
-from soundkit.regions import ANNOTATIONS_NAME, RegionsMixin, is_suggestion, write_annotations
-from soundkit.store.database import AUDIO_DIR, DB_NAME, DatabaseMixin
+from soundkit.errors import StoreError
+from soundkit.fileio import STALE_TMP_SECONDS, remove_stale_tmp  # noqa: F401
+from soundkit.regions import RegionsMixin
+from soundkit.store.database import AUDIO_DIR, BUSY_TIMEOUT_S, DB_NAME, SCHEMA_VERSION, DatabaseMixin  # noqa: F401
 from soundkit.store.deletion import DeletionMixin
-from soundkit.store.imports import ImportsMixin
+from soundkit.store.export import ExportMixin
+from soundkit.store.imports import MAX_ZIP_BYTES, MAX_ZIP_ENTRIES, MAX_ZIP_RATIO, ImportsMixin  # noqa: F401
 from soundkit.store.ingest import IngestMixin
 from soundkit.store.labels import MAX_LABEL_LENGTH, LabelsMixin, normalize_label
 from soundkit.store.predictions import PredictionsMixin
 from soundkit.store.queries import QueriesMixin
-from soundkit.store.records import ClipRecord, ImportResult, Progress
-from soundkit.store.validation import MAX_CLIP_BYTES
+from soundkit.store.records import ClipRecord, Data, ImportResult, Progress  # noqa: F401
+from soundkit.store.validation import (  # noqa: F401
+    MAX_CLIP_BYTES,
+    MAX_CLIP_SECONDS,
+    MAX_NAME_LENGTH,
+    MAX_OVERHEAD_BYTES,
+    MIN_CLIP_SECONDS,
+)
 
+# The names imported above but not used here nor listed in __all__ (noqa: F401) are re-exported:
+# callers and tests read them from soundkit.store, as before the store became a package.
 __all__ = [
     "Store",
     "ClipRecord",
@@ -118,15 +122,26 @@ __all__ = [
     "MAX_LABEL_LENGTH",
 ]
 
-# re-exported: callers read these from soundkit.store
-from soundkit.store.database import BUSY_TIMEOUT_S, SCHEMA_VERSION  # noqa: E402, F401
-from soundkit.store.imports import MAX_ZIP_BYTES, MAX_ZIP_ENTRIES, MAX_ZIP_RATIO  # noqa: E402, F401
-from soundkit.store.validation import MAX_CLIP_SECONDS, MAX_NAME_LENGTH, MAX_OVERHEAD_BYTES, MIN_CLIP_SECONDS  # noqa: E402, F401
-
 log = logging.getLogger(__name__)
 
-class Store(DatabaseMixin, QueriesMixin, LabelsMixin, IngestMixin, ImportsMixin, DeletionMixin, PredictionsMixin, RegionsMixin):
-    """The labelled-clip store in one data directory (see the module docstring for the API)."""
+
+class Store(
+    DatabaseMixin,
+    QueriesMixin,
+    LabelsMixin,
+    IngestMixin,
+    ImportsMixin,
+    DeletionMixin,
+    PredictionsMixin,
+    ExportMixin,
+    RegionsMixin,
+):
+    """The labelled-clip store in one data directory (see the module docstring for the API).
+
+    Each concern is a mixin of its own module (listed in the module docstring); this class opens
+    the data directory and holds the state they share: ``home``, ``db_path``, the thread-local
+    connections and the quotas ``max_clips``/``max_bytes``.
+    """
 
     def __init__(
         self, home: str | os.PathLike | None = None, *, max_clips: int | None = None, max_bytes: int | None = None
@@ -152,76 +167,3 @@ class Store(DatabaseMixin, QueriesMixin, LabelsMixin, IngestMixin, ImportsMixin,
 
     def __repr__(self) -> str:
         return f"Store({str(self.home)!r})"
-
-    # -- export and datasets -----------------------------------------------------------------------
-
-    def export_zip(
-        self, dest: str | os.PathLike, *, include_unlabelled: bool = False, progress: Progress | None = None
-    ) -> Path:
-        """Write a zip with one folder per class (``_unlabelled/`` if asked) and ``metadata.csv``
-        (file, label, source, fold, hash, origin, name, seconds). Atomic: a temporary file renamed."""
-        dest = Path(dest)
-        regions = self.regions()
-        with_regions = {g.clip_id for g in regions}
-        records = [r for r in self.clips() if r.label is not None or include_unlabelled or r.id in with_regions]
-        if not records:
-            raise StoreError("nothing to export: the store has no labelled clips")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-", suffix=".zip")
-        os.close(fd)
-        used: set[str] = set()
-        arcs: dict[int, str] = {}
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["file", "label", "source", "fold", "hash", "origin", "name", "seconds"])
-        try:
-            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-                for done, r in enumerate(records, 1):
-                    folder = r.label if r.label is not None else "_unlabelled"
-                    stem, _ = os.path.splitext(r.name)
-                    arc = f"{folder}/{stem}{r.ext}"
-                    if arc.lower() in used:
-                        arc = f"{folder}/{stem}-{r.hash[:8]}{r.ext}"
-                    used.add(arc.lower())
-                    arcs[r.id] = arc
-                    zf.write(self.audio_path(r), arc)
-                    writer.writerow(
-                        [arc, r.label or "", r.source or "", r.fold or "", r.hash, r.origin, r.name, f"{r.seconds:.3f}"]
-                    )
-                    if progress:
-                        progress({"stage": "export", "done": done, "total": len(records), "message": arc})
-                zf.writestr("metadata.csv", buf.getvalue())
-                if regions:  # DCASE layout: filename, onset, offset, event_label (tab-separated)
-                    zf.writestr(ANNOTATIONS_NAME, write_annotations(
-                        [(arcs[g.clip_id], g.start, g.end, g.label) for g in regions
-                         if g.label and g.clip_id in arcs and not is_suggestion(g.suggested_by)]
-                    ))
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return dest
-
-    def dataset(self, *, n_folds: int = 5, seed: int = 0) -> Any:
-        """The labelled clips as a :class:`soundkit.clips.Dataset` (layout "store").
-
-        Clip ids are the store ids (as text); sources are the stored ones (else the content hash);
-        folds are the stored ones when every clip has one, else assigned by
-        :func:`soundkit.clips.assign_folds` (stratified by label, grouped by source, seeded).
-        """
-        from soundkit.clips import Clip, Dataset, assign_folds
-
-        records = [r for r in self.clips(order="created") if r.label is not None]
-        clips = [
-            Clip(path=r.path, label=r.label, fold=r.fold, source=r.source or r.hash, id=str(r.id)) for r in records
-        ]  # type: ignore[arg-type]
-        clips += self.region_clips()  # ranged paths: cut from their recording when featurized
-        if not clips:
-            raise DatasetError(f"{self.home}: the store has no labelled clips")
-        # stored folds (ESC-style names) serve only when there are two or more: clips that all come
-        # from one fold (a user's few uploads of fold-1 files, say) cannot be split by it
-        official = all(c.fold is not None for c in clips) and len({c.fold for c in clips}) >= 2
-        if not official:
-            clips = assign_folds(clips, n_folds=n_folds, seed=seed)
-        return Dataset(self.home, clips, "store", official_folds=official, meta={"store": str(self.home)})
-
