@@ -11,6 +11,25 @@ file + ``os.replace``). Uploaded file names are kept as display names only and n
 Several processes and browser sessions share one store: each call opens its own connection,
 waits on a busy store (``busy_timeout``) and writes inside ``BEGIN IMMEDIATE`` transactions.
 
+Modules
+-------
+:class:`Store` (here) opens the data directory; each concern is a small mixin or a few functions
+in a module of its own, ``soundkit.store.<module>``::
+
+    database     schema and its versions, connections, transactions (DatabaseMixin)
+    records      ClipRecord, ImportResult and the Data/Progress types
+    queries      rows to records, clip ids, clips/count/get/stats (QueriesMixin)
+    labels       normalize_label and the label edits (LabelsMixin)
+    validation   the clip limits, reading and decoding an upload, the bytes to keep
+    ingest       add: de-duplication by hash, quotas, the atomic write (IngestMixin)
+    imports      add_many, import_dataset, import_zip, import_annotated (ImportsMixin)
+    deletion     delete/undo/purge (DeletionMixin)
+    predictions  a model's suggestion per clip (PredictionsMixin)
+    export       export_zip and dataset (ExportMixin)
+
+Regions come from :class:`soundkit.regions.RegionsMixin`. The submodules import each other only
+downwards (records, database and labels first) and never this package's ``__init__``.
+
 API
 ---
 ``Store(home=None, *, max_clips=None, max_bytes=None)``
