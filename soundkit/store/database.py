@@ -150,9 +150,11 @@ class DatabaseMixin:
             con.close()
 
     def _path_for(self, digest: str, ext: str) -> Path:
+        """The audio file of the content ``digest``: ``home/audio/<digest[:2]>/<digest><ext>``."""
         return self.home / AUDIO_DIR / digest[:2] / f"{digest}{ext}"
 
 
 def _chunks(seq: Sequence[int], n: int) -> Iterator[Sequence[int]]:
+    """``seq`` in slices of at most ``n`` (ids per ``IN (...)`` statement, under SQLite's variable limit)."""
     for i in range(0, len(seq), n):
         yield seq[i : i + n]

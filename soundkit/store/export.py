@@ -34,7 +34,9 @@ class ExportMixin:
         self, dest: str | os.PathLike, *, include_unlabelled: bool = False, progress: Progress | None = None
     ) -> Path:
         """Write a zip with one folder per class (``_unlabelled/`` if asked) and ``metadata.csv``
-        (file, label, source, fold, hash, origin, name, seconds). Atomic: a temporary file renamed."""
+        (file, label, source, fold, hash, origin, name, seconds), plus ``regions.tsv`` when the store
+        has regions (a recording with regions is exported even unlabelled). Atomic: a temporary file
+        renamed."""
         dest = Path(dest)
         regions = self.regions()
         with_regions = {g.clip_id for g in regions}

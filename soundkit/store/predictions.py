@@ -32,5 +32,6 @@ class PredictionsMixin:
         return len(rows)
 
     def clear_predictions(self) -> None:
+        """Forget every clip's suggestion."""
         with self._write() as con:
             con.execute("UPDATE clips SET pred_label = NULL, pred_confidence = NULL, pred_run = NULL")
