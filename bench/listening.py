@@ -78,7 +78,7 @@ def _run(model: str) -> Path:
 
 
 def _model(name: str):
-    from soundkit.listen_cli import load_model
+    from soundkit.cli.listen import load_model
 
     return load_model("yamnet" if name == "yamnet-zero-shot" else str(_run(name)), unknown="off")
 

@@ -24,7 +24,8 @@ exactly one line ``error: ...`` on stderr and exit status 2; Ctrl-C ends with st
 Layout: :mod:`soundkit.cli.common` (output, argument types, dataset loading, progress bars),
 one module per group of commands - :mod:`~soundkit.cli.train` (train, cv), :mod:`~soundkit.cli.predict`
 (evaluate, predict), :mod:`~soundkit.cli.augment` (augment, augment-study), :mod:`~soundkit.cli.data`
-(download, import, featurize), :mod:`soundkit.listen_cli` (listen, background) - and this module: the
+(download, import, featurize), :mod:`~soundkit.cli.listen` (listen, background,
+predict yamnet / --events, cv --open-set) - and this module: the
 parser (:data:`COMMANDS`, :func:`build_parser`) and the entry point (:func:`main`).
 
 Adding a command: write ``add_<name>(parser)`` (its arguments) and ``cmd_<name>(args) -> int`` (the
@@ -41,11 +42,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from soundkit import interrupts, listen_cli
+from soundkit import interrupts
 from soundkit.cli import common
 from soundkit.cli.augment import add_augment, add_augment_study, cmd_augment, cmd_augment_study
 from soundkit.cli.common import _Parser, output, output_json
 from soundkit.cli.data import add_download, add_featurize, add_import, cmd_download, cmd_featurize, cmd_import
+from soundkit.cli.listen import add_background, add_listen, cmd_background, cmd_listen
 from soundkit.cli.predict import add_evaluate, add_predict, cmd_evaluate, cmd_predict
 from soundkit.cli.train import add_cv, add_train, cmd_cv, cmd_train
 from soundkit.errors import ParameterError, SoundkitError
@@ -86,9 +88,9 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "featurize": ("decode every clip once into feature shards plus a manifest (local or Ray engine)",
                   add_featurize, cmd_featurize),
     "listen": ("classify a live WAV stream (stdin) or a file window by window and print its events",
-               listen_cli.add_listen, listen_cli.cmd_listen),
+               add_listen, cmd_listen),
     "background": ("write silence/noise clips for a _background_ class into a dataset folder",
-                   listen_cli.add_background, listen_cli.cmd_background),
+                   add_background, cmd_background),
 }
 
 

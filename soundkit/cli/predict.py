@@ -1,5 +1,5 @@
 """``evaluate`` (a run's report on a dataset or one of its folds) and ``predict`` (classify files with a
-run). ``predict yamnet``, ``predict --events`` and ``--unknown`` are handed to :mod:`soundkit.listen_cli`.
+run). ``predict yamnet``, ``predict --events`` and ``--unknown`` are handed to :mod:`soundkit.cli.listen`.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from soundkit import listen_cli
+from soundkit.cli import listen as listen_cli
 from soundkit.cli.common import _Bars, _int, _load_dataset, _positive_int, output, output_json
 
 __all__ = ["add_evaluate", "cmd_evaluate", "add_predict", "cmd_predict"]

@@ -2,7 +2,7 @@
 checks that turn them into a :class:`soundkit.config.TrainConfig` before any work starts.
 
 The work lives in :mod:`soundkit.training` (and :mod:`soundkit.scale` for featurized datasets and the
-Ray engine); ``cv --open-set`` in :mod:`soundkit.openset` (via :mod:`soundkit.listen_cli`).
+Ray engine); ``cv --open-set`` in :mod:`soundkit.openset` (via :mod:`soundkit.cli.listen`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from soundkit import interrupts, listen_cli
+from soundkit import interrupts
+from soundkit.cli import listen as listen_cli
 from soundkit.cli.common import _Bars, _fanout, _int, _label_list, _load_dataset, _positive_int, output, output_json
 from soundkit.config import TrainConfig
 from soundkit.errors import ParameterError, SoundkitError
