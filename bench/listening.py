@@ -78,7 +78,7 @@ def _run(model: str) -> Path:
 
 
 def _model(name: str):
-    from soundkit.listen_cli import load_model
+    from soundkit.cli.listen import load_model
 
     return load_model("yamnet" if name == "yamnet-zero-shot" else str(_run(name)), unknown="off")
 
@@ -260,8 +260,8 @@ def sed() -> dict:
     the labeling, 20 development scenes (seeds 1-3) for the onset look-back. ``SED_CNN=0``: the YAMNet
     head alone (the CNN listens about 10x slower on 2 cores)."""
     from soundkit import datasets
+    from soundkit.cli.listen import load_model
     from soundkit.listen import LABELINGS, Listener
-    from soundkit.listen_cli import load_model
 
     clips = [c for c in datasets.load(ESC10).clips if c.fold == 5]
     sr = 16000  # both models' input rate is at most this (the listener resamples anyway)
