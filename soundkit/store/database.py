@@ -18,6 +18,7 @@ from pathlib import Path
 
 from soundkit.errors import StoreError
 from soundkit.regions import SCHEMA as _REGIONS_SCHEMA
+from soundkit.sqlite_tx import immediate
 
 __all__ = ["DatabaseMixin", "DB_NAME", "AUDIO_DIR", "SCHEMA_VERSION", "BUSY_TIMEOUT_S"]
 
@@ -115,16 +116,9 @@ class DatabaseMixin:
             yield con
             return
         try:
-            con.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(con):
                 yield con
-            except BaseException:
-                con.rollback()
-                raise
-            con.commit()
-        except sqlite3.DatabaseError as exc:
-            if con.in_transaction:  # a failed commit must not leave this thread's connection mid-transaction
-                con.rollback()
+        except sqlite3.DatabaseError as exc:  # immediate() leaves this thread's connection outside any transaction
             if isinstance(exc, sqlite3.OperationalError):
                 raise StoreError(f"{self.db_path}: the store is busy or unwritable ({exc})") from None
             raise StoreError(f"{self.db_path}: {exc}") from None
