@@ -18,23 +18,21 @@ Run through ``python bench/run.py hosted_load`` (writes bench/results/hosted_loa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("SOUNDKIT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+sys.path.insert(0, str(ROOT / "tests"))
+from appserver import CHROMIUM, CHROMIUM_ARGS, serve  # noqa: E402  (the browser tests' server)
+
 LEVELS = (1, 4, 8)
 REQUESTS_PER_VISITOR = 5
 
@@ -181,32 +179,16 @@ def run(esc10: Path, weights: Path | None) -> dict:
     from playwright.async_api import async_playwright
 
     root = Path(tempfile.mkdtemp(prefix="bench-hosted-"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, SOUNDKIT_HOME=str(root), SOUNDKIT_HOSTED="1", SOUNDKIT_DEMO_DATASET=str(esc10),
-               SOUNDKIT_DEMO_PER_CLASS="8", TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    env = {"SOUNDKIT_HOSTED": "1", "SOUNDKIT_DEMO_DATASET": str(esc10), "SOUNDKIT_DEMO_PER_CLASS": "8"}
     if weights is not None:
         env["SOUNDKIT_WEIGHTS_DIR"] = str(weights)
     log_path = root / "streamlit.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
     clips = sorted(esc10.glob("*/*.ogg"))
     mem = None
     result: dict = {"levels": {}, "requests_per_visitor": REQUESTS_PER_VISITOR}
+    server = contextlib.ExitStack()
     try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
+        url, proc = server.enter_context(serve(root, env=env, log=log_path, timeout=120))
         mem = TreeMemory(proc.pid).start()
         time.sleep(1)
         result["idle_tree_mb"] = mem.sample()
@@ -259,11 +241,7 @@ def run(esc10: Path, weights: Path | None) -> dict:
     finally:
         if mem is not None:
             mem.stop()
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.close()
         shutil.rmtree(root, ignore_errors=True)
     return result
 

@@ -23,8 +23,8 @@ RUNS = 3
 
 
 def measure() -> dict:
-    sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-    from conftest import CHROMIUM, CHROMIUM_ARGS, serve
+    sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
+    from appserver import CHROMIUM, CHROMIUM_ARGS, serve
     from keyflow import label_all, open_flow, seed
     from playwright.sync_api import sync_playwright
 
@@ -36,7 +36,7 @@ def measure() -> dict:
                 with tempfile.TemporaryDirectory(prefix="sk-keys-") as tmp:
                     home = Path(tmp) / "home"
                     ids = seed(home, N_CLIPS)
-                    with serve(home, log_name="streamlit-bench-keys.log") as (url, _proc):
+                    with serve(home, log=Path(tmp) / "streamlit.log") as (url, _proc):
                         ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
                         page = ctx.new_page()
                         page.set_default_timeout(60_000)

@@ -306,15 +306,14 @@ def latency() -> dict:
     """Onset to event on the Listen page in headless Chromium: a fake microphone plays a low tone
     2 s into a 7.5 s loop (the tiny hand-weighted run of tests/tiny_run.py tells low from high tones
     at once, so the figure is the pipeline's, not a model's hesitation)."""
+    import contextlib
     import shutil
-    import socket
-    import subprocess
     import tempfile
-    import urllib.request
 
     from playwright.sync_api import sync_playwright
 
     sys.path.insert(0, str(ROOT / "tests"))
+    from appserver import CHROMIUM, CHROMIUM_ARGS, serve
     from synth import tone, write_wav
     from tiny_run import make_run
 
@@ -324,28 +323,16 @@ def latency() -> dict:
     y = np.zeros(int(period * sr), np.float32)
     y[int(onset * sr): int((onset + 1.5) * sr)] = tone(300, 1.5, sr, 0.5)
     wav = write_wav(tmp / "loop.wav", y, sr)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = dict(os.environ, SOUNDKIT_HOME=str(tmp / "home"), TF_CPP_MIN_LOG_LEVEL="2")
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
-                               "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-                               "--server.fileWatcherType", "none"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
     seen: dict[str, list[float]] = {"top label": [], "open event": [], "event in the log": []}
+    server = contextlib.ExitStack()
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.5)
-        args = ["--headless", "--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}"]
+        url, _proc = server.enter_context(serve(tmp / "home", timeout=60))
+        args = [*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={wav}"]
         with sync_playwright() as p:
-            b = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+            b = p.chromium.launch(executable_path=CHROMIUM, args=args)
             page = b.new_page()
-            page.goto(f"http://127.0.0.1:{port}/listen")
+            page.goto(f"{url}/listen")
             page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=90000)
             page.get_by_role("button", name="Start listening").click()
             page.wait_for_function("window.__soundkitMic && window.__soundkitMic.listen_mic && window.__soundkitMic.listen_mic.t0")
@@ -368,8 +355,7 @@ def latency() -> dict:
                 time.sleep(0.1)
             b.close()
     finally:
-        os.killpg(server.pid, 15)
-        server.wait(20)
+        server.close()
         shutil.rmtree(tmp, ignore_errors=True)
     out = {}
     for k, times in seen.items():

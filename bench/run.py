@@ -483,36 +483,21 @@ with sync_playwright() as pw:
 def app_memory() -> dict:
     """RSS of `streamlit run` idle, with a page open, and after classifying an ESC-10 clip with the
     CNN run (LiteRT); plus the peak RSS of a training child process (train_memory)."""
-    import socket
+    sys.path.insert(0, str(ROOT / "tests"))
+    from appserver import serve
 
     home = Path(tempfile.mkdtemp(prefix="bench-home-"))
     run = _train_run("cnn")
     shutil.copytree(run, home / "runs" / "esc10-cnn")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, SOUNDKIT_HOME=str(home))
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-                             "--server.headless", "true", "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        import urllib.request
-
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        time.sleep(2)
-        r = subprocess.run([sys.executable, "-c", APP_CLASSIFY, f"http://127.0.0.1:{port}/", str(proc.pid), str(esc10_clip())],
-                           capture_output=True, text=True)
+        with serve(home, timeout=60) as (url, proc):
+            time.sleep(2)
+            r = subprocess.run([sys.executable, "-c", APP_CLASSIFY, f"{url}/", str(proc.pid), str(esc10_clip())],
+                               capture_output=True, text=True)
         if r.returncode:
             raise RuntimeError(f"browser session failed: {r.stderr[-2000:]}")
         idle, loaded, classified, seconds = map(float, r.stdout.split())
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
         shutil.rmtree(home, ignore_errors=True)
     return {"idle_rss_mb": idle, "page_open_rss_mb": loaded, "after_classify_rss_mb": classified,
             "upload_to_label_s": seconds}

@@ -4,49 +4,18 @@ headless Debian Chromium driven by Playwright. Screenshots go to artifacts/ (git
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from appserver import CHROMIUM, CHROMIUM_ARGS, ROOT  # noqa: E402,F401 - the tests here import them from conftest too
+from appserver import serve as _serve  # noqa: E402
+
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = os.environ.get("SOUNDKIT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited early with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"streamlit did not become healthy at {url} within {timeout:.0f} s")
 
 
 @pytest.fixture(scope="session")
@@ -121,38 +90,15 @@ def shot():
 
 @contextlib.contextmanager
 def serve(home: Path, *, env: dict[str, str] | None = None, log_name: str = "streamlit.log"):
-    """Run `streamlit run streamlit_app.py` on a free port with SOUNDKIT_HOME=home (plus ``env``);
-    yields (url, process) once it is healthy and stops it afterwards."""
-    port = _free_port()
-    full_env = dict(os.environ, SOUNDKIT_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-    weights = Path(os.environ.get("SOUNDKIT_SHARED") or ROOT.parent / "shared") / "weights"
-    if (weights / "yamnet.tflite").is_file():  # the pretrained AudioSet model, offline
-        full_env.setdefault("SOUNDKIT_WEIGHTS_DIR", str(weights))
-    full_env.update(env or {})
-    log_path = home / log_name
+    """:func:`appserver.serve` with its log in ``home/log_name``, copied to artifacts/ afterwards."""
     home.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
-                "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-            ],
-            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc)
-        yield url, proc
+        with _serve(home, env=env, log=home / log_name) as server:
+            yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        ARTIFACTS.mkdir(exist_ok=True)
-        shutil.copy(log_path, ARTIFACTS / log_name)
+        if (home / log_name).exists():
+            ARTIFACTS.mkdir(exist_ok=True)
+            shutil.copy(home / log_name, ARTIFACTS / log_name)
 
 
 @pytest.fixture(scope="session")

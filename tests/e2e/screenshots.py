@@ -9,14 +9,11 @@ it writes ``OUT_DIR/<page>-<view>-<width>.png`` for a person to look at (docs/sc
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(Path(__file__).parent))
-from conftest import CHROMIUM, CHROMIUM_ARGS, _free_port, _wait_healthy  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from appserver import CHROMIUM, CHROMIUM_ARGS, serve  # noqa: E402
 
 
 def idle(page) -> None:
@@ -33,68 +30,54 @@ def main(home: Path, out: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    env = dict(os.environ, SOUNDKIT_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc, timeout=180)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            for width in (1280, 1920):
-                page = browser.new_context(viewport={"width": width, "height": 2000}).new_page()
-                page.set_default_timeout(120_000)
+    with serve(home, timeout=180) as (url, _proc), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        for width in (1280, 1920):
+            page = browser.new_context(viewport={"width": width, "height": 2000}).new_page()
+            page.set_default_timeout(120_000)
 
-                def shot(name: str, *, full: bool = True, pg=page, w=width) -> None:
-                    pg.screenshot(path=str(out / f"{name}-{w}.png"), full_page=full)
+            def shot(name: str, *, full: bool = True, pg=page, w=width) -> None:
+                pg.screenshot(path=str(out / f"{name}-{w}.png"), full_page=full)
 
-                page.goto(f"{url}/results")
-                idle(page)
-                shot("results-per-class")
-                tab(page, "Misclassified")
-                shot("results-misclassified")
-                tab(page, "Tested clips")
-                shot("results-tested")
-                tab(page, "Compare runs")
-                shot("results-compare")
-                page.get_by_label("Run", exact=True).click()  # the cross-validated run
-                page.get_by_role("option", name="yamnet-small-cv").first.click()
-                idle(page)
-                shot("results-cv", full=False)
-                page.goto(f"{url}/train")
-                idle(page)
-                shot("train")
-                page.goto(f"{url}/label")
-                idle(page)
-                shot("label-clips", full=False)
-                tab(page, "Add clips")
-                page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
-                    files=[{"name": "broken.wav", "mimeType": "audio/wav", "buffer": b"not audio"}])
-                page.wait_for_timeout(1500)
-                page.get_by_role("button", name="Add to dataset").click()
-                page.wait_for_timeout(4000)
-                idle(page)
-                tab(page, "Add clips")
-                shot("label-upload", full=False)
-                page.goto(f"{url}/augment")
-                idle(page)
-                slider = page.get_by_role("slider").first
-                slider.focus()
-                for _ in range(50):  # 1.00 -> 1.50
-                    slider.press("ArrowRight")
-                idle(page)
-                page.wait_for_timeout(3000)
-                shot("augment")
-                page.context.close()
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+            page.goto(f"{url}/results")
+            idle(page)
+            shot("results-per-class")
+            tab(page, "Misclassified")
+            shot("results-misclassified")
+            tab(page, "Tested clips")
+            shot("results-tested")
+            tab(page, "Compare runs")
+            shot("results-compare")
+            page.get_by_label("Run", exact=True).click()  # the cross-validated run
+            page.get_by_role("option", name="yamnet-small-cv").first.click()
+            idle(page)
+            shot("results-cv", full=False)
+            page.goto(f"{url}/train")
+            idle(page)
+            shot("train")
+            page.goto(f"{url}/label")
+            idle(page)
+            shot("label-clips", full=False)
+            tab(page, "Add clips")
+            page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
+                files=[{"name": "broken.wav", "mimeType": "audio/wav", "buffer": b"not audio"}])
+            page.wait_for_timeout(1500)
+            page.get_by_role("button", name="Add to dataset").click()
+            page.wait_for_timeout(4000)
+            idle(page)
+            tab(page, "Add clips")
+            shot("label-upload", full=False)
+            page.goto(f"{url}/augment")
+            idle(page)
+            slider = page.get_by_role("slider").first
+            slider.focus()
+            for _ in range(50):  # 1.00 -> 1.50
+                slider.press("ArrowRight")
+            idle(page)
+            page.wait_for_timeout(3000)
+            shot("augment")
+            page.context.close()
+        browser.close()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ events, in order."""
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import time
@@ -17,13 +16,10 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from appserver import CHROMIUM, CHROMIUM_ARGS, ROOT  # noqa: E402
 from synth import tone, write_wav  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = os.environ.get("SOUNDKIT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]  # as tests/e2e/conftest.py
 
 SR = 48000
 
