@@ -29,7 +29,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,13 +43,11 @@ from soundkit.datasets import Clip, Dataset, assign_folds
 from soundkit.errors import DatasetError, ModelError, ParameterError
 from soundkit.evaluation import Report, pool_windows, window_weights
 from soundkit.isolate import run_in_child
+from soundkit.training.progress import Progress, ShouldStop, TrainingCancelled, _emitter
 
 __all__ = ["train", "cross_validate", "CVResult", "TrainingCancelled"]
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[dict], None]
-ShouldStop = Callable[[], bool]
 
 
 #: Random crops of each training clip per epoch (``options["crops_per_clip"]``).
@@ -59,10 +57,6 @@ CROPS_PER_CLIP = 2
 CROPS = "random"
 #: Learning-rate schedule (``options["lr_schedule"]``): "cosine" or "plateau".
 LR_SCHEDULE = "cosine"
-
-
-class TrainingCancelled(ModelError):
-    """Training stopped because ``should_stop()`` returned True."""
 
 
 @dataclass
@@ -477,19 +471,6 @@ def _check_options(options: dict[str, Any]) -> None:
     p = o.get("input_pool", [1, 1])
     if not isinstance(p, (list, tuple)) or len(p) != 2 or not all(isinstance(x, int) and x >= 1 for x in p):
         raise ParameterError(f"options.input_pool must be two integers >= 1, got {p!r}")
-
-
-def _emitter(progress: Progress | None, *, fold: int | None) -> Callable[..., None]:
-    def emit(**event: Any) -> None:
-        if progress is None:
-            return
-        event.setdefault("fold", fold)
-        try:
-            progress(event)
-        except Exception:  # noqa: BLE001 - a broken progress sink must not kill training
-            log.exception("progress callback failed")
-
-    return emit
 
 
 def _augment(fit_clips: list[Clip], config: TrainConfig, *, cache_dir, emit) -> tuple[list[Clip], str | None]:
