@@ -24,7 +24,7 @@ APP = ROOT / "soundkit_app"  # the Streamlit glue shared by the pages
 LIGHT = ["soundkit", "soundkit.errors", "soundkit.config", "soundkit.audio", "soundkit.features",
          "soundkit.datasets", "soundkit.predict", "soundkit.jobs", "soundkit.isolate", "soundkit.cli"]
 #: Only these may import tensorflow/keras (inside functions).
-TF_ALLOWED = {"soundkit/training/__init__.py", "soundkit/training/batches.py", "soundkit/training/keras_fit.py", "soundkit/export.py", "soundkit/scale/train.py"}  # scale/train.py: training from shards
+TF_ALLOWED = {"soundkit/training/__init__.py", "soundkit/training/batches.py", "soundkit/training/fit.py", "soundkit/training/keras_fit.py", "soundkit/export.py", "soundkit/scale/train.py"}  # scale/train.py: training from shards
 
 
 def _loaded_after_import(modules: list[str]) -> dict[str, list[str]]:
