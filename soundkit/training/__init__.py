@@ -21,6 +21,24 @@ Cancellation: when ``should_stop()`` returns True (checked after every batch) tr
 written.
 
 TensorFlow/Keras are imported inside the functions that need them.
+
+Modules
+-------
+:func:`train` and :func:`cross_validate` (here) put the pieces together; each concern is a module of
+its own, ``soundkit.training.<module>``::
+
+    progress      the progress/should_stop types, TrainingCancelled, the event emitter
+    checks        the up-front checks of a request (_check, _check_options), the options' defaults
+    keras_fit     compile_model, loss_for/one_hot_targets/mixup_alpha, the lr schedule, the callback
+    inputs        validation_split, augmented copies of the fit clips, per-clip inputs (_Inputs)
+    batches       evaluation windows, training crops, the per-epoch PyDataset (_make_train_data)
+    fit           fitting and evaluating one model (_fit_evaluate, evaluate_model, _scorable)
+    runs          writing a run directory (shared with soundkit.scale.train), the LiteRT export
+    cv_result     CVResult and the pooled report over every fold
+    fit_and_save  train()'s fit and save, and running it and the export in child processes
+
+The submodules import each other only downwards (in the order above) and never this package's
+``__init__``.
 """
 
 from __future__ import annotations
@@ -47,6 +65,8 @@ from soundkit.training.keras_fit import _callback, _lr_schedule, compile_model, 
 from soundkit.training.progress import Progress, ShouldStop, TrainingCancelled, _emitter
 from soundkit.training.runs import _calibrate_open_set, _complete_run, _export, _new_run_dir, _run_meta  # noqa: F401
 
+# The names imported above but not used here nor listed in __all__ (noqa: F401) are re-exported:
+# soundkit.scale, bench/ and the tests read them from soundkit.training, as before it became a package.
 __all__ = ["train", "cross_validate", "CVResult", "TrainingCancelled"]
 
 log = logging.getLogger(__name__)
@@ -115,9 +135,6 @@ def train(
     return run
 
 
-# -- the run directory: shared with soundkit.scale.train (training from shards) --------------------
-
-
 def cross_validate(
     dataset: Dataset,
     *,
@@ -183,8 +200,3 @@ def cross_validate(
     )
     _emitter(progress, fold=None)(stage="done", message=f"mean accuracy {result.mean_accuracy:.3f}", accuracy=result.mean_accuracy)
     return result
-
-
-# -- internals -------------------------------------------------------------------------------------
-
-
