@@ -24,7 +24,7 @@ APP = ROOT / "soundkit_app"  # the Streamlit glue shared by the pages
 LIGHT = ["soundkit", "soundkit.errors", "soundkit.config", "soundkit.audio", "soundkit.features",
          "soundkit.datasets", "soundkit.predict", "soundkit.jobs", "soundkit.isolate", "soundkit.cli"]
 #: Only these may import tensorflow/keras (inside functions).
-TF_ALLOWED = {"soundkit/training/__init__.py", "soundkit/training/batches.py", "soundkit/training/fit.py", "soundkit/training/keras_fit.py", "soundkit/export.py", "soundkit/scale/train.py"}  # scale/train.py: training from shards
+TF_ALLOWED = {"soundkit/training/batches.py", "soundkit/training/fit.py", "soundkit/training/keras_fit.py", "soundkit/export.py", "soundkit/scale/train.py"}  # scale/train.py: training from shards
 
 
 def _loaded_after_import(modules: list[str]) -> dict[str, list[str]]:
@@ -103,7 +103,7 @@ def test_tensorflow_only_lazily_and_only_where_allowed():
             if rel not in TF_ALLOWED and not rel.startswith("soundkit/models/"):
                 where.append(f"{rel}:{line}")
     assert top == [], f"tensorflow/keras imported at module level: {top}"
-    assert where == [], f"tensorflow/keras imported outside models/, training.py, export.py: {where}"
+    assert where == [], f"tensorflow/keras imported outside models/, training/, export.py: {where}"
 
 
 def test_ray_only_lazily_and_only_in_the_ray_engine():
@@ -195,3 +195,70 @@ def test_no_import_circle_between(a, b):
     graph = _unit_graph()
     assert b in graph.get(a, set()) or a in graph.get(b, set()), f"{a} and {b} no longer touch: update this test"
     assert not (b in graph.get(a, set()) and a in graph.get(b, set())), f"{a} and {b} import each other"
+
+
+def _training_module_graph() -> dict[str, set[str]]:
+    """{training submodule: the training submodules it imports} (anywhere in it, relative imports
+    too); a name taken from the package itself counts as ``"__init__"``."""
+    folder = PACKAGE / "training"
+    mods = {p.stem for p in folder.glob("*.py")} - {"__init__"}
+    graph: dict[str, set[str]] = {}
+    for p in sorted(folder.glob("*.py")):
+        if p.stem == "__init__":
+            continue
+        out: set[str] = set()
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"), filename=str(p))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "soundkit":
+                names = [f"soundkit.{a.name}" for a in node.names]  # "from soundkit import training"
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "soundkit.training":
+                names = [f"soundkit.training.{a.name}" if a.name in mods else "soundkit.training" for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.ImportFrom):  # relative: "from . import x", "from .x import y"
+                names = [f"soundkit.training.{node.module}" if node.module else "soundkit.training"]
+            for name in names:
+                if name == "soundkit.training":
+                    out.add("__init__")
+                elif name.startswith("soundkit.training."):
+                    out.add(name.split(".")[2])
+        graph[p.stem] = out - {p.stem}
+    return graph
+
+
+def test_training_modules_import_downwards_only():
+    """soundkit/training/ holds one concern per module: none imports the package's __init__ (which
+    imports them all and holds train/cross_validate) and their imports of each other, inside
+    functions included, form no circle."""
+    if not (PACKAGE / "training" / "__init__.py").is_file():
+        pytest.skip("soundkit.training is not a package")
+    graph = _training_module_graph()
+    assert {"batches", "fit", "keras_fit", "runs"} <= set(graph), sorted(graph)
+    assert {"batches", "keras_fit", "inputs"} <= graph["fit"], graph  # the check sees the package's own imports
+    from_package = sorted(m for m, deps in graph.items() if "__init__" in deps)
+    assert from_package == [], f"these import soundkit.training itself, a circle with its __init__: {from_package}"
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, f"import circle in soundkit.training: {' -> '.join((*path, module))}"
+        if module in done:
+            return
+        for dep in sorted(graph.get(module, ())):
+            visit(dep, (*path, module))
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, ())
+
+
+def test_training_package_imports_without_tensorflow():
+    """Importing soundkit.training and every one of its modules loads neither TensorFlow nor Keras:
+    they are imported inside the functions that build or fit a model."""
+    if not (PACKAGE / "training" / "__init__.py").is_file():
+        pytest.skip("soundkit.training is not a package")
+    modules = ["soundkit.training"] + [f"soundkit.training.{p.stem}" for p in sorted((PACKAGE / "training").glob("*.py"))
+                                       if p.stem != "__init__"]
+    loaded = _loaded_after_import(modules)
+    assert loaded["tensorflow"] == [] and loaded["keras"] == [], loaded
