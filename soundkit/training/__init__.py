@@ -29,7 +29,7 @@ its own, ``soundkit.training.<module>``::
 
     progress      the progress/should_stop types, TrainingCancelled, the event emitter
     checks        the up-front checks of a request (_check, _check_options), the options' defaults
-    keras_fit     compile_model, loss_for/one_hot_targets/mixup_alpha, the lr schedule, the callback
+    fit_setup     compile_model, loss_for/one_hot_targets/mixup_alpha, the lr schedule, the callback
     inputs        validation_split, augmented copies of the fit clips, per-clip inputs (_Inputs)
     batches       evaluation windows, training crops, the per-epoch PyDataset (_make_train_data)
     fit           fitting and evaluating one model (_fit_evaluate, evaluate_model, _scorable)
@@ -60,8 +60,8 @@ from soundkit.training.checks import CROPS, CROPS_PER_CLIP, LR_SCHEDULE, _check,
 from soundkit.training.cv_result import CVResult, _pool_reports  # noqa: F401
 from soundkit.training.fit import _best_epoch, _fit_evaluate, _history_rows, _restores_best, _scorable, evaluate_model  # noqa: F401
 from soundkit.training.fit_and_save import _export_in_child, _fit_and_save, _fit_in_child, _isolates
+from soundkit.training.fit_setup import _callback, _lr_schedule, compile_model, loss_for, mixup_alpha, one_hot_targets  # noqa: F401
 from soundkit.training.inputs import _augment, _Inputs, validation_split
-from soundkit.training.keras_fit import _callback, _lr_schedule, compile_model, loss_for, mixup_alpha, one_hot_targets  # noqa: F401
 from soundkit.training.progress import Progress, ShouldStop, TrainingCancelled, _emitter
 from soundkit.training.runs import _calibrate_open_set, _complete_run, _export, _new_run_dir, _run_meta  # noqa: F401
 

@@ -14,7 +14,7 @@ import numpy as np
 from soundkit.config import FeatureConfig
 from soundkit.evaluation import window_weights
 from soundkit.training.checks import CROPS, CROPS_PER_CLIP
-from soundkit.training.keras_fit import mixup_alpha
+from soundkit.training.fit_setup import mixup_alpha
 
 
 def _eval_windows(item: np.ndarray, fam, features: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:

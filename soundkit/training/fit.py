@@ -18,8 +18,8 @@ from soundkit.datasets import Clip
 from soundkit.errors import DatasetError
 from soundkit.evaluation import Report, pool_windows
 from soundkit.training.batches import _eval_windows, _make_train_data
+from soundkit.training.fit_setup import _callback, _lr_schedule, compile_model, one_hot_targets
 from soundkit.training.inputs import _Inputs
-from soundkit.training.keras_fit import _callback, _lr_schedule, compile_model, one_hot_targets
 from soundkit.training.progress import TrainingCancelled
 
 log = logging.getLogger(__name__)
