@@ -24,7 +24,8 @@ APP = ROOT / "soundkit_app"  # the Streamlit glue shared by the pages
 LIGHT = ["soundkit", "soundkit.errors", "soundkit.config", "soundkit.audio", "soundkit.features",
          "soundkit.datasets", "soundkit.predict", "soundkit.jobs", "soundkit.isolate", "soundkit.cli"]
 #: Only these may import tensorflow/keras (inside functions).
-TF_ALLOWED = {"soundkit/training.py", "soundkit/export.py", "soundkit/scale/train.py"}  # scale/train.py: training from shards
+TF_ALLOWED = {"soundkit/training/batches.py", "soundkit/training/fit.py", "soundkit/training/fit_setup.py", "soundkit/export.py",
+              "soundkit/scale/train.py"}  # scale/train.py: training from shards
 
 
 def _loaded_after_import(modules: list[str]) -> dict[str, list[str]]:
@@ -103,7 +104,7 @@ def test_tensorflow_only_lazily_and_only_where_allowed():
             if rel not in TF_ALLOWED and not rel.startswith("soundkit/models/"):
                 where.append(f"{rel}:{line}")
     assert top == [], f"tensorflow/keras imported at module level: {top}"
-    assert where == [], f"tensorflow/keras imported outside models/, training.py, export.py: {where}"
+    assert where == [], f"tensorflow/keras imported outside models/, training/, export.py: {where}"
 
 
 def test_ray_only_lazily_and_only_in_the_ray_engine():
@@ -197,10 +198,12 @@ def test_no_import_circle_between(a, b):
     assert not (b in graph.get(a, set()) and a in graph.get(b, set())), f"{a} and {b} import each other"
 
 
-def _store_module_graph() -> dict[str, set[str]]:
-    """{store submodule: the store submodules it imports} (anywhere in it, relative imports too);
-    the package itself counts as ``"__init__"``."""
-    folder = PACKAGE / "store"
+def _package_graph(package: str) -> dict[str, set[str]]:
+    """{submodule of soundkit.<package>: the package's submodules it imports} (anywhere in it: inside
+    functions, relative imports, ``from soundkit.<package> import module``); a name taken from the
+    package itself (its __init__) counts as ``"__init__"``."""
+    folder, dotted = PACKAGE / package, f"soundkit.{package}"
+    mods = {p.stem for p in folder.glob("*.py")} - {"__init__"}
     graph: dict[str, set[str]] = {}
     for p in sorted(folder.glob("*.py")):
         if p.stem == "__init__":
@@ -210,37 +213,49 @@ def _store_module_graph() -> dict[str, set[str]]:
             names: list[str] = []
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "soundkit":
+                names = [f"soundkit.{a.name}" for a in node.names]  # "from soundkit import store"
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == dotted:
+                names = [f"{dotted}.{a.name}" if a.name in mods else dotted for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]  # "from soundkit import store"
+                names = [node.module]
             elif isinstance(node, ast.ImportFrom):  # relative: "from . import x", "from .x import y"
-                names = [f"soundkit.store.{node.module}" if node.module else "soundkit.store"]
+                names = [f"{dotted}.{node.module}" if node.module else dotted]
             for name in names:
-                if name == "soundkit.store":
+                if name == dotted:
                     out.add("__init__")
-                elif name.startswith("soundkit.store."):
+                elif name.startswith(dotted + "."):
                     out.add(name.split(".")[2])
         graph[p.stem] = out - {p.stem}
     return graph
 
 
-def test_store_modules_import_downwards_only():
-    """soundkit/store/ holds one concern per module: none imports the package's __init__ (which imports
-    them all) and their imports of each other, inside functions included, form no circle."""
-    graph = _store_module_graph()
-    assert {"database", "labels", "ingest", "imports", "queries"} <= set(graph), sorted(graph)
-    assert [m for m, deps in graph.items() if "__init__" in deps] == [], "a store module imports soundkit.store itself"
+#: Packages of one concern per module, and one import each must be seen to make (the check reads them).
+PACKAGES = {"store": ("deletion", "database"), "cli": ("train", "common"), "training": ("fit", "batches")}
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_package_modules_import_downwards_only(package):
+    """soundkit/store/, cli/, training/ hold one concern per module: none imports its package's
+    __init__ (which imports them all) and their imports of each other, inside functions included,
+    form no circle."""
+    graph = _package_graph(package)
+    module, dep = PACKAGES[package]
+    assert dep in graph.get(module, set()), graph  # the check sees the package's own imports
+    from_package = sorted(m for m, deps in graph.items() if "__init__" in deps)
+    assert from_package == [], f"these import soundkit.{package} itself, a circle with its __init__: {from_package}"
     done: set[str] = set()
 
-    def visit(module: str, path: tuple[str, ...]) -> None:
-        assert module not in path, f"import circle in soundkit.store: {' -> '.join((*path, module))}"
-        if module in done:
+    def visit(m: str, path: tuple[str, ...]) -> None:
+        assert m not in path, f"import circle in soundkit.{package}: {' -> '.join((*path, m))}"
+        if m in done:
             return
-        for dep in sorted(graph.get(module, ())):
-            visit(dep, (*path, module))
-        done.add(module)
+        for d in sorted(graph.get(m, ())):
+            visit(d, (*path, m))
+        done.add(m)
 
-    for module in sorted(graph):
-        visit(module, ())
+    for m in sorted(graph):
+        visit(m, ())
 
 
 def test_store_mixins_define_each_method_once():
@@ -259,49 +274,10 @@ def test_store_mixins_define_each_method_once():
     assert len(Store.__mro__) > 5 and clashes == [], clashes
 
 
-def _cli_graph(folder: Path) -> dict[str, set[str]]:
-    """module -> the modules of the cli package it imports (anywhere in it); "__init__" where one takes
-    a name from the package itself rather than from one of its modules."""
-    mods = {p.stem for p in folder.glob("*.py")}
-    graph: dict[str, set[str]] = {}
-    for p in sorted(folder.glob("*.py")):
-        deps = graph.setdefault(p.stem, set())
-        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"), filename=str(p))):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                if node.module == "soundkit.cli":
-                    names = [f"soundkit.cli.{a.name}" if a.name in mods else "soundkit.cli.__init__" for a in node.names]
-                else:
-                    names = [node.module]
-            for n in names:
-                parts = n.split(".")
-                if parts[:2] == ["soundkit", "cli"]:
-                    deps.add(parts[2] if len(parts) > 2 else "__init__")
-        deps.discard(p.stem)
-    return graph
-
-
-def test_cli_modules_import_each_other_without_a_circle():
-    """soundkit/cli/: the command modules take what they share from cli.common (never from the package,
-    whose __init__ imports them all to build the parser), and no two of them import each other."""
-    folder = PACKAGE / "cli"
-    if not (folder / "__init__.py").is_file():
-        pytest.skip("soundkit.cli is not a package")
-    graph = _cli_graph(folder)
-    assert "common" in graph.get("train", set()), graph  # the check sees the package's own imports
-    from_package = sorted(m for m, deps in graph.items() if "__init__" in deps)
-    assert from_package == [], f"these import from soundkit.cli itself, a circle with its __init__: {from_package}"
-    done: set[str] = set()
-
-    def visit(m: str, path: tuple[str, ...]) -> None:
-        assert m not in path, f"import circle in soundkit.cli: {' -> '.join((*path, m))}"
-        if m in done:
-            return
-        for d in sorted(graph.get(m, ())):
-            visit(d, (*path, m))
-        done.add(m)
-
-    for m in sorted(graph):
-        visit(m, ())
+def test_training_package_imports_without_tensorflow():
+    """Importing soundkit.training and every one of its modules loads neither TensorFlow nor Keras:
+    they are imported inside the functions that build or fit a model."""
+    modules = ["soundkit.training"] + [f"soundkit.training.{p.stem}" for p in sorted((PACKAGE / "training").glob("*.py"))
+                                       if p.stem != "__init__"]
+    loaded = _loaded_after_import(modules)
+    assert loaded["tensorflow"] == [] and loaded["keras"] == [], loaded
