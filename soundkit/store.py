@@ -105,6 +105,7 @@ from soundkit.errors import AudioError, DatasetError, ParameterError, QuotaError
 from soundkit.fileio import STALE_TMP_SECONDS, remove_stale_tmp, write_atomic
 from soundkit.regions import ANNOTATIONS_NAME, RegionsMixin, is_suggestion, read_annotations, write_annotations
 from soundkit.regions import SCHEMA as _REGIONS_SCHEMA
+from soundkit.regions import migrate as _migrate_regions
 
 __all__ = [
     "Store",
@@ -122,7 +123,8 @@ log = logging.getLogger(__name__)
 DB_NAME = "soundkit.sqlite"
 AUDIO_DIR = "audio"
 #: 2: the ``regions`` table (soundkit.regions); a version-1 store gains it when opened.
-SCHEMA_VERSION = 2
+#: 3: regions.suggested_label (a pending suggestion's label creates no label; soundkit.regions.migrate).
+SCHEMA_VERSION = 3
 #: Largest accepted clip file and duration; shortest clip.
 MAX_CLIP_BYTES = 200 * 1024 * 1024
 MAX_CLIP_SECONDS = 600.0
@@ -480,6 +482,7 @@ class Store(RegionsMixin):
             # statement by statement: executescript() would commit the open transaction
             for stmt in filter(str.strip, (_SCHEMA + _REGIONS_SCHEMA).split(";")):
                 con.execute(stmt)
+            _migrate_regions(con)
             con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             con.commit()
         except sqlite3.DatabaseError as exc:
