@@ -116,6 +116,24 @@ def test_overview_is_an_envelope_and_a_png_not_the_audio(store_rec):
     assert col(6.2)[:20].sum() > col(2.7)[:20].sum() and col(2.7)[-20:].sum() > col(6.2)[-20:].sum()
 
 
+def test_pictures_go_whole_once_per_key_and_again_when_the_browser_asks(monkeypatch):
+    import streamlit as st
+
+    ui: dict = {}
+    pic = {"env_min": [0.0], "env_max": [1.0], "spec": "data:image/png;base64,AAAA", "t0": 1.0}
+    first = ed.pictures_once(ui, "7:abc", pic)
+    assert first == {"key": "7:abc", **pic}
+    assert ed.pictures_once(ui, "7:abc", pic) == {"key": "7:abc", "t0": 1.0}  # the key only
+    assert ed.pictures_once(ui, "7:abd", pic)["spec"] == pic["spec"]  # another content hash: whole
+    state = {"ed": {"need": {"key": "7:abc", "nonce": "n1"}}, "ed__ui": ui}
+    monkeypatch.setattr(st, "session_state", state)
+    ed._on_need("ed")
+    assert ed.pictures_once(ui, "7:abc", pic)["spec"] == pic["spec"]  # asked for: whole again
+    for k in range(ed.MAX_SENT + 5):
+        ed.pictures_once(ui, f"k{k}", pic)
+    assert len(ui["sent"]) == ed.MAX_SENT
+
+
 def test_envelope_keeps_every_peak():
     y = np.zeros(100_000, np.float32)
     y[12_345], y[77_777] = 0.9, -0.8
