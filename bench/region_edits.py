@@ -49,7 +49,9 @@ def measure() -> dict:
                              "median_edit_bytes": statistics.median(edits.values())})
         finally:
             browser.close()
-    return {"rows": rows, "commit": commit}
+    from soundkit_app.region_editor import REGIONS_JS
+
+    return {"rows": rows, "commit": commit, "js_bytes": len(REGIONS_JS.read_bytes())}
 
 
 def render(r: dict, before: dict | None = None) -> list[str]:
@@ -59,8 +61,11 @@ def render(r: dict, before: dict | None = None) -> list[str]:
              "tests/e2e/regionflow.py): opening the Regions tab on one recording, and each region edit "
              "(the median of add, move, relabel, delete; each until the app is idle again). The "
              "overview (envelope and spectrogram PNG) is sent once per recording and content hash and "
-             "kept in the component's JavaScript; an edit sends the regions only"
-             + (f" (before: commit {before['commit']}, where every edit re-sent it)" if before else "") + ":", "",
+             "kept in the component's JavaScript; an edit's rerun sends the regions (a few hundred bytes "
+             "of JSON) and the rest of the Label page again: most of what is left is the component's "
+             f"element, which carries its {r.get('js_bytes', 0) / 1e3:.1f} kB of JavaScript on every run "
+             "(an inline `js=`; a file path needs a package manifest), and the Clips tab's table"
+             + (f" (before: commit {before['commit']}, where every edit re-sent the overview)" if before else "") + ":", "",
              "| recording | open the tab | per edit | add / move / relabel / delete |"
              + (" per edit before |" if before else ""),
              "|---|---|---|---|" + ("---|" if before else "")]
