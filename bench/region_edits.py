@@ -23,7 +23,7 @@ def measure() -> dict:
     sys.path.insert(0, str(ROOT / "tests" / "e2e"))
     from conftest import CHROMIUM, CHROMIUM_ARGS, serve
     from playwright.sync_api import sync_playwright
-    from regionflow import edit_bytes, open_editor, seed
+    from regionflow import edit_bytes, open_editor, seed, zoomed_edit_bytes
 
     from soundkit.store import Store
 
@@ -43,10 +43,12 @@ def measure() -> dict:
                         wire, opened = open_editor(page, url)
                         store = Store(home)
                         edits = edit_bytes(page, wire, store, rec_id, seconds)
+                        zoomed, view = zoomed_edit_bytes(page, wire, store, rec_id)
                         store.close()
                         ctx.close()
                 rows.append({"seconds": seconds, "open_bytes": opened, "edit_bytes": edits,
-                             "median_edit_bytes": statistics.median(edits.values())})
+                             "median_edit_bytes": statistics.median(edits.values()),
+                             "zoomed_edit_bytes": zoomed, "zoomed_view": list(view)})
         finally:
             browser.close()
     from soundkit_app.region_editor import REGIONS_JS
@@ -66,18 +68,21 @@ def render(r: dict, before: dict | None = None) -> list[str]:
              f"element, which carries its {r.get('js_bytes', 0) / 1e3:.1f} kB of JavaScript on every run "
              "(an inline `js=`; a file path needs a package manifest), and the Clips tab's table"
              + (f" (before: commit {before['commit']}, where every edit re-sent the overview)" if before else "") + ":", "",
-             "| recording | open the tab | per edit | add / move / relabel / delete |"
-             + (" per edit before |" if before else ""),
-             "|---|---|---|---|" + ("---|" if before else "")]
+             "| recording | open the tab | per edit | add / move / relabel / delete | an add zoomed in (detail drawn) |"
+             + (" per edit before | zoomed add before |" if before else ""),
+             "|---|---|---|---|---|" + ("---|---|" if before else "")]
     old = {row["seconds"]: row for row in (before or {}).get("rows", [])}
     for row in r["rows"]:
         e = row["edit_bytes"]
         each = " / ".join(f"{e[k] / 1e3:.1f}" for k in ("add", "move", "relabel", "delete"))
+        z = row.get("zoomed_edit_bytes")
         line = (f"| {row['seconds'] / 60:g} min | {row['open_bytes'] / 1e3:.0f} kB | "
-                f"{row['median_edit_bytes'] / 1e3:.1f} kB | {each} kB |")
+                f"{row['median_edit_bytes'] / 1e3:.1f} kB | {each} kB | {'n/a' if z is None else f'{z / 1e3:.1f} kB'} |")
         if before:
             b = old.get(row["seconds"])
             line += (f" {b['median_edit_bytes'] / 1e3:.0f} kB ({b['median_edit_bytes'] / row['median_edit_bytes']:.0f}x more) |"
                      if b else " n/a |")
+            bz = b.get("zoomed_edit_bytes") if b else None
+            line += f" {bz / 1e3:.0f} kB ({bz / z:.0f}x more) |" if bz and z else " n/a |"
         lines.append(line)
     return lines + [""]

@@ -125,3 +125,24 @@ def edit_bytes(page, wire: Wire, store, rec_id: int, seconds: float) -> dict[str
          lambda: [r for r in mine() if r.label == "dog"])
     step("delete", lambda: root.get_by_role("button", name="Delete", exact=True).click(), lambda: not mine())
     return out
+
+
+def zoomed_edit_bytes(page, wire: Wire, store, rec_id: int) -> tuple[int, tuple[float, float]]:
+    """Zoom in three times (an eighth of the recording in view), wait until the finer detail is
+    drawn, then add a region over 1-3 s of the view by a drag; (bytes received for that edit until
+    the app is idle, the view (t0, t1))."""
+    canvas = page.locator(".skreg-canvas")
+    root = page.locator(".skreg")
+    for _ in range(3):
+        root.get_by_role("button", name="Zoom in", exact=True).click()
+    _until(lambda: root.get_attribute("data-detail") == "1", "the detail drawn")
+    wait_idle(page)
+    t0, t1 = map(float, root.get_attribute("data-view").split(","))
+    px = canvas.bounding_box()["width"] / (t1 - t0)
+    before = {g.id for g in store.regions(rec_id)}
+    n0 = wire.received
+    page.locator(".skreg-label").fill("bark")
+    _drag(page, canvas, 1.0 * px, 3.0 * px)
+    _until(lambda: [g for g in store.regions(rec_id) if g.id not in before], "the region in the store")
+    wait_idle(page)
+    return wire.received - n0, (t0, t1)
