@@ -304,6 +304,24 @@ def test_regions_tab_suggests_with_a_run_and_accepts_all(app_home):
     assert at.button(key="label_regions_accept_all").disabled
 
 
+def test_regions_tab_a_rejected_suggestion_leaves_no_label_in_the_pickers(app_home):
+    """Suggest, reject "low" with its Delete button, accept the rest: the tab's label picker never
+    offers "low", and offers "high" once it is accepted; a label made by hand stays throughout."""
+    home, rec = app_home
+    Store(home).create_label("mine")
+    at = ok(open_page("label", timeout=120))
+    ok(at.button(key="label_regions_suggest").click().run())
+    low, high = Store(home).regions(rec.id)
+    assert (low.label, high.label) == ("low", "high")
+    assert at.selectbox(key="label_regions_label").options == ["mine"]
+    ok(at.button(key=f"label_regions_delete_{low.id}").click().run())
+    assert [g.id for g in Store(home).regions(rec.id)] == [high.id]
+    assert at.selectbox(key="label_regions_label").options == ["mine"]
+    ok(at.button(key="label_regions_accept_all").click().run())
+    assert at.selectbox(key="label_regions_label").options == ["high", "mine"]
+    assert Store(home).labels() == {"high": 0, "mine": 0}
+
+
 @pytest.mark.data
 def test_yamnet_zero_shot_suggests_the_dog_where_it_barks(tmp_path, monkeypatch, yamnet_path, esc10_dir):
     """A 20 s recording: silence, an ESC-10 dog bark at 8 s, silence. YAMNet's events, stored as
