@@ -1,7 +1,7 @@
 """Regions of long recordings: labelled time ranges, stored in the label store, cut at train time.
 
 A region is (recording clip id, start, end, label, suggested_by, created), kept in the store's
-``regions`` table (schema 2; see :mod:`soundkit.store`). Regions are never copied to disk: a
+``regions`` table (schema 2, ``suggested_label`` since schema 3; see :mod:`soundkit.store`). Regions are never copied to disk: a
 region becomes a training clip whose path is a *ranged path*, the recording's file followed by a
 W3C media-fragment ``#t=<start>,<end>`` (seconds, three decimals)::
 
