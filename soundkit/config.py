@@ -203,14 +203,16 @@ class RunConfig(_JsonConfig):
         return cls.from_json(text)
 
 
-def home() -> Path:
+def home(*, environ: Any = None) -> Path:
     """The data directory: $SOUNDKIT_HOME, else ./soundkit_data in the working directory.
 
-    It holds the label store (soundkit.sqlite + audio/), runs/, and cache/.
+    It holds the label store (soundkit.sqlite + audio/), runs/, and cache/. ``environ`` replaces
+    os.environ (the app's hosted settings read theirs from one mapping).
     """
     import os
 
-    return Path(os.environ.get("SOUNDKIT_HOME") or "soundkit_data").expanduser()
+    env = os.environ if environ is None else environ
+    return Path(env.get("SOUNDKIT_HOME") or "soundkit_data").expanduser()
 
 
 def runs_dir() -> Path:

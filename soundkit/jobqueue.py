@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from soundkit.errors import JobError, QuotaError, SoundkitError
+from soundkit.sqlite_tx import immediate
 
 __all__ = ["JobQueue", "Entry", "ACTIVE", "FINAL"]
 
@@ -127,13 +128,8 @@ class JobQueue:
         con.row_factory = sqlite3.Row
         try:
             con.execute("PRAGMA busy_timeout = 30000")
-            con.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(con):
                 yield con
-            except BaseException:
-                con.rollback()
-                raise
-            con.commit()
         except sqlite3.DatabaseError as exc:
             raise JobError(f"the training queue is unavailable ({exc})") from None
         finally:

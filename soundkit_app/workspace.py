@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from soundkit import config
 from soundkit.errors import ParameterError, QuotaError, SoundkitError
 from soundkit.store import Store
 
@@ -223,7 +224,7 @@ def settings(*, environ: Any = None, secrets_: dict[str, Any] | None = None, pat
         hosted, reason = bool(_flag(sec.get("hosted"))), "secrets"
     elif on_community_cloud(path=path, environ=env):
         hosted, reason = True, "Community Cloud"
-    root = Path(env.get("SOUNDKIT_HOME") or "soundkit_data").expanduser().resolve()
+    root = config.home(environ=env).resolve()
     return Settings(hosted=hosted, reason=reason, root=root, **values)
 
 

@@ -195,3 +195,113 @@ def test_no_import_circle_between(a, b):
     graph = _unit_graph()
     assert b in graph.get(a, set()) or a in graph.get(b, set()), f"{a} and {b} no longer touch: update this test"
     assert not (b in graph.get(a, set()) and a in graph.get(b, set())), f"{a} and {b} import each other"
+
+
+def _store_module_graph() -> dict[str, set[str]]:
+    """{store submodule: the store submodules it imports} (anywhere in it, relative imports too);
+    the package itself counts as ``"__init__"``."""
+    folder = PACKAGE / "store"
+    graph: dict[str, set[str]] = {}
+    for p in sorted(folder.glob("*.py")):
+        if p.stem == "__init__":
+            continue
+        out: set[str] = set()
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"), filename=str(p))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]  # "from soundkit import store"
+            elif isinstance(node, ast.ImportFrom):  # relative: "from . import x", "from .x import y"
+                names = [f"soundkit.store.{node.module}" if node.module else "soundkit.store"]
+            for name in names:
+                if name == "soundkit.store":
+                    out.add("__init__")
+                elif name.startswith("soundkit.store."):
+                    out.add(name.split(".")[2])
+        graph[p.stem] = out - {p.stem}
+    return graph
+
+
+def test_store_modules_import_downwards_only():
+    """soundkit/store/ holds one concern per module: none imports the package's __init__ (which imports
+    them all) and their imports of each other, inside functions included, form no circle."""
+    graph = _store_module_graph()
+    assert {"database", "labels", "ingest", "imports", "queries"} <= set(graph), sorted(graph)
+    assert [m for m, deps in graph.items() if "__init__" in deps] == [], "a store module imports soundkit.store itself"
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, f"import circle in soundkit.store: {' -> '.join((*path, module))}"
+        if module in done:
+            return
+        for dep in sorted(graph.get(module, ())):
+            visit(dep, (*path, module))
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, ())
+
+
+def test_store_mixins_define_each_method_once():
+    """Store is composed of mixins: a name two of them define would silently shadow one (by the MRO)."""
+    from soundkit.store import Store
+
+    seen: dict[str, str] = {}
+    clashes = []
+    for base in Store.__mro__[1:-1]:
+        for name in vars(base):
+            if name.startswith("__") and name.endswith("__"):
+                continue
+            if name in seen:
+                clashes.append(f"{name}: {seen[name]} and {base.__name__}")
+            seen[name] = base.__name__
+    assert len(Store.__mro__) > 5 and clashes == [], clashes
+
+
+def _cli_graph(folder: Path) -> dict[str, set[str]]:
+    """module -> the modules of the cli package it imports (anywhere in it); "__init__" where one takes
+    a name from the package itself rather than from one of its modules."""
+    mods = {p.stem for p in folder.glob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for p in sorted(folder.glob("*.py")):
+        deps = graph.setdefault(p.stem, set())
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"), filename=str(p))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                if node.module == "soundkit.cli":
+                    names = [f"soundkit.cli.{a.name}" if a.name in mods else "soundkit.cli.__init__" for a in node.names]
+                else:
+                    names = [node.module]
+            for n in names:
+                parts = n.split(".")
+                if parts[:2] == ["soundkit", "cli"]:
+                    deps.add(parts[2] if len(parts) > 2 else "__init__")
+        deps.discard(p.stem)
+    return graph
+
+
+def test_cli_modules_import_each_other_without_a_circle():
+    """soundkit/cli/: the command modules take what they share from cli.common (never from the package,
+    whose __init__ imports them all to build the parser), and no two of them import each other."""
+    folder = PACKAGE / "cli"
+    if not (folder / "__init__.py").is_file():
+        pytest.skip("soundkit.cli is not a package")
+    graph = _cli_graph(folder)
+    assert "common" in graph.get("train", set()), graph  # the check sees the package's own imports
+    from_package = sorted(m for m, deps in graph.items() if "__init__" in deps)
+    assert from_package == [], f"these import from soundkit.cli itself, a circle with its __init__: {from_package}"
+    done: set[str] = set()
+
+    def visit(m: str, path: tuple[str, ...]) -> None:
+        assert m not in path, f"import circle in soundkit.cli: {' -> '.join((*path, m))}"
+        if m in done:
+            return
+        for d in sorted(graph.get(m, ())):
+            visit(d, (*path, m))
+        done.add(m)
+
+    for m in sorted(graph):
+        visit(m, ())

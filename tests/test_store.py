@@ -544,9 +544,9 @@ def test_cli_import_folder_and_zip(tmp_path, capsys, class_folders):
 
 
 def test_busy_store_fails_cleanly_and_recovers(tmp_path, monkeypatch):
-    import soundkit.store as store_mod
+    import soundkit.store.database as database  # where connections read the timeout
 
-    monkeypatch.setattr(store_mod, "BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_S", 0.2)
     store = Store(tmp_path / "home")
     other = sqlite3.connect(store.home / "soundkit.sqlite", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process holds the write lock

@@ -1,5 +1,7 @@
-"""The ``listen`` command, ``predict yamnet`` / ``predict --events``, and ``cv --open-set`` (the work
-behind soundkit.cli's hooks, kept here so cli.py stays small).
+"""``listen`` (classify a live WAV stream or a file window by window), ``background`` (write a
+_background_ class) and the pieces ``predict`` and ``cv`` hand over: ``predict yamnet`` / ``predict
+--events`` / ``--unknown`` (:func:`predict_plus`, :func:`add_event_args`) and ``cv --open-set``
+(:func:`open_set_cv_command`). Also :func:`wav_stream` (WAV on a pipe) and :func:`load_model`.
 
     python -m soundkit listen MODEL [SOURCE] [--json] [--unknown auto|off|P] [--realtime] [--hop S]
     ffmpeg -f pulse -i default -ac 1 -ar 16000 -f wav - | python -m soundkit listen runs/mine -
@@ -20,6 +22,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from soundkit.cli.common import output, output_json
 from soundkit.errors import AudioError, ParameterError
 
 __all__ = ["add_listen", "cmd_listen", "add_background", "cmd_background", "wav_stream", "load_model", "add_event_args", "predict_plus", "open_set_cv_command"]
@@ -268,7 +271,6 @@ def add_listen(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
-    from soundkit.cli import output
     from soundkit.listen import Listener
 
     if not 0.05 <= args.hop <= 10:
@@ -322,7 +324,6 @@ def cmd_listen(args: argparse.Namespace) -> int:
 def predict_plus(args: argparse.Namespace) -> int:
     """``predict`` for YAMNet zero-shot and/or with ``--events`` and ``--unknown``."""
     from soundkit import audio
-    from soundkit.cli import output, output_json
     from soundkit.listen import timeline_events
 
     paths = [Path(f) for f in args.files]
@@ -394,7 +395,6 @@ def add_background(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_background(args: argparse.Namespace) -> int:
-    from soundkit.cli import output, output_json
     from soundkit.openset import write_background
 
     root = Path(args.dataset)
