@@ -579,6 +579,10 @@ def render_markdown(results: dict) -> str:
         from bench.region_editor import render as region_editor_section
 
         lines += region_editor_section(results["region_editor"])
+    if "region_edits" in results:
+        from bench.region_edits import render as region_edits_rows
+
+        lines += region_edits_rows(results["region_edits"], results["region_edits"].get("before"))
     if targets:
         lines = lines[:lines.index("## Machine")] + ["## Targets", "", "| target | measured | |", "|---|---|---|", *targets, ""] + lines[lines.index("## Machine"):]
     return "\n".join(lines) + "\n"

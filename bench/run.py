@@ -538,6 +538,17 @@ def region_editor() -> dict:
 
 
 @section
+def region_edits() -> dict:
+    """Websocket bytes the browser receives per region edit and on opening the Regions tab, in Chromium
+    (bench/region_edits.py); keeps the stored "before" figures (the code that re-sent the overview)."""
+    from bench import region_edits as rge
+
+    out = RESULTS / "region_edits.json"
+    before = json.loads(out.read_text()).get("before") if out.is_file() else None
+    return {**rge.measure(), **({"before": before} if before else {})}
+
+
+@section
 def datamap() -> dict:
     """Mislabel flag precision/recall on ESC-10 with 5% swapped labels; 2,000-clip map time (bench/datamap.py)."""
     from bench import datamap as dm

@@ -1,7 +1,7 @@
 """Regions of long recordings: labelled time ranges, stored in the label store, cut at train time.
 
 A region is (recording clip id, start, end, label, suggested_by, created), kept in the store's
-``regions`` table (schema 2; see :mod:`soundkit.store`). Regions are never copied to disk: a
+``regions`` table (schema 2, ``suggested_label`` since schema 3; see :mod:`soundkit.store`). Regions are never copied to disk: a
 region becomes a training clip whose path is a *ranged path*, the recording's file followed by a
 W3C media-fragment ``#t=<start>,<end>`` (seconds, three decimals)::
 
@@ -32,6 +32,13 @@ API (on :class:`soundkit.store.Store`, through :class:`RegionsMixin`)
 (a DCASE file), ``"model:<name>"`` (an event detector's suggestion, see :func:`suggest_regions`,
 pending until the user accepts it; moving or relabelling it accepts it too; until then it is no
 training clip, :meth:`RegionsMixin.region_clips`, and no exported annotation), None (the API, unsaid).
+
+A suggestion's label is the model's word, not yet the user's: a pending suggestion whose label the
+store does not know keeps it in the region's own ``suggested_label`` column and creates no label
+(schema 3), so a rejected (deleted) suggestion leaves nothing behind in :meth:`Store.labels`, the
+label pickers, the hotkeys or the classes a run trains on. Accepting it (or moving or relabelling it)
+creates the label in the same transaction. A suggestion whose label exists already refers to that
+label as well (renames and merges reach it); no label is ever deleted by a region edit.
 
 Rules: ``0 <= start < end <= the recording's duration``, at least ``MIN_REGION_SECONDS`` long,
 labels as for clips (:func:`soundkit.store.normalize_label`). Bad ranges raise
@@ -87,10 +94,22 @@ CREATE TABLE IF NOT EXISTS regions (
     label_id     INTEGER REFERENCES labels(id) ON DELETE SET NULL,
     suggested_by TEXT,
     created      REAL NOT NULL,
+    suggested_label TEXT,
     CHECK (start >= 0 AND "end" > start)
 );
 CREATE INDEX IF NOT EXISTS regions_clip ON regions(clip_id);
 """
+
+
+def migrate(con: Any) -> None:
+    """Bring the ``regions`` table of an older store (schema 2) up to date, inside the caller's
+    transaction: add the ``suggested_label`` column (a pending suggestion's label, see the module
+    docstring) and fill it for the pending suggestions stored already."""
+    cols = {row[1] for row in con.execute("PRAGMA table_info(regions)")}
+    if "suggested_label" not in cols:
+        con.execute("ALTER TABLE regions ADD COLUMN suggested_label TEXT")
+        con.execute("UPDATE regions SET suggested_label = (SELECT name FROM labels WHERE labels.id = regions.label_id)"
+                    " WHERE suggested_by LIKE 'model%'")
 
 _RANGE = re.compile(r"^(?P<path>.+)#t=(?P<start>\d+(?:\.\d+)?),(?P<end>\d+(?:\.\d+)?)$")
 
@@ -212,8 +231,8 @@ class RegionsMixin:
     """Region methods of :class:`soundkit.store.Store` (uses its connections and label table)."""
 
     _REGION_SELECT = (
-        'SELECT r.id, r.clip_id, r.start, r."end", r.suggested_by, r.created, l.name AS label,'
-        " c.name AS recording, c.hash, c.ext FROM regions r JOIN clips c ON c.id = r.clip_id"
+        'SELECT r.id, r.clip_id, r.start, r."end", r.suggested_by, r.created, r.label_id,'
+        " COALESCE(l.name, r.suggested_label) AS label, c.name AS recording, c.hash, c.ext FROM regions r JOIN clips c ON c.id = r.clip_id"
         " LEFT JOIN labels l ON l.id = r.label_id"
     )
 
@@ -254,12 +273,26 @@ class RegionsMixin:
         with self._write() as con:  # type: ignore[attr-defined]
             rec = self._recording(con, clip_id)
             s, e = check_range(start, end, rec["seconds"], name=f"recording {rec['name']!r}")
-            label_id = self._label_id(con, label, create=True)  # type: ignore[attr-defined]
+            if is_suggestion(by):  # the model's word: a label the store knows, else only the region's own
+                known = con.execute("SELECT id FROM labels WHERE name = ?", (label,)).fetchone()
+                label_id, pending = (known["id"] if known else None), label
+            else:
+                label_id, pending = self._label_id(con, label, create=True), None  # type: ignore[attr-defined]
             cur = con.execute(
-                'INSERT INTO regions(clip_id, start, "end", label_id, suggested_by, created) VALUES (?, ?, ?, ?, ?, ?)',
-                (rec["id"], s, e, label_id, by, time.time()),
+                'INSERT INTO regions(clip_id, start, "end", label_id, suggested_by, created, suggested_label)'
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (rec["id"], s, e, label_id, by, time.time(), pending),
             )
             return self._region(self._region_row(con, cur.lastrowid))
+
+    def _own(self, con: Any, row: Any, by: str = "user") -> None:
+        """Make the suggestion ``row`` the user's (``suggested_by`` = ``by``): its label becomes a
+        stored label (created if new), in the caller's transaction."""
+        label_id = row["label_id"]
+        if label_id is None and row["label"]:
+            label_id = self._label_id(con, row["label"], create=True)  # type: ignore[attr-defined]
+        con.execute("UPDATE regions SET suggested_by = ?, label_id = ?, suggested_label = NULL WHERE id = ?",
+                    (by, label_id, row["id"]))
 
     def move_region(self, region_id: int, start: float, end: float) -> Region:
         """Give a region new bounds (same rules as :meth:`add_region`)."""
@@ -269,7 +302,7 @@ class RegionsMixin:
             s, e = check_range(start, end, rec["seconds"], name=f"recording {rec['name']!r}")
             con.execute('UPDATE regions SET start = ?, "end" = ? WHERE id = ?', (s, e, row["id"]))
             if is_suggestion(row["suggested_by"]):  # a corrected suggestion is the user's
-                con.execute("UPDATE regions SET suggested_by = 'user' WHERE id = ?", (row["id"],))
+                self._own(con, row)
             return self._region(self._region_row(con, row["id"]))
 
     def relabel_region(self, region_id: int, label: str) -> Region:
@@ -280,16 +313,21 @@ class RegionsMixin:
         with self._write() as con:  # type: ignore[attr-defined]
             row = self._region_row(con, region_id)
             label_id = self._label_id(con, label, create=True)  # type: ignore[attr-defined]
-            con.execute("UPDATE regions SET label_id = ? WHERE id = ?", (label_id, row["id"]))
-            if is_suggestion(row["suggested_by"]):
+            con.execute("UPDATE regions SET label_id = ?, suggested_label = NULL WHERE id = ?", (label_id, row["id"]))
+            if is_suggestion(row["suggested_by"]):  # the user's label now: the model's is never created
                 con.execute("UPDATE regions SET suggested_by = 'user' WHERE id = ?", (row["id"],))
             return self._region(self._region_row(con, row["id"]))
 
     def accept_region(self, region_id: int, *, by: str = "user") -> Region:
-        """Make a region (a model's suggestion) the user's: ``suggested_by`` becomes ``by``."""
+        """Make a region (a model's suggestion) the user's: ``suggested_by`` becomes ``by`` and its
+        label a stored label (created now if new)."""
+        by = str(by)[:200]
         with self._write() as con:  # type: ignore[attr-defined]
             row = self._region_row(con, region_id)
-            con.execute("UPDATE regions SET suggested_by = ? WHERE id = ?", (str(by)[:200], row["id"]))
+            if is_suggestion(by):
+                con.execute("UPDATE regions SET suggested_by = ? WHERE id = ?", (by, row["id"]))
+            else:
+                self._own(con, row, by)
             return self._region(self._region_row(con, row["id"]))
 
     def add_regions(self, clip_id: int, items: list[tuple[float, float, str]], *, suggested_by: str | None = None) -> list[Region]:
@@ -316,7 +354,8 @@ class RegionsMixin:
         return result
 
     def delete_region(self, region_id: int) -> None:
-        """Remove a region for good."""
+        """Remove a region for good (a pending suggestion's label, never stored, goes with it; a
+        stored label stays, even with no clip or region left)."""
         with self._write() as con:  # type: ignore[attr-defined]
             row = self._region_row(con, region_id)
             con.execute("DELETE FROM regions WHERE id = ?", (row["id"],))

@@ -8,6 +8,14 @@ What goes to the browser (``data``): the recording's duration, a min/max envelop
 per change ({"op": "add"|"move"|"relabel"|"delete"|"accept", ...}) and ``play`` ({"id"}), which
 :func:`apply_edit` and :func:`region_clip` turn into store calls and audio. An edit is checked by
 the store (one transaction each): a bad one raises a SoundkitError and stores nothing.
+
+The pictures (the overview, about 0.7 MB of envelope and PNG, and a zoomed view's detail) go to a
+session's browser once each, keyed by recording, content hash (and stretch): :func:`pictures_once`
+sends a key's picture the first time and only its key on later reruns, and the component keeps the
+pictures it got in its JavaScript (a few, the last used). So an edit's rerun sends the regions, a
+few hundred bytes, not the overview again. Should the component lack a picture it is sent only the
+key of (a page that never drew it, or one it let go), it asks for it with the state value ``need``
+({"key", "nonce"}) and the next run sends it again.
 """
 
 from __future__ import annotations
@@ -39,6 +47,10 @@ DETAIL_COLUMNS = 2000
 MAX_PLAY_SECONDS = 60.0
 #: ``suggested_by`` of what the user draws or accepts in the editor.
 USER = "user"
+#: The fields of a picture (overview or detail) sent once per session and key.
+PICTURE_FIELDS = ("env_min", "env_max", "spec")
+#: Picture keys remembered as sent, per editor and session.
+MAX_SENT = 64
 
 # viridis at 6 stops (enough for a smooth ramp by linear interpolation)
 _VIRIDIS = np.array([[68, 1, 84], [65, 68, 135], [42, 120, 142], [34, 168, 132], [122, 209, 81], [253, 231, 37]], float)
@@ -248,6 +260,24 @@ def _ui(key: str) -> dict[str, Any]:
     return st.session_state.setdefault(f"{key}__ui", {})
 
 
+def pictures_once(ui: dict[str, Any], pic_key: str, picture: dict[str, Any]) -> dict[str, Any]:
+    """``picture`` with ``"key": pic_key`` the first time this session's editor (its ``ui`` state)
+    sends it, afterwards without its :data:`PICTURE_FIELDS` (the browser keeps them by key)."""
+    sent = ui.setdefault("sent", [])
+    if pic_key in sent:
+        return {"key": pic_key, **{k: v for k, v in picture.items() if k not in PICTURE_FIELDS}}
+    sent.append(pic_key)
+    del sent[:-MAX_SENT]
+    return {"key": pic_key, **picture}
+
+
+def _on_need(key: str) -> None:
+    """The component lacks a picture it was sent only the key of: send it whole on this run."""
+    need, ui = _trigger(key, "need"), _ui(key)
+    if isinstance(need, dict) and need.get("key") in ui.get("sent", []):
+        ui["sent"].remove(need.get("key"))
+
+
 def _on_edit(store: Any, clip_id: int, key: str) -> None:
     from soundkit.errors import SoundkitError
     from soundkit_app import public
@@ -288,12 +318,16 @@ def editor(store: Any, rec: Any, *, key: str, default_label: str | None = None) 
     labels = sorted(set(store.labels()) | {g.label for g in regions if g.label})
     duration = min(ov["duration"], rec.seconds) or ov["duration"]
     window = detail_window(_trigger(key, "view"), duration, ov["hop"])
-    fine = {**detail(str(rec.path), rec.hash, *window), "rec": rec.id} if window else None
-    data = {"id": key, "rec": rec.id, "duration": duration, "detail": fine,
-            "env_min": ov["env_min"], "env_max": ov["env_max"], "spec": ov["spec"],
+    fine = None
+    if window:
+        fine = pictures_once(ui, f"{rec.id}:{rec.hash}:{window[0]:.3f}-{window[1]:.3f}",
+                             {**detail(str(rec.path), rec.hash, *window), "rec": rec.id})
+    whole = pictures_once(ui, f"{rec.id}:{rec.hash}", {k: ov[k] for k in PICTURE_FIELDS})
+    data = {"id": key, "rec": rec.id, "duration": duration, "overview": whole, "detail": fine,
             "regions": region_dicts(regions), "labels": labels, "default_label": default_label or "",
             "focus": ui.get("focus"), "clip": clip}
     result = _component()(key=key, data=data, height="content", on_view_change=lambda: None,
+                          on_need_change=functools.partial(_on_need, key),
                           on_edit_change=functools.partial(_on_edit, store, rec.id, key),
                           on_play_change=functools.partial(_on_play, store, key))
     if error:

@@ -116,6 +116,24 @@ def test_overview_is_an_envelope_and_a_png_not_the_audio(store_rec):
     assert col(6.2)[:20].sum() > col(2.7)[:20].sum() and col(2.7)[-20:].sum() > col(6.2)[-20:].sum()
 
 
+def test_pictures_go_whole_once_per_key_and_again_when_the_browser_asks(monkeypatch):
+    import streamlit as st
+
+    ui: dict = {}
+    pic = {"env_min": [0.0], "env_max": [1.0], "spec": "data:image/png;base64,AAAA", "t0": 1.0}
+    first = ed.pictures_once(ui, "7:abc", pic)
+    assert first == {"key": "7:abc", **pic}
+    assert ed.pictures_once(ui, "7:abc", pic) == {"key": "7:abc", "t0": 1.0}  # the key only
+    assert ed.pictures_once(ui, "7:abd", pic)["spec"] == pic["spec"]  # another content hash: whole
+    state = {"ed": {"need": {"key": "7:abc", "nonce": "n1"}}, "ed__ui": ui}
+    monkeypatch.setattr(st, "session_state", state)
+    ed._on_need("ed")
+    assert ed.pictures_once(ui, "7:abc", pic)["spec"] == pic["spec"]  # asked for: whole again
+    for k in range(ed.MAX_SENT + 5):
+        ed.pictures_once(ui, f"k{k}", pic)
+    assert len(ui["sent"]) == ed.MAX_SENT
+
+
 def test_envelope_keeps_every_peak():
     y = np.zeros(100_000, np.float32)
     y[12_345], y[77_777] = 0.9, -0.8
@@ -154,6 +172,89 @@ def test_suggestions_from_a_run_sit_on_the_tones_and_are_accepted_or_corrected(s
     ed.apply_edit(store, rec.id, {"op": "accept", "id": low.id})
     ed.apply_edit(store, rec.id, {"op": "move", "id": high.id, "start": 5.5, "end": 7.0})  # a correction
     assert [store.get_region(g.id).suggested_by for g in added] == ["user", "user"]
+
+
+def test_a_rejected_suggestion_leaves_no_label_behind(store_rec, tiny_run):
+    """The run's events are labelled "low" and "high", which the store does not know: while pending
+    they create no label (pickers, hotkeys and the label list show none); rejecting one (the editor's
+    delete) leaves nothing; accepting the other creates its label, which then stays like any label
+    the user made, as does a label the user created with no clip at all."""
+    from soundkit.predict import Predictor
+    from soundkit.regions import suggest_regions
+
+    store, rec = store_rec
+    store.create_label("mine")  # the user's, with no clip and no region
+    added, _ = suggest_regions(store, rec.id, Predictor.load(tiny_run), by="tiny", on=0.7, off=0.55)
+    low, high = added
+    assert (low.label, high.label) == ("low", "high")
+    assert store.labels() == {"mine": 0}
+    assert [g.label for g in Store(store.home).regions(rec.id)] == ["low", "high"]  # stored with the regions
+    ed.apply_edit(store, rec.id, {"op": "delete", "id": low.id})  # rejected
+    assert store.labels() == {"mine": 0}
+    ed.apply_edit(store, rec.id, {"op": "accept", "id": high.id})
+    assert store.labels() == {"high": 0, "mine": 0} and store.get_region(high.id).label == "high"
+    ed.apply_edit(store, rec.id, {"op": "delete", "id": high.id})  # the user's label now: it stays
+    assert Store(store.home).labels() == {"high": 0, "mine": 0}
+    again, _ = suggest_regions(store, rec.id, Predictor.load(tiny_run), by="tiny", on=0.7, off=0.55)
+    assert {g.label for g in again} == {"low", "high"}
+    for g in again:
+        store.delete_region(g.id)
+    assert store.labels() == {"high": 0, "mine": 0}  # a known label is never removed by a region edit
+
+
+def test_correcting_a_suggestion_creates_only_the_label_the_user_gave(store_rec):
+    store, rec = store_rec
+    a, b, c = store.add_regions(rec.id, [(1.0, 2.0, "Speech"), (3.0, 4.0, "Music"), (5.0, 6.0, "Dog")],
+                                suggested_by="model:yamnet")
+    assert store.labels() == {}
+    ed.apply_edit(store, rec.id, {"op": "relabel", "id": a.id, "label": "voice"})  # the model's word never stored
+    ed.apply_edit(store, rec.id, {"op": "move", "id": b.id, "start": 3.5, "end": 4.5})  # a move accepts it
+    assert store.labels() == {"Music": 0, "voice": 0}
+    assert [(g.label, g.suggested_by) for g in store.regions(rec.id)] == [("voice", "user"), ("Music", "user"),
+                                                                          ("Dog", "model:yamnet")]
+    store.rename_label("Music", "tune")  # accepted regions follow their label; the pending one has its own
+    assert [g.label for g in store.regions(rec.id)] == ["voice", "tune", "Dog"]
+    store.create_label("dog")  # the user makes it by hand (any case): accepting refers to it
+    assert store.accept_region(c.id).label == "dog" and store.labels() == {"dog": 0, "tune": 0, "voice": 0}
+    assert [r.label for r in store.region_clips()] == ["voice", "tune", "dog"]
+
+
+def test_a_suggestion_of_a_known_label_follows_it(store_rec):
+    store, rec = store_rec
+    store.create_label("bark")
+    (g,) = store.add_regions(rec.id, [(1.0, 2.0, "Bark")], suggested_by="model:yamnet")
+    assert g.label == "bark"  # the stored label (case-insensitive), not a second one
+    store.rename_label("bark", "woof")
+    assert store.get_region(g.id).label == "woof"
+    store.delete_region(g.id)
+    assert store.labels() == {"woof": 0}
+
+
+def test_schema_2_store_keeps_its_pending_suggestions_labels(tmp_path):
+    """A store made before suggestions kept their own label (schema 2, the column absent) opens as
+    schema 3 with every region and label as it was."""
+    import sqlite3
+
+    from soundkit.store import SCHEMA_VERSION
+
+    store = Store(tmp_path / "home")
+    rec = store.add(wav_bytes(scene(), SR), name="scene.wav")
+    store.create_label("Dog")
+    (guess,) = store.add_regions(rec.id, [(1.0, 2.0, "Dog")], suggested_by="model:yamnet")
+    (mine,) = store.add_regions(rec.id, [(3.0, 4.0, "cat")], suggested_by="user")
+    store.close()
+    con = sqlite3.connect(store.db_path)
+    con.execute("ALTER TABLE regions DROP COLUMN suggested_label")
+    con.execute("PRAGMA user_version = 2")
+    con.commit()
+    con.close()
+    again = Store(store.home)
+    assert [(g.label, g.suggested_by) for g in again.regions(rec.id)] == [("Dog", "model:yamnet"), ("cat", "user")]
+    again.delete_label("Dog")  # the suggestion keeps the model's word (filled in by the upgrade)
+    assert again.get_region(guess.id).label == "Dog" and again.labels() == {"cat": 0}
+    con = sqlite3.connect(store.db_path)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    con.close()
 
 
 def test_add_regions_is_all_or_nothing(store_rec):
@@ -196,9 +297,29 @@ def test_regions_tab_suggests_with_a_run_and_accepts_all(app_home):
     got = Store(home).regions(rec.id)
     assert [g.label for g in got] == ["low", "high"] and all(g.suggested_by == "model:tiny-tones" for g in got)
     assert any("2 suggestion(s) added" in i.value for i in at.info)
+    assert Store(home).labels() == {}  # pending: no label yet for the pickers and hotkeys
     ok(at.button(key="label_regions_accept_all").click().run())
     assert [g.suggested_by for g in Store(home).regions(rec.id)] == ["user", "user"]
+    assert Store(home).labels() == {"high": 0, "low": 0}
     assert at.button(key="label_regions_accept_all").disabled
+
+
+def test_regions_tab_a_rejected_suggestion_leaves_no_label_in_the_pickers(app_home):
+    """Suggest, reject "low" with its Delete button, accept the rest: the tab's label picker never
+    offers "low", and offers "high" once it is accepted; a label made by hand stays throughout."""
+    home, rec = app_home
+    Store(home).create_label("mine")
+    at = ok(open_page("label", timeout=120))
+    ok(at.button(key="label_regions_suggest").click().run())
+    low, high = Store(home).regions(rec.id)
+    assert (low.label, high.label) == ("low", "high")
+    assert at.selectbox(key="label_regions_label").options == ["mine"]
+    ok(at.button(key=f"label_regions_delete_{low.id}").click().run())
+    assert [g.id for g in Store(home).regions(rec.id)] == [high.id]
+    assert at.selectbox(key="label_regions_label").options == ["mine"]
+    ok(at.button(key="label_regions_accept_all").click().run())
+    assert at.selectbox(key="label_regions_label").options == ["high", "mine"]
+    assert Store(home).labels() == {"high": 0, "mine": 0}
 
 
 @pytest.mark.data
@@ -222,6 +343,10 @@ def test_yamnet_zero_shot_suggests_the_dog_where_it_barks(tmp_path, monkeypatch,
     assert all(g.suggested_by == "model:yamnet" for g in added)
     assert all(g.end > 7.0 and g.start < 8.0 + len(bark) / sr + 1.0 for g in added), [(g.label, g.start, g.end) for g in added]
     assert any(g.label in ("Dog", "Bark", "Animal", "Domestic animals, pets", "Bow-wow") for g in added), [g.label for g in added]
+    assert store.labels() == {}  # AudioSet's names are no labels of the user's until accepted
+    for g in added:  # rejected, every one
+        store.delete_region(g.id)
+    assert store.labels() == {} and store.regions(rec.id) == []
 
 
 def test_pending_suggestions_train_nothing_and_export_nothing_until_accepted(store_rec, tmp_path):

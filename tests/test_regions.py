@@ -115,7 +115,7 @@ def test_schema_1_store_gains_the_regions_table(tmp_path, store_rec):
     assert again.get(rec.id).name == "field.wav"
     again.add_region(rec.id, 0, 1, label="dog")
     con = sqlite3.connect(store.db_path)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     con.close()
 
 

@@ -13,6 +13,10 @@
 // "play" ({id, start, end}) asks for a region's audio, answered in `data.clip` ({nonce, url}).
 // The view (zoom, scroll, selection) lives in window.__soundkitRegions keyed by `data.id`, so a
 // rerun does not reset it.
+//
+// The pictures (`data.overview`, `data.detail`: {key, env_min, env_max, spec}) come whole once per
+// key; later reruns carry the key only, and the pictures are kept here (MAX_PICTURES, the last used
+// kept). A key whose picture is not here is asked for with the state value "need" ({key, nonce}).
 
 const CSS = `
 .skreg { font: 14px sans-serif; color: inherit; user-select: none; }
@@ -27,7 +31,7 @@ const CSS = `
 .skreg-info { font-size: 12px; opacity: 0.8; min-height: 1.2em; }
 `;
 
-const WAVE_H = 90, SPEC_H = 150, AXIS_H = 22, EDGE_PX = 6, DRAG_PX = 3;
+const WAVE_H = 90, SPEC_H = 150, AXIS_H = 22, EDGE_PX = 6, DRAG_PX = 3, MAX_PICTURES = 6;
 const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"];
 
 function colorOf(label, labels) {
@@ -109,22 +113,39 @@ export default function (component) {
   }
   if (!labelInput.value && cfg.default_label) labelInput.value = cfg.default_label;
 
-  if (cfg.spec && S.specUrl !== cfg.spec) {
-    S.specUrl = cfg.spec;
-    S.img = new Image();
-    S.img.onload = () => S.draw && S.draw();
-    S.img.src = cfg.spec;
-  }
-  const envMin = cfg.env_min || [], envMax = cfg.env_max || [];
+  // the pictures: kept by key across reruns (and recordings), sent whole only the first time
+  const pics = (reg.__pictures = reg.__pictures || new Map());
+  const asked = (reg.__asked = reg.__asked || {});
+  const redraw = () => { const s = reg[id]; if (s && s.draw) s.draw(); };
+  const picture = (p) => {
+    if (!p || !p.key) return null;
+    if (p.spec !== undefined && !pics.has(p.key)) {
+      const img = new Image();
+      img.onload = redraw;
+      img.src = p.spec;
+      pics.set(p.key, { env_min: p.env_min || [], env_max: p.env_max || [], img });
+      while (pics.size > MAX_PICTURES) pics.delete(pics.keys().next().value);
+    }
+    const got = pics.get(p.key);
+    if (!got) {  // sent only by key, and not here (never drawn, or let go): ask for it once a while
+      const now = Date.now();
+      if (setStateValue && !(asked[p.key] > now - 2000)) {
+        asked[p.key] = now;
+        setStateValue("need", { key: p.key, nonce: Math.random().toString(36).slice(2) });
+      }
+      return null;
+    }
+    pics.delete(p.key); pics.set(p.key, got);  // the last used is kept longest
+    return got;
+  };
+  const ov = picture(cfg.overview);
+  S.img = ov ? ov.img : null;
+  const envMin = ov ? ov.env_min : [], envMax = ov ? ov.env_max : [];
   // a finer envelope and spectrogram of the stretch around the view, sent after a zoom
-  const det = cfg.detail && cfg.detail.rec === cfg.rec ? cfg.detail : null;
-  if (det && S.detailUrl !== det.spec) {
-    S.detailUrl = det.spec;
-    S.detailImg = new Image();
-    S.detailImg.onload = () => S.draw && S.draw();
-    S.detailImg.src = det.spec;
-  }
-  if (!det) { S.detailUrl = null; S.detailImg = null; }
+  const detCfg = cfg.detail && cfg.detail.rec === cfg.rec ? cfg.detail : null;
+  const detPic = picture(detCfg);
+  const det = detCfg && detPic ? { t0: detCfg.t0, t1: detCfg.t1, env_min: detPic.env_min, env_max: detPic.env_max } : null;
+  S.detailImg = det ? detPic.img : null;
 
   const send = (edit) => {
     if (S.trigger) S.trigger("edit", { ...edit, nonce: Math.random().toString(36).slice(2) });
@@ -172,6 +193,7 @@ export default function (component) {
     const eMin = useDet ? det.env_min : envMin, eMax = useDet ? det.env_max : envMax;
     const e0 = useDet ? det.t0 : 0, eSpan = useDet ? det.t1 - det.t0 : duration;
     root.dataset.detail = useDet ? "1" : "0";
+    root.dataset.overview = S.img ? "1" : "0";
     const n = eMin.length;
     if (n) {
       g.strokeStyle = "#3b6ea8"; g.beginPath();

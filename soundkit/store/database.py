@@ -3,7 +3,8 @@
 ``soundkit.sqlite`` in the data directory holds the clips, labels and regions tables (WAL journal,
 foreign keys on). ``PRAGMA user_version`` is the schema version: a store made by a newer soundkit is
 refused, an older one gains the tables it lacks when opened (every statement is ``CREATE ... IF NOT
-EXISTS``; version 1 lacked the ``regions`` table of :mod:`soundkit.regions`). Each thread has its own
+EXISTS``; version 1 lacked the ``regions`` table of :mod:`soundkit.regions`, version 2 its
+``suggested_label`` column, added by :func:`soundkit.regions.migrate`). Each thread has its own
 connection; writes run in ``BEGIN IMMEDIATE`` transactions that wait on a busy store up to
 ``BUSY_TIMEOUT_S``.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from soundkit.errors import StoreError
 from soundkit.regions import SCHEMA as _REGIONS_SCHEMA
+from soundkit.regions import migrate as _migrate_regions
 from soundkit.sqlite_tx import immediate
 
 __all__ = ["DatabaseMixin", "DB_NAME", "AUDIO_DIR", "SCHEMA_VERSION", "BUSY_TIMEOUT_S"]
@@ -25,7 +27,8 @@ __all__ = ["DatabaseMixin", "DB_NAME", "AUDIO_DIR", "SCHEMA_VERSION", "BUSY_TIME
 DB_NAME = "soundkit.sqlite"
 AUDIO_DIR = "audio"
 #: 2: the ``regions`` table (soundkit.regions); a version-1 store gains it when opened.
-SCHEMA_VERSION = 2
+#: 3: regions.suggested_label (a pending suggestion's label creates no label; soundkit.regions.migrate).
+SCHEMA_VERSION = 3
 #: How long a connection waits for another writer before the store is "busy".
 BUSY_TIMEOUT_S = 30.0
 
@@ -136,6 +139,7 @@ class DatabaseMixin:
             # statement by statement: executescript() would commit the open transaction
             for stmt in filter(str.strip, (_SCHEMA + _REGIONS_SCHEMA).split(";")):
                 con.execute(stmt)
+            _migrate_regions(con)
             con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             con.commit()
         except sqlite3.DatabaseError as exc:

@@ -169,3 +169,79 @@ def test_region_editor_create_move_delete_reload_export_import(regions_server, p
     (back,) = store.regions(rec_id)
     assert (back.start, back.end, back.label) == (resized.start, resized.end, "bark")
     _wait(lambda: page.locator(".skreg").get_attribute("data-regions") == "1", "the imported region drawn")
+
+
+def test_an_edit_sends_the_regions_not_the_overview_again(regions_server, page):
+    """Bytes over the websocket: opening the tab brings the overview (envelope and spectrogram PNG)
+    once; each later edit (add, move, relabel, delete) brings the regions and the page's small
+    elements, a small fraction of it (before, every edit re-sent the whole overview)."""
+    from regionflow import Wire, edit_bytes, wait_idle
+
+    from soundkit.store import Store
+    from soundkit_app import region_editor as ed
+
+    url, home, rec_id = regions_server
+    store = Store(home)
+    rec = store.get(rec_id)
+    ov = ed.overview.__wrapped__(str(rec.path), rec.hash)
+    picture = len(ov["spec"]) + len(str(ov["env_min"])) + len(str(ov["env_max"]))
+    wire = Wire(page)
+    _open(page, url)
+    wait_idle(page)
+    opened = wire.received
+    assert opened > picture  # the overview came once
+    edits = edit_bytes(page, wire, store, rec_id, SECONDS)
+    assert max(edits.values()) < picture / 3, (edits, picture)  # the page is ~50 kB of it
+    assert page.locator(".skreg").get_attribute("data-overview") == "1"
+
+    # a browser that let its pictures go asks for the overview again and gets it
+    page.evaluate("window.__soundkitRegions.__pictures.clear()")
+    n0 = wire.received
+    canvas = page.locator(".skreg-canvas")
+    px = canvas.bounding_box()["width"] / SECONDS
+    _drag(page, canvas, 8.5 * px, 9.5 * px)
+    _wait(lambda: [g for g in store.regions(rec_id) if g.start > 8.0], "the region in the store")
+    _wait(lambda: page.locator(".skreg").get_attribute("data-overview") == "1", "the overview drawn again")
+    wait_idle(page)
+    assert wire.received - n0 > picture
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+@pytest.fixture(scope="module")
+def minute_server(tmp_path_factory):
+    """A server whose store holds one 60 s recording (its overview coarse enough for zoomed details)."""
+    from conftest import CHROMIUM, serve
+    from regionflow import seed
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM}")
+    home = tmp_path_factory.mktemp("minute_home") / "home"
+    rec_id = seed(home, 60.0)
+    with serve(home, log_name="streamlit-regions-minute.log") as (url, _):
+        yield url, home, rec_id
+
+
+def test_a_zoomed_detail_comes_once_and_stays_through_edits(minute_server, page):
+    """Zoomed in on a 60 s recording, the editor draws a finer detail of the view; an edit there
+    keeps drawing it without the detail or the overview coming again (before: both, 0.9 MB)."""
+    from regionflow import Wire, wait_idle, zoomed_edit_bytes
+
+    from soundkit.store import Store
+    from soundkit_app import region_editor as ed
+
+    url, home, rec_id = minute_server
+    store = Store(home)
+    wire = Wire(page)
+    _open(page, url)
+    wait_idle(page)
+    root = page.locator(".skreg")
+    sent, (t0, t1) = zoomed_edit_bytes(page, wire, store, rec_id)
+    (g,) = store.regions(rec_id)
+    assert abs(g.start - (t0 + 1.0)) < 0.05 and abs(g.end - (t0 + 3.0)) < 0.05
+    rec = store.get(rec_id)
+    hop = ed.spectrogram_hop(int(rec.seconds * ed.OVERVIEW_SR), ed.SPEC_COLUMNS)
+    a, b = ed.detail_window({"t0": t0, "t1": t1}, rec.seconds, hop)
+    detail = len(ed.detail.__wrapped__(str(rec.path), rec.hash, a, b)["spec"])
+    assert sent < detail / 2, (sent, detail)  # the page is ~50 kB of it
+    assert root.get_attribute("data-detail") == "1" and root.get_attribute("data-overview") == "1"
+    assert page.locator('[data-testid="stException"]').count() == 0
