@@ -20,8 +20,8 @@ SECONDS = (60.0, 600.0)
 
 
 def measure() -> dict:
-    sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-    from conftest import CHROMIUM, CHROMIUM_ARGS, serve
+    sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
+    from appserver import CHROMIUM, CHROMIUM_ARGS, serve
     from playwright.sync_api import sync_playwright
     from regionflow import edit_bytes, open_editor, seed, zoomed_edit_bytes
 
@@ -36,7 +36,7 @@ def measure() -> dict:
                 with tempfile.TemporaryDirectory(prefix="sk-redits-") as tmp:
                     home = Path(tmp) / "home"
                     rec_id = seed(home, seconds)
-                    with serve(home, log_name="streamlit-bench-region-edits.log") as (url, _proc):
+                    with serve(home, log=Path(tmp) / "streamlit.log") as (url, _proc):
                         ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
                         page = ctx.new_page()
                         page.set_default_timeout(120_000)
