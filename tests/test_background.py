@@ -77,6 +77,15 @@ def test_train_background_adds_the_class_and_the_listener_answers_it(trained, ya
     noise_frames = [f for f in lis.frames if f.end <= 2.5 or f.start >= 5.5]
     assert noise_frames and sum(f.label == "_background_" for f in noise_frames) >= 0.8 * len(noise_frames), \
         [f.label for f in noise_frames]
+    assert lis.labeling == "event"  # "auto" for a YAMNet-head run: segment, then classify
+    # predict --events on the same audio: the same detector, the same labeling, onsets from the audio
+    wav = write_wav(home / "scene.wav", y, SR)
+    r = run_cli("predict", out, wav, "--events", "--on", "0.6", "--off", "0.4", "--smooth", "1", "--json", home=home)
+    assert r.returncode == 0, r.stderr.decode()
+    (row,) = json.loads(r.stdout)
+    found = row["events"]
+    assert found and all(2.5 <= e["start"] and e["end"] <= 5.6 for e in found), found  # the noise makes no event
+    assert 2.5 <= found[0]["start"] <= 3.5 and "chirp" in [e["label"] for e in found], found
 
 
 def test_train_background_bad_input(tones, work):

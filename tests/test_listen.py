@@ -334,6 +334,14 @@ def test_timeline_events_place_onsets_from_the_audio(tiny_predictor):
         timeline_events(pred, y=y)  # no sr
 
 
+def test_labeling_auto_is_per_label_windows_for_a_log_mel_run(tiny_predictor):
+    from soundkit.listen import labeling_for
+
+    assert labeling_for(tiny_predictor) == "window"
+    assert Listener(tiny_predictor).labeling == "window"
+    assert labeling_for(_LateScorer()) == "window"
+
+
 # -- segment, then classify (labeling="event") ---------------------------------------------------------
 
 def test_event_labeling_keeps_a_sound_whose_first_window_is_confused_whole():

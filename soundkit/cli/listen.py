@@ -236,8 +236,8 @@ def add_event_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--labeling", choices=("auto", *LABELINGS), default=None,
                    help="event: one event per sound, labelled by the mean of its windows (segment, then classify); "
-                        f"window: each label's windows make its own events (default: {DEFAULT_LABELING} for listen - "
-                        "event for a YAMNet-head run, window otherwise -, window for predict --events)")
+                        f"window: each label's windows make its own events (default: {DEFAULT_LABELING}, "
+                        "event for a YAMNet-head run, window otherwise)")
     p.add_argument("--unknown", type=_unknown_arg, default="auto", metavar="auto|off|P",
                    help="'none of these': the run's calibrated threshold (auto), off, or a top-probability threshold P")
 
@@ -251,9 +251,12 @@ def _event_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             **({"labeling": args.labeling} if args.labeling else {})}
 
 
-def _offline_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """predict --events: "auto" is the offline detector's own default (window)."""
-    return {k: v for k, v in kwargs.items() if not (k == "labeling" and v == "auto")}
+def _offline_kwargs(kwargs: dict[str, Any], model: Any) -> dict[str, Any]:
+    """predict --events: "auto" (the default) means what it means for ``listen`` with that model."""
+    from soundkit.listen import labeling_for
+
+    labeling = kwargs.get("labeling", "auto")
+    return {**kwargs, "labeling": labeling_for(model) if labeling == "auto" else labeling}
 
 
 # -- listen ------------------------------------------------------------------------------------------
@@ -353,7 +356,7 @@ def predict_plus(args: argparse.Namespace) -> int:
         if args.timeline:
             row["timeline"] = d["timeline"]
         if events_on:
-            evs = timeline_events(pred, smooth=args.smooth, duration=len(y) / sr, y=y, sr=sr, **_offline_kwargs(kwargs))
+            evs = timeline_events(pred, smooth=args.smooth, duration=len(y) / sr, y=y, sr=sr, **_offline_kwargs(kwargs, model))
             row["events"] = [e.to_dict() for e in evs]
         rows.append(row)
     if args.json:

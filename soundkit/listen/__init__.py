@@ -30,7 +30,7 @@ those before it; everything is importable from ``soundkit.listen``.
 from __future__ import annotations
 
 from soundkit.listen.events import LABELINGS, NON_EVENT_LABELS, Event, EventDetector, detect_events
-from soundkit.listen.listener import DEFAULT_LABELING, Frame, Listener, RingBuffer, listen_array
+from soundkit.listen.listener import DEFAULT_LABELING, Frame, Listener, RingBuffer, labeling_for, listen_array
 from soundkit.listen.metrics import event_f1
 from soundkit.listen.onsets import energy_onset
 from soundkit.listen.scorers import WindowScorer, scorer_for
@@ -53,4 +53,5 @@ __all__ = [
     "LABELINGS",
     "NON_EVENT_LABELS",
     "DEFAULT_LABELING",
+    "labeling_for",
 ]

@@ -128,6 +128,7 @@ class EventDetector:
         self._open: dict[int, _Open] = {}
         self._sound: _OpenSound | None = None
         self._last_end = 0.0
+        self._ended: dict[int, float] = {}  # column (-1: any sound, labeling "event") -> end of its last event
         self.refine_onset = refine_onset
 
     @property
@@ -173,12 +174,20 @@ class EventDetector:
                     closed += self._close_sound()
         if self._sound is None and over_on.any():
             k = self._lead(p, over_on)
-            t0 = start if self.refine_onset is None else min(float(self.refine_onset(k, start)), end)
+            t0 = start if self.refine_onset is None else self._refined(k, -1, start, end)
             self._sound = _OpenSound(t0, end, [p])
         return closed
 
+    def _refined(self, k: int, key: int, start: float, end: float) -> float:
+        """``refine_onset``'s start for column ``k``, within (end of the last event of ``key``, ``end``]:
+        a sound heard again after a gap never starts inside the event before it."""
+        t0 = min(float(self.refine_onset(k, start)), end)
+        return max(t0, min(self._ended.get(key, -np.inf), start))
+
     def _close_sound(self) -> list[Event]:
         o, self._sound = self._sound, None
+        if o is not None:
+            self._ended[-1] = o.end
         if o is None or o.end - o.start < self.min_duration - 1e-9:
             return []
         k = self._sound_label(o)
@@ -209,12 +218,13 @@ class EventDetector:
                     closed.extend(self._close(k))
         for k in np.flatnonzero(self._event_cols & (p >= self._on)):
             if int(k) not in self._open:
-                t0 = float(start) if self.refine_onset is None else min(float(self.refine_onset(int(k), float(start))), float(end))
+                t0 = float(start) if self.refine_onset is None else self._refined(int(k), int(k), float(start), float(end))
                 self._open[int(k)] = _Open(t0, float(end), [float(p[k])])
         return closed
 
     def _close(self, k: int) -> list[Event]:
         o = self._open.pop(k)
+        self._ended[k] = o.end
         if o.end - o.start < self.min_duration - 1e-9:
             return []
         vals = np.asarray(o.values)
@@ -230,6 +240,7 @@ class EventDetector:
     def reset(self) -> None:
         self._open.clear()
         self._sound = None
+        self._ended.clear()
 
 
 def _check_thresholds(on: float, off: float) -> None:

@@ -13,14 +13,24 @@ import numpy as np
 from soundkit.errors import AudioError, ParameterError
 from soundkit.listen.events import LABELINGS, Event, EventDetector
 from soundkit.listen.onsets import energy_onset
-from soundkit.listen.scorers import _YamnetScorer, scorer_for
+from soundkit.listen.scorers import WindowScorer, _YamnetScorer, scorer_for
 
-__all__ = ["RingBuffer", "Frame", "Listener", "listen_array", "DEFAULT_LABELING"]
+__all__ = ["RingBuffer", "Frame", "Listener", "listen_array", "DEFAULT_LABELING", "labeling_for"]
 
 #: The :class:`Listener`'s default labeling: "auto" is "event" for a YAMNet-head run, "window" for the
 #: others (chosen on the synthetic scenes of bench/listening.py ``sed``: segment-then-classify raised
 #: the YAMNet head's F1 and lowered the CNN's, whose noisy windows keep some class above ``off``).
 DEFAULT_LABELING = "auto"
+
+
+def labeling_for(model: Any) -> str:
+    """What ``labeling="auto"`` means for ``model`` (a Predictor, YamnetPredictor or WindowScorer):
+    "event" for a YAMNet-head run, "window" for a log-mel run and YAMNet zero-shot."""
+    if isinstance(model, _YamnetScorer):
+        return "event" if model.head else "window"
+    if isinstance(model, WindowScorer):
+        return "window"
+    return "event" if getattr(model, "kind", None) == "embedding" and getattr(model, "family", None) == "yamnet" else "window"
 
 
 # -- the ring buffer ---------------------------------------------------------------------------------
@@ -139,7 +149,7 @@ class Listener:
         self.onset = onset
         self.scorer = scorer_for(model, context_seconds=context_seconds)
         if labeling == "auto":
-            labeling = "event" if isinstance(self.scorer, _YamnetScorer) and self.scorer.head else "window"
+            labeling = labeling_for(self.scorer)
         self.labels = self.scorer.labels
         self.sample_rate = self.scorer.sample_rate
         self.hop = float(hop)

@@ -73,20 +73,30 @@ def timeline_events(prediction: Any, *, smooth: int = 1, duration: float | None 
     thresholds = kwargs.get("thresholds") or {}
     labels = list(prediction.labels)
     y = np.asarray(y, dtype=np.float32).reshape(-1)
+    one_at_a_time = kwargs.get("labeling") == "event"
+    ended: dict[str, float] = {}  # label ("" with one sound at a time) -> end of its last event
     out = []
-    for ev in events:
-        k = labels.index(ev.label)
-        i = int(np.searchsorted(lo, ev.start + 1e-9)) - 1  # the window that opened it
-        if i < 0 or i >= len(lo) or abs(lo[i] - ev.start) > 1e-6:
-            out.append(ev)
-            continue
-        j, k_off = i, thresholds.get(ev.label, (None, off))[1]
-        while j > max(0, i - smooth + 1) and raw[j - 1, k] >= k_off:
-            j -= 1
-        heard = (float(starts[j]), float(ends[i]))
-        a = max(0, int((heard[0] - onset_lookback) * sr))
-        t = energy_onset(y[a : int(heard[1] * sr)], sr=sr, at=(heard[0] - a / sr, heard[1] - a / sr))
-        if t is not None:
-            ev = replace(ev, start=min(a / sr + t, ev.end))
+    for ev in sorted(events, key=lambda e: e.start):
+        key = "" if one_at_a_time else ev.label
+        start = _energy_start(ev, labels.index(ev.label), y, sr=sr, raw=raw, lo=lo, starts=starts, ends=ends,
+                              smooth=smooth, off=thresholds.get(ev.label, (None, off))[1], lookback=onset_lookback)
+        if start is not None:  # never inside the event before it (a sound heard again after a gap)
+            ev = replace(ev, start=max(min(start, ev.end), min(ended.get(key, -np.inf), ev.start)))
+        ended[key] = ev.end
         out.append(ev)
     return sorted(out, key=lambda e: e.start)
+
+
+def _energy_start(ev: Event, k: int, y: np.ndarray, *, sr: int, raw: np.ndarray, lo: np.ndarray, starts: np.ndarray,
+                  ends: np.ndarray, smooth: int, off: float, lookback: float) -> float | None:
+    """Where the sound of ``ev`` (column ``k``) began, from the audio the windows that opened it heard."""
+    i = int(np.searchsorted(lo, ev.start + 1e-9)) - 1  # the window that opened it
+    if i < 0 or i >= len(lo) or abs(lo[i] - ev.start) > 1e-6:
+        return None
+    j = i
+    while j > max(0, i - smooth + 1) and raw[j - 1, k] >= off:
+        j -= 1
+    heard = (float(starts[j]), float(ends[i]))
+    a = max(0, int((heard[0] - lookback) * sr))
+    t = energy_onset(y[a : int(heard[1] * sr)], sr=sr, at=(heard[0] - a / sr, heard[1] - a / sr))
+    return None if t is None else a / sr + t
