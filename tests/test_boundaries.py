@@ -130,7 +130,8 @@ def test_app_modules_import_alone_without_tensorflow_or_librosa():
     loads neither TensorFlow nor librosa (the pages import them on every script run)."""
     if not APP.is_dir():
         pytest.skip("no soundkit_app/ package")
-    modules = ["soundkit_app"] + [f"soundkit_app.{p.stem}" for p in sorted(APP.glob("*.py")) if p.stem != "__init__"]
+    modules = ["soundkit_app"] + [".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+                                  for p in _sources(APP) if p != APP / "__init__.py"]  # workspace/ and its modules too
     assert len(modules) > 1, modules
     code = (
         "import importlib, json, sys\n"
@@ -201,8 +202,10 @@ def test_no_import_circle_between(a, b):
 def _package_graph(package: str) -> dict[str, set[str]]:
     """{submodule of soundkit.<package>: the package's submodules it imports} (anywhere in it: inside
     functions, relative imports, ``from soundkit.<package> import module``); a name taken from the
-    package itself (its __init__) counts as ``"__init__"``."""
-    folder, dotted = PACKAGE / package, f"soundkit.{package}"
+    package itself (its __init__) counts as ``"__init__"``. A dotted ``package`` is a full name
+    (``soundkit_app.workspace``)."""
+    dotted = package if "." in package else f"soundkit.{package}"
+    folder, parent = ROOT.joinpath(*dotted.split(".")), dotted.rpartition(".")[0]
     mods = {p.stem for p in folder.glob("*.py")} - {"__init__"}
     graph: dict[str, set[str]] = {}
     for p in sorted(folder.glob("*.py")):
@@ -213,8 +216,8 @@ def _package_graph(package: str) -> dict[str, set[str]]:
             names: list[str] = []
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "soundkit":
-                names = [f"soundkit.{a.name}" for a in node.names]  # "from soundkit import store"
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == parent:
+                names = [f"{parent}.{a.name}" for a in node.names]  # "from soundkit import store"
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == dotted:
                 names = [f"{dotted}.{a.name}" if a.name in mods else dotted for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -225,30 +228,30 @@ def _package_graph(package: str) -> dict[str, set[str]]:
                 if name == dotted:
                     out.add("__init__")
                 elif name.startswith(dotted + "."):
-                    out.add(name.split(".")[2])
+                    out.add(name[len(dotted) + 1:].split(".")[0])
         graph[p.stem] = out - {p.stem}
     return graph
 
 
 #: Packages of one concern per module, and one import each must be seen to make (the check reads them).
 PACKAGES = {"store": ("deletion", "database"), "cli": ("train", "common"), "training": ("fit", "batches"),
-            "listen": ("listener", "scorers")}
+            "listen": ("listener", "scorers"), "soundkit_app.workspace": ("session", "expiry")}
 
 
 @pytest.mark.parametrize("package", sorted(PACKAGES))
 def test_package_modules_import_downwards_only(package):
-    """soundkit/store/, cli/, training/, listen/ hold one concern per module: none imports its package's
-    __init__ (which imports them all) and their imports of each other, inside functions included,
-    form no circle."""
+    """soundkit/store/, cli/, training/, listen/ and soundkit_app/workspace/ hold one concern per module:
+    none imports its package's __init__ (which imports them all) and their imports of each other,
+    inside functions included, form no circle."""
     graph = _package_graph(package)
     module, dep = PACKAGES[package]
     assert dep in graph.get(module, set()), graph  # the check sees the package's own imports
     from_package = sorted(m for m, deps in graph.items() if "__init__" in deps)
-    assert from_package == [], f"these import soundkit.{package} itself, a circle with its __init__: {from_package}"
+    assert from_package == [], f"these import {package} itself, a circle with its __init__: {from_package}"
     done: set[str] = set()
 
     def visit(m: str, path: tuple[str, ...]) -> None:
-        assert m not in path, f"import circle in soundkit.{package}: {' -> '.join((*path, m))}"
+        assert m not in path, f"import circle in {package}: {' -> '.join((*path, m))}"
         if m in done:
             return
         for d in sorted(graph.get(m, ())):
@@ -257,6 +260,19 @@ def test_package_modules_import_downwards_only(package):
 
     for m in sorted(graph):
         visit(m, ())
+
+
+def test_workspace_imports_streamlit_only_in_settings_and_session():
+    """soundkit_app/workspace/: the ids, folders, disk, quotas, queue, expiry, messages and demo work
+    without Streamlit (the queue's pump thread and the CLI-like callers have no session); only the
+    secrets (server_settings) and the session's functions import it, and only inside functions."""
+    folder = APP / "workspace"
+    found = {p.stem: [(line, top) for mod, line, top in _imports(p) if _root(mod) == "streamlit"]
+             for p in _sources(folder)}
+    assert found["session"] and found["server_settings"], found  # the check sees their imports
+    at_top = [f"{m}.py:{line}" for m, hits in found.items() for line, top in hits if top]
+    elsewhere = sorted(m for m, hits in found.items() if hits and m not in ("session", "server_settings"))
+    assert at_top == [] and elsewhere == [], (at_top, elsewhere)
 
 
 def test_store_mixins_define_each_method_once():

@@ -1,5 +1,5 @@
 """Hosted mode without a browser: settings and mode, workspace ids, store quotas, the disk cap,
-expiry, the run quota and the training queue (soundkit_app/workspace.py, soundkit/jobqueue.py).
+expiry, the run quota and the training queue (soundkit_app/workspace/, soundkit/jobqueue.py).
 
 Real SQLite stores and queues in tmp; the queue tests that start jobs run real
 ``python -m soundkit train`` children (marked slow)."""
@@ -297,3 +297,34 @@ def test_queue_stops_a_job_past_its_time_limit(tmp_path, class_folders):
         assert "the server's limit" in jobs.read_status(home / "runs" / "r")["message"]
     finally:
         q.cancel(e.id)
+
+
+# -- the package -----------------------------------------------------------------------------------
+
+
+def test_package_names_are_the_one_object_of_the_module_that_defines_them():
+    """soundkit_app.workspace re-exports each name from the one module defining it (no copies of a
+    cache or a lock), and a module never hides a function of the same name (``ws.settings`` is the
+    function: the settings module is ``server_settings``)."""
+    import ast
+    import importlib
+
+    folder = Path(ws.__file__).parent
+    owners: dict[str, list[str]] = {}
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+            names = [node.name] if hasattr(node, "name") else [t.id for t in targets if isinstance(t, ast.Name)]
+            for name in names:
+                owners.setdefault(name, []).append(path.stem)
+    assert len(ws.__all__) > 40 and set(ws.__all__) <= set(owners), set(ws.__all__) - set(owners)
+    for name in ws.__all__:
+        (owner,) = owners[name]  # defined exactly once
+        module = importlib.import_module(f"soundkit_app.workspace.{owner}")
+        assert getattr(ws, name) is getattr(module, name), name
+    assert {p.stem for p in folder.glob("*.py")}.isdisjoint(ws.__all__)
+    # the disk usage cache is one dict, cleared through the package as through its module
+    disk = importlib.import_module("soundkit_app.workspace.disk")
+    disk._USAGE["probe"] = (0.0, 1)
+    ws.forget_usage()
+    assert disk._USAGE == {}
