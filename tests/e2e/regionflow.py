@@ -74,7 +74,8 @@ def open_editor(page, url: str) -> tuple[Wire, int]:
     return wire, wire.received
 
 
-def _until(cond, what: str, timeout: float = 60.0):
+def until(cond, what: str, timeout: float = 60.0):
+    """``cond()``'s first truthy value, polled every 0.1 s (AssertionError naming ``what`` after ``timeout`` s)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = cond()
@@ -84,11 +85,12 @@ def _until(cond, what: str, timeout: float = 60.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _drag(page, canvas, x0: float, x1: float, y: float = 150) -> None:
+def drag(page, canvas, x0: float, x1: float, y: float = 150, steps: int = 8) -> None:
+    """A mouse drag on ``canvas`` from x0 to x1 (pixels from its left edge) at height y."""
     box = canvas.bounding_box()
     page.mouse.move(box["x"] + x0, box["y"] + y)
     page.mouse.down()
-    page.mouse.move(box["x"] + x1, box["y"] + y, steps=8)
+    page.mouse.move(box["x"] + x1, box["y"] + y, steps=steps)
     page.mouse.up()
 
 
@@ -110,15 +112,15 @@ def edit_bytes(page, wire: Wire, store, rec_id: int, seconds: float) -> dict[str
     def step(name, act, done):
         n0 = wire.received
         act()
-        got = _until(done, f"the {name} in the store")
+        got = until(done, f"the {name} in the store")
         wait_idle(page)
         out[name] = wire.received - n0
         return got
 
     page.locator(".skreg-label").fill("bark")
-    (g,) = step("add", lambda: _drag(page, canvas, a * px, (a + span) * px), mine)
+    (g,) = step("add", lambda: drag(page, canvas, a * px, (a + span) * px), mine)
     mid = (g.start + g.end) / 2
-    step("move", lambda: _drag(page, canvas, mid * px, (mid + span) * px),
+    step("move", lambda: drag(page, canvas, mid * px, (mid + span) * px),
          lambda: [r for r in mine() if r.start > g.start + span / 2])
     page.locator(".skreg-label").fill("dog")
     step("relabel", lambda: root.get_by_role("button", name="Set label", exact=True).click(),
@@ -135,14 +137,14 @@ def zoomed_edit_bytes(page, wire: Wire, store, rec_id: int) -> tuple[int, tuple[
     root = page.locator(".skreg")
     for _ in range(3):
         root.get_by_role("button", name="Zoom in", exact=True).click()
-    _until(lambda: root.get_attribute("data-detail") == "1", "the detail drawn")
+    until(lambda: root.get_attribute("data-detail") == "1", "the detail drawn")
     wait_idle(page)
     t0, t1 = map(float, root.get_attribute("data-view").split(","))
     px = canvas.bounding_box()["width"] / (t1 - t0)
     before = {g.id for g in store.regions(rec_id)}
     n0 = wire.received
     page.locator(".skreg-label").fill("bark")
-    _drag(page, canvas, 1.0 * px, 3.0 * px)
-    _until(lambda: [g for g in store.regions(rec_id) if g.id not in before], "the region in the store")
+    drag(page, canvas, 1.0 * px, 3.0 * px)
+    until(lambda: [g for g in store.regions(rec_id) if g.id not in before], "the region in the store")
     wait_idle(page)
     return wire.received - n0, (t0, t1)

@@ -15,6 +15,7 @@ import pytest
 pytestmark = [pytest.mark.e2e]
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from regionflow import drag, until, wait_idle  # noqa: E402  (tests/e2e, beside this file)
 from synth import noise, tone, write_wav  # noqa: E402
 
 SR = 16000
@@ -41,16 +42,6 @@ def regions_server(tmp_path_factory):
         yield url, home, rec.id
 
 
-def _wait(cond, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _open(page, url: str):
     page.goto(f"{url}/label")
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
@@ -59,19 +50,6 @@ def _open(page, url: str):
     canvas.wait_for()
     page.wait_for_timeout(300)  # the spectrogram image decodes
     return canvas
-
-
-def _drag(page, canvas, x0: float, x1: float, y: float = 150, steps: int = 8) -> None:
-    box = canvas.bounding_box()
-    page.mouse.move(box["x"] + x0, box["y"] + y)
-    page.mouse.down()
-    page.mouse.move(box["x"] + x1, box["y"] + y, steps=steps)
-    page.mouse.up()
-
-
-def _idle(page) -> None:
-    page.wait_for_timeout(400)
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
 
 
 def test_region_editor_create_move_delete_reload_export_import(regions_server, page, tmp_path):
@@ -89,36 +67,36 @@ def test_region_editor_create_move_delete_reload_export_import(regions_server, p
     canvas.click(position={"x": 7.5 * px, "y": 150})
     assert root.get_attribute("data-selected") == str(sug.id)
     page.keyboard.press("Enter")
-    _wait(lambda: store.get_region(sug.id).suggested_by == "user", "the suggestion accepted")
-    _idle(page)
+    until(lambda: store.get_region(sug.id).suggested_by == "user", "the suggestion accepted")
+    wait_idle(page)
     root.get_by_role("button", name="Delete", exact=True).click()
-    _wait(lambda: not store.regions(rec_id), "the accepted suggestion deleted")
-    _idle(page)
+    until(lambda: not store.regions(rec_id), "the accepted suggestion deleted")
+    wait_idle(page)
 
     page.locator(".skreg-label").fill("bark")
 
     # create: drag from 2 s to 3.5 s
-    _drag(page, canvas, 2.0 * px, 3.5 * px)
-    (g,) = _wait(lambda: store.regions(rec_id), "the new region in the store")
+    drag(page, canvas, 2.0 * px, 3.5 * px)
+    (g,) = until(lambda: store.regions(rec_id), "the new region in the store")
     assert g.label == "bark" and g.suggested_by == "user"
     assert abs(g.start - 2.0) < 0.05 and abs(g.end - 3.5) < 0.05, (g.start, g.end)
-    _idle(page)
+    wait_idle(page)
 
     # move: drag its body 1 s to the right
     mid = (g.start + g.end) / 2
-    _drag(page, canvas, mid * px, (mid + 1.0) * px)
-    moved = _wait(lambda: [r for r in store.regions(rec_id) if abs(r.start - g.start) > 0.5], "the moved region")[0]
+    drag(page, canvas, mid * px, (mid + 1.0) * px)
+    moved = until(lambda: [r for r in store.regions(rec_id) if abs(r.start - g.start) > 0.5], "the moved region")[0]
     assert moved.id == g.id and abs(moved.start - (g.start + 1.0)) < 0.05 and abs(moved.seconds - g.seconds) < 0.01
-    _idle(page)
+    wait_idle(page)
 
     # resize: its right edge 0.5 s further
-    _drag(page, canvas, moved.end * px, (moved.end + 0.5) * px)
-    resized = _wait(lambda: [r for r in store.regions(rec_id) if r.end - moved.end > 0.3], "the resized region")[0]
+    drag(page, canvas, moved.end * px, (moved.end + 0.5) * px)
+    resized = until(lambda: [r for r in store.regions(rec_id) if r.end - moved.end > 0.3], "the resized region")[0]
     assert abs(resized.end - (moved.end + 0.5)) < 0.05 and resized.start == moved.start
-    _idle(page)
+    wait_idle(page)
 
     # a drag of a few pixels (well under 0.1 s): one error line, nothing stored
-    _drag(page, canvas, 8.0 * px, 8.0 * px + 4, steps=2)
+    drag(page, canvas, 8.0 * px, 8.0 * px + 4, steps=2)
     page.get_by_text("shorter than 0.1 s").wait_for()
     assert page.locator('[data-testid="stAlertContentError"]').count() == 1
     assert [(r.id, r.start, r.end) for r in store.regions(rec_id)] == [(resized.id, resized.start, resized.end)]
@@ -131,12 +109,12 @@ def test_region_editor_create_move_delete_reload_export_import(regions_server, p
     assert root.get_attribute("data-view") == "5.000,10.000"
     root.get_by_role("button", name="Fit", exact=True).click()
     assert root.get_attribute("data-view") == "0.000,10.000"
-    _idle(page)
+    wait_idle(page)
 
     # play exactly the region: Python sends that stretch of audio only
     canvas.click(position={"x": (resized.start + 0.2) * px, "y": 150})
     root.get_by_role("button", name="Play", exact=True).click()
-    _wait(lambda: page.locator(".skreg-audio").get_attribute("data-region") == str(resized.id), "the region's audio")
+    until(lambda: page.locator(".skreg-audio").get_attribute("data-region") == str(resized.id), "the region's audio")
     assert abs(float(page.locator(".skreg-audio").get_attribute("data-seconds")) - resized.seconds) < 0.01
 
     # reload: drawn from the store
@@ -157,9 +135,9 @@ def test_region_editor_create_move_delete_reload_export_import(regions_server, p
     canvas.click(position={"x": (resized.start + resized.end) / 2 * px, "y": 150})
     assert root.get_attribute("data-selected") == str(resized.id)
     page.keyboard.press("Delete")
-    _wait(lambda: not store.regions(rec_id), "the region gone from the store")
-    _wait(lambda: root.get_attribute("data-regions") == "0", "the region gone from the editor")
-    _idle(page)
+    until(lambda: not store.regions(rec_id), "the region gone from the store")
+    until(lambda: root.get_attribute("data-regions") == "0", "the region gone from the editor")
+    wait_idle(page)
 
     # import the TSV back: the same region again
     uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="Import regions")
@@ -168,14 +146,14 @@ def test_region_editor_create_move_delete_reload_export_import(regions_server, p
     page.get_by_text("Imported 1 region(s).").wait_for()
     (back,) = store.regions(rec_id)
     assert (back.start, back.end, back.label) == (resized.start, resized.end, "bark")
-    _wait(lambda: page.locator(".skreg").get_attribute("data-regions") == "1", "the imported region drawn")
+    until(lambda: page.locator(".skreg").get_attribute("data-regions") == "1", "the imported region drawn")
 
 
 def test_an_edit_sends_the_regions_not_the_overview_again(regions_server, page):
     """Bytes over the websocket: opening the tab brings the overview (envelope and spectrogram PNG)
     once; each later edit (add, move, relabel, delete) brings the regions and the page's small
     elements, a small fraction of it (before, every edit re-sent the whole overview)."""
-    from regionflow import Wire, edit_bytes, wait_idle
+    from regionflow import Wire, edit_bytes
 
     from soundkit.store import Store
     from soundkit_app import region_editor as ed
@@ -199,8 +177,8 @@ def test_an_edit_sends_the_regions_not_the_overview_again(regions_server, page):
     n0 = wire.received
     canvas = page.locator(".skreg-canvas")
     px = canvas.bounding_box()["width"] / SECONDS
-    _drag(page, canvas, 8.5 * px, 9.5 * px)
-    _wait(lambda: [g for g in store.regions(rec_id) if g.start > 8.0], "the region in the store")
+    drag(page, canvas, 8.5 * px, 9.5 * px)
+    until(lambda: [g for g in store.regions(rec_id) if g.start > 8.0], "the region in the store")
     # the editor's request for the picture comes a rerun after the edit: wait for its bytes (the
     # Playwright calls in the loop let the websocket events in; data-overview stays "1" throughout,
     # the decoded picture being still on the canvas)
@@ -230,7 +208,7 @@ def minute_server(tmp_path_factory):
 def test_a_zoomed_detail_comes_once_and_stays_through_edits(minute_server, page):
     """Zoomed in on a 60 s recording, the editor draws a finer detail of the view; an edit there
     keeps drawing it without the detail or the overview coming again (before: both, 0.9 MB)."""
-    from regionflow import Wire, wait_idle, zoomed_edit_bytes
+    from regionflow import Wire, zoomed_edit_bytes
 
     from soundkit.store import Store
     from soundkit_app import region_editor as ed
