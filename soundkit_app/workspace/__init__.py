@@ -5,15 +5,8 @@ the rules below are enforced here, in one place.
 Local mode (the default of ``streamlit run`` on your own machine): one workspace, the data directory
 ``$SOUNDKIT_HOME`` (default ./soundkit_data), server folders may be imported, no limits.
 
-Hosted mode, on when any of these says so (first match wins):
-
-1. ``SOUNDKIT_HOSTED`` is set: ``1``/``true``/``yes``/``on`` turns it on, ``0``/``false``/``no``/``off``
-   turns it off (this overrides the two below);
-2. Streamlit secrets: ``[soundkit]`` ``hosted = true`` in ``.streamlit/secrets.toml`` (or the app's
-   secrets on Community Cloud); a missing secrets file reads as no setting;
-3. Streamlit Community Cloud is detected: it clones the app's repository under ``/mount/src/<repo>``
-   (so this file's path starts with ``/mount/src/``), and its containers run with ``HOSTNAME=streamlit``
-   and ``HOME=/home/appuser``; either the path, or both variables, count.
+Hosted mode is on when ``SOUNDKIT_HOSTED``, the secrets ``[soundkit] hosted`` or Community Cloud
+detection says so, in that order (the rule and every setting: :mod:`soundkit_app.workspace.server_settings`).
 
 In hosted mode each visitor works in a private workspace, ``$SOUNDKIT_HOME/workspaces/<id>/``, a data
 directory of its own (store, runs, policies, exports, caches, job lock). ``<id>`` is 32 hex digits:
