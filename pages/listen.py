@@ -15,6 +15,8 @@ if not models:
     st.info("No model yet. Train one on the **Train** page.", icon=":material/info:")
     st.stop()
 model_key = st.selectbox("Model", list(models), format_func=models.get, key="listen_model")
+with app.show_errors():  # a run that does not load, or YAMNet's weights unavailable: one line, not a traceback
+    model = models_ui.predictor_for(model_key)
 
 with st.expander("Detection settings"):
     c1, c2, c3, c4 = st.columns(4)
@@ -59,7 +61,7 @@ with st.expander("Unknown sounds", expanded=calibrated is not None):
 # -- alert rules -----------------------------------------------------------------------------------
 rules = st.session_state.setdefault("listen_rules", [])
 with st.expander("Alerts"):
-    labels = list(getattr(models_ui.predictor_for(model_key), "labels", []))
+    labels = list(getattr(model, "labels", []))
     a1, a2, a3, a4 = st.columns([3, 2, 2, 1], vertical_alignment="bottom")
     rule_label = a1.selectbox("When", labels, key="listen_rule_label")
     rule_p = a2.slider("is above", 0.05, 1.0, 0.7, 0.05, key="listen_rule_p")

@@ -57,6 +57,21 @@ def test_listen_page_renders_and_adds_an_alert_rule(home_with_run):
     assert at.text_input(key="listen_webhook") is not None  # local mode offers a webhook
 
 
+def test_listen_page_with_a_model_that_does_not_load_is_one_error_line(home_with_run, tmp_path, monkeypatch):
+    # YAMNet's weights present but not the real file (or, on a machine offline, not downloadable)
+    bad = tmp_path / "weights"
+    bad.mkdir()
+    (bad / "yamnet.tflite").write_bytes(b"\0" * 5000)
+    monkeypatch.setenv("SOUNDKIT_WEIGHTS_DIR", str(bad))
+    monkeypatch.setenv("SOUNDKIT_WEIGHTS_CACHE", str(tmp_path / "cache"))
+    from soundkit_app.classify import YAMNET_KEY
+
+    at = open_listen()
+    at.selectbox(key="listen_model").set_value(YAMNET_KEY).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.error) == 1 and "YAMNet" in at.error[0].value, [e.value for e in at.error]
+
+
 def test_listen_page_unknown_slider_starts_at_the_calibrated_point(home_with_run, tmp_path):
     from synth import write_wav
 
